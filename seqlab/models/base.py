@@ -1,0 +1,150 @@
+"""The model interface every family implements.
+
+A model is built from a ``ModelConfig`` and the task's ``TaskSpec`` and maps a ``Batch`` to a
+``ModelOutput``. The rest of seqlab never branches on the model's type: what a model can do is
+declared in class attributes (``outputs``, ``input_kinds``, ``fixed_length``, ``inits``), and
+what it is (paper, year, equation, cost) in ``info``.
+
+``ModelOutput.embedded`` is the input representation x_t the engine differentiates against:
+the gradient-by-time diagnostic is ‖∂L/∂x_t‖ read off ``embedded.grad`` after the ordinary
+backward pass, so it costs one small reduction, not a second backward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
+from torch import nn
+
+from ..errors import ConfigError
+from ..tasks.base import Batch, TaskSpec
+
+if TYPE_CHECKING:
+    from ..config import ModelConfig
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A cost n^a · d^b, with its textbook form for display."""
+
+    n: float
+    d: float
+    text: str
+
+    def __call__(self, n: float, d: float) -> float:
+        return float(n) ** self.n * float(d) ** self.d
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    title: str
+    year: int
+    paper: str  # authors, title, venue
+    summary: str  # one line, the project's own words
+    equation: str  # LaTeX, in the seed's notation
+    time: Cost  # per sequence, forward
+    space: Cost  # the seed's complexity-table claim (inference state)
+    train_memory: Cost  # activations stored for backward while training
+    parallel: str  # over time steps: "full" | "none"
+    url: str = ""
+
+
+@dataclass
+class ModelOutput:
+    pred: torch.Tensor  # (B, C) | (B,) | (B, T, V) depending on the task's output kind
+    embedded: torch.Tensor  # (B, T, E) the input representation x_t
+    aux_loss: torch.Tensor | None = None  # added to the task loss (e.g. MoE load balancing)
+    extras: dict = field(default_factory=dict)
+
+
+class ModelOptions(BaseModel):
+    """Base of each family's own options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SeqModel(nn.Module):
+    info: ClassVar[ModelInfo]
+    Options: ClassVar[type[ModelOptions]] = ModelOptions
+    inits: ClassVar[tuple[str, ...]] = ("default",)
+    default_init: ClassVar[str] = "default"
+    outputs: ClassVar[frozenset[str]] = frozenset({"label", "real", "tokens"})
+    input_kinds: ClassVar[frozenset[str]] = frozenset({"tokens", "real"})
+    fixed_length: ClassVar[bool] = False
+    # floats stored for backward per (example, time step, layer, hidden unit); see estimate below
+    activation_factor: ClassVar[float] = 4.0
+
+    def __init__(self, cfg: ModelConfig, spec: TaskSpec):
+        super().__init__()
+        self.cfg = cfg
+        self.spec = spec
+        self.opts = self.Options.model_validate(cfg.options)
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        raise NotImplementedError
+
+    def param_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- class-level helpers used by config validation -------------------------------------
+    @classmethod
+    def validate_options(cls, options: dict) -> dict:
+        try:
+            return cls.Options.model_validate(options or {}).model_dump()
+        except ValidationError as e:
+            from ..config import describe_validation_error
+
+            raise ConfigError(describe_validation_error(e, prefix="model")) from None
+
+    @classmethod
+    def resolve_init(cls, init: str, options: dict) -> str:
+        init = cls.default_init if init == "auto" else init
+        if init not in cls.inits:
+            raise ConfigError(
+                f"'{init}' is not an init scheme of this model; choose one of: {', '.join(cls.inits)}",
+                "model.init",
+            )
+        return init
+
+    @classmethod
+    def estimate_activation_bytes(cls, cfg: ModelConfig, spec: TaskSpec, batch_size: int) -> float:
+        """A deliberately simple upper-bound estimate, used to refuse runs before allocating."""
+        e = cfg.embed_dim or cfg.hidden
+        per_step = e + cls.activation_factor * cfg.layers * cfg.hidden
+        out = spec.n_outputs if spec.output_kind == "tokens" else 0
+        return 4.0 * batch_size * spec.length * (per_step + 2 * out)
+
+
+class InputEncoder(nn.Module):
+    """x → x_t: an embedding for tokens; real-valued features are used as they are."""
+
+    def __init__(self, spec: TaskSpec, embed_dim: int):
+        super().__init__()
+        self.tokens = spec.input_kind == "tokens"
+        self.dim = embed_dim if self.tokens else spec.input_size
+        self.embed = nn.Embedding(spec.input_size, embed_dim) if self.tokens else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.tokens:
+            return self.embed(x)  # (B, T) -> (B, T, E)
+        # a fresh leaf, so ∂L/∂x_t exists for real inputs too
+        return x.detach().requires_grad_(torch.is_grad_enabled())  # (B, T, F)
+
+
+class SequenceHead(nn.Module):
+    """Reads per-position features (B, T, H): the last position for a label or a number,
+    every position for tokens."""
+
+    def __init__(self, spec: TaskSpec, hidden: int):
+        super().__init__()
+        self.kind = spec.output_kind
+        self.proj = nn.Linear(hidden, spec.n_outputs)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if self.kind == "tokens":
+            return self.proj(h)  # (B, T, V)
+        out = self.proj(h[:, -1])  # (B, C)
+        return out.squeeze(-1) if self.kind == "real" else out  # (B,) for real

@@ -1,0 +1,57 @@
+"""Every model, by name, and the one place that decides which model can train on which task.
+
+Adding a model = one file + one line in ``MODELS``.
+"""
+
+from __future__ import annotations
+
+from ..errors import IncompatibleError, unknown_name
+from ..tasks.base import Task
+from .base import SeqModel
+from .mlp import MLP
+from .recurrent import GRU, LSTM, ElmanRNN
+
+MODELS: dict[str, type[SeqModel]] = {
+    "mlp": MLP,
+    "rnn": ElmanRNN,
+    "lstm": LSTM,
+    "gru": GRU,
+}
+
+
+def model_class(name: str) -> type[SeqModel]:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise unknown_name("model", name, MODELS, "model.name") from None
+
+
+def name_of(cls: type[SeqModel]) -> str:
+    return next(k for k, v in MODELS.items() if v is cls)
+
+
+def incompatibility(cls: type[SeqModel], task: Task | type[Task]) -> str | None:
+    """Why ``cls`` cannot train on ``task``, or None if it can. Decided from declared capabilities."""
+    kind = task.output_kind
+    if kind not in cls.outputs:
+        return f"{cls.info.title} cannot produce '{kind}' outputs (it makes: {', '.join(sorted(cls.outputs))})"
+    spec_kind = task.spec.input_kind if isinstance(task, Task) else None
+    if spec_kind and spec_kind not in cls.input_kinds:
+        return f"{cls.info.title} cannot read '{spec_kind}' inputs"
+    if cls.fixed_length and task.variable_length:
+        return f"{cls.info.title} needs one fixed input length, but '{task.name}' mixes lengths"
+    return None
+
+
+def check_compatible(cls: type[SeqModel], task: Task) -> None:
+    why = incompatibility(cls, task)
+    if why:
+        raise IncompatibleError(
+            f"model '{name_of(cls)}' cannot train on task '{task.name}': {why}", "model.name"
+        )
+
+
+def build_model(cfg, task: Task) -> SeqModel:
+    cls = model_class(cfg.name)
+    check_compatible(cls, task)
+    return cls(cfg, task.spec)

@@ -1,0 +1,212 @@
+"""The one training loop, for every model, task, page and CLI command.
+
+    for step in 1..S:  sample batch → forward → loss → backward → ‖∂L/∂x_t‖ → clip → optimizer step
+                       every k steps: evaluate on the fixed held-out batch
+
+It stops on the first of: ``steps`` done, the ``until`` target reached on held-out data, the
+wall-clock ``time_budget`` spent, a non-finite loss (status ``diverged``, history kept), or
+``request_stop()`` from any thread. Same config and seed ⇒ the same loss curve.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable
+
+import torch
+
+from ..config import RunConfig
+from ..models.registry import build_model
+from ..tasks.base import Batch
+from .observers import Observer
+from .records import EvalRecord, RunResult, StepRecord, tail_mean_vectors
+
+# The held-out batch comes from its own fixed stream, the same for every training seed, so runs
+# with different seeds are scored on the same examples and never on their training batches.
+EVAL_SEED = 2_147_483_629
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from ..errors import ConfigError
+
+        raise ConfigError("CUDA was requested but no CUDA device is available; use --device cpu", "train.device")
+    return torch.device(name)
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr)
+
+
+def grad_by_time(x_t: torch.Tensor) -> list[float] | None:
+    """‖∂L/∂x_t‖ for each t: the per-example norm over the embedding, averaged over the batch."""
+    if x_t.grad is None:
+        return None
+    return x_t.grad.norm(dim=-1).mean(0).tolist()  # (B, T, E) -> (T,)
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, observers: Iterable[Observer] = ()):
+        self.config = config
+        self.observers = list(observers)
+        self._stop = threading.Event()
+        tc = config.train
+        torch.set_num_threads(tc.threads)
+        self.device = resolve_device(tc.device)
+        self.task = config.make_task()
+        torch.manual_seed(tc.seed)
+        self.model = build_model(config.model, self.task).to(self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(tc.optimizer, self.params, tc.lr)
+        self.generator = torch.Generator().manual_seed(tc.seed)
+        self.eval_batch = self.task.sample(tc.eval_size, torch.Generator().manual_seed(EVAL_SEED)).to(self.device)
+        self.baseline = self.task.baseline()
+        self.target = tc.target
+        self.max_norm = tc.clip if tc.clip > 0 else math.inf
+        self.steps_done = 0
+        self.train_history: list[StepRecord] = []
+        self.eval_history: list[EvalRecord] = []
+
+    # -- control ---------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Thread-safe: the loop stops before its next step."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    # -- one step ------------------------------------------------------------------------------
+    def sample(self) -> Batch:
+        return self.task.sample(self.config.train.batch_size, self.generator).to(self.device)
+
+    def step(self, log: bool = True, t0: float | None = None) -> StepRecord:
+        """One optimizer step. With ``log`` the input-gradient norms are read off the same backward."""
+        self.model.train()
+        batch = self.sample()
+        out = self.model(batch)
+        x_t = out.embedded  # (B, T, E)
+        if log and x_t.requires_grad:
+            x_t.retain_grad()
+        loss = self.task.loss(out.pred, batch)
+        if out.aux_loss is not None:
+            loss = loss + out.aux_loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        by_time = grad_by_time(x_t) if log else None
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_norm)
+        self.optimizer.step()
+        self.steps_done += 1
+        elapsed = time.perf_counter() - t0 if t0 is not None else 0.0
+        return StepRecord(self.steps_done, loss.item(), norm.item(), by_time, elapsed)
+
+    @torch.no_grad()
+    def evaluate(self, batch: Batch | None = None) -> tuple[float, dict[str, float]]:
+        """Held-out loss and metrics (on the fixed held-out batch unless one is given)."""
+        batch = self.eval_batch if batch is None else batch
+        self.model.eval()
+        out = self.model(batch)
+        loss = self.task.loss(out.pred, batch).item()
+        return loss, self.task.evaluate(out.pred, batch)
+
+    def evaluate_at_length(self, seq_len: int, size: int | None = None) -> tuple[float, dict[str, float]]:
+        """Score the trained model on the same task at another length (fixed-length models refuse)."""
+        from ..tasks.registry import make_task
+
+        task = make_task(self.task.name, seq_len, self.task.options.model_dump())
+        batch = task.sample(size or self.config.train.eval_size, torch.Generator().manual_seed(EVAL_SEED))
+        batch = batch.to(self.device)
+        with torch.no_grad():
+            self.model.eval()
+            out = self.model(batch)
+            return task.loss(out.pred, batch).item(), task.evaluate(out.pred, batch)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _emit(self, method: str, record) -> None:
+        for obs in self.observers:
+            getattr(obs, method)(record)
+
+    def _eval_record(self, t0: float) -> EvalRecord:
+        loss, metrics = self.evaluate()
+        rec = EvalRecord(self.steps_done, loss, metrics, time.perf_counter() - t0)
+        self.eval_history.append(rec)
+        self._emit("on_eval", rec)
+        return rec
+
+    def run(self) -> RunResult:
+        tc = self.config.train
+        for obs in self.observers:
+            obs.on_start(self)
+        t0 = time.perf_counter()
+        status, to_target = "completed", None
+        last_eval = -1
+        while self.steps_done < tc.steps:
+            if self._stop.is_set():
+                status = "stopped"
+                break
+            log = (self.steps_done + 1) % tc.log_every == 0
+            rec = self.step(log=log, t0=t0)
+            if not math.isfinite(rec.loss):
+                self.train_history.append(rec)
+                self._emit("on_step", rec)
+                status = "diverged"
+                break
+            if log:
+                self.train_history.append(rec)
+                self._emit("on_step", rec)
+            if self.steps_done % tc.eval_every == 0:
+                ev = self._eval_record(t0)
+                last_eval = self.steps_done
+                if self.target and self.target.reached({"loss": ev.loss, **ev.metrics}):
+                    status, to_target = "target_reached", ev.elapsed
+                    break
+            if tc.time_budget is not None and time.perf_counter() - t0 >= tc.time_budget:
+                status = "time_budget"
+                break
+        if status != "diverged" and last_eval != self.steps_done and self.steps_done > 0:
+            ev = self._eval_record(t0)
+            if status != "target_reached" and self.target and self.target.reached({"loss": ev.loss, **ev.metrics}):
+                status, to_target = "target_reached", ev.elapsed
+        result = self.result(status, time.perf_counter() - t0, to_target)
+        for obs in self.observers:
+            obs.on_end(result)
+        return result
+
+    def result(self, status: str, seconds: float, seconds_to_target: float | None = None,
+               error: str | None = None) -> RunResult:
+        last = self.eval_history[-1] if self.eval_history else None
+        k = max(1, math.ceil(len(self.train_history) * 0.1))
+        tail = [r.loss for r in self.train_history[-k:]]
+        vectors = [r.grad_by_time for r in self.train_history if r.grad_by_time is not None]
+        return RunResult(
+            model=self.config.model.name,
+            task=self.config.task.name,
+            status=status,
+            steps=self.steps_done,
+            seconds=seconds,
+            params=self.model.param_count(),
+            final_loss=last.loss if last else None,
+            train_loss=sum(tail) / len(tail) if tail else None,
+            baseline_loss=self.baseline.loss,
+            baseline_metrics=dict(self.baseline.metrics),
+            metrics=dict(last.metrics) if last else {},
+            seconds_to_target=seconds_to_target,
+            grad_norm_by_time=tail_mean_vectors(vectors),
+            config=self.config.model_dump(),
+            error=error,
+            history={
+                "train": [vars(r) for r in self.train_history],
+                "eval": [vars(r) for r in self.eval_history],
+            },
+        )
+
+
+def train(config: RunConfig, observers: Iterable[Observer] = ()) -> RunResult:
+    """Build a trainer for ``config`` and run it to the end."""
+    return Trainer(config, observers).run()
