@@ -192,9 +192,7 @@ class RunConfig(_Strict):
 
     def to_query(self) -> dict[str, str]:
         """Non-default settings as strings, for a shareable URL."""
-        default = RunConfig.build(
-            {"model": {"name": self.model.name}, "task": {"name": self.task.name}}
-        ).to_flat()
+        default = RunConfig.build({"model": {"name": self.model.name}, "task": {"name": self.task.name}}).to_flat()
         out = {"model": self.model.name, "task": self.task.name}
         for k, v in self.to_flat().items():
             if v is not None and v != default.get(k):
@@ -281,9 +279,7 @@ def nest_flat(flat: dict[str, Any]) -> dict[str, Any]:
         elif key in TRAIN_FIELDS:
             nested["train"][key] = value
         else:
-            raise ConfigError(
-                f"unknown setting for model '{model_name}' and task '{task_name}'", key
-            )
+            raise ConfigError(f"unknown setting for model '{model_name}' and task '{task_name}'", key)
     return nested
 
 

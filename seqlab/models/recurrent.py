@@ -94,8 +94,7 @@ class ElmanRNN(Recurrent):
         init = super().resolve_init(init, options)
         if init == "identity" and options.get("nonlinearity") != "relu":
             raise ConfigError(
-                "init 'identity' is the IRNN recipe of Le, Jaitly & Hinton (2015) and needs "
-                "--nonlinearity relu",
+                "init 'identity' is the IRNN recipe of Le, Jaitly & Hinton (2015) and needs --nonlinearity relu",
                 "model.init",
             )
         return init

@@ -46,9 +46,7 @@ def incompatibility(cls: type[SeqModel], task: Task | type[Task]) -> str | None:
 def check_compatible(cls: type[SeqModel], task: Task) -> None:
     why = incompatibility(cls, task)
     if why:
-        raise IncompatibleError(
-            f"model '{name_of(cls)}' cannot train on task '{task.name}': {why}", "model.name"
-        )
+        raise IncompatibleError(f"model '{name_of(cls)}' cannot train on task '{task.name}': {why}", "model.name")
 
 
 def build_model(cfg, task: Task) -> SeqModel:

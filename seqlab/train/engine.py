@@ -178,8 +178,9 @@ class Trainer:
             obs.on_end(result)
         return result
 
-    def result(self, status: str, seconds: float, seconds_to_target: float | None = None,
-               error: str | None = None) -> RunResult:
+    def result(
+        self, status: str, seconds: float, seconds_to_target: float | None = None, error: str | None = None
+    ) -> RunResult:
         last = self.eval_history[-1] if self.eval_history else None
         k = max(1, math.ceil(len(self.train_history) * 0.1))
         tail = [r.loss for r in self.train_history[-k:]]
