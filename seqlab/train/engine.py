@@ -128,6 +128,16 @@ class Trainer:
             return task.loss(out.pred, batch).item(), task.evaluate(out.pred, batch)
 
     # -- the loop ------------------------------------------------------------------------------
+    def advance(self, t0: float) -> StepRecord:
+        """One step with the engine's bookkeeping: record and notify observers on logged steps
+        (and always on a non-finite loss, so a divergence is on record)."""
+        log = (self.steps_done + 1) % self.config.train.log_every == 0
+        rec = self.step(log=log, t0=t0)
+        if log or not math.isfinite(rec.loss):
+            self.train_history.append(rec)
+            self._emit("on_step", rec)
+        return rec
+
     def _emit(self, method: str, record) -> None:
         for obs in self.observers:
             getattr(obs, method)(record)
@@ -150,16 +160,10 @@ class Trainer:
             if self._stop.is_set():
                 status = "stopped"
                 break
-            log = (self.steps_done + 1) % tc.log_every == 0
-            rec = self.step(log=log, t0=t0)
+            rec = self.advance(t0)
             if not math.isfinite(rec.loss):
-                self.train_history.append(rec)
-                self._emit("on_step", rec)
                 status = "diverged"
                 break
-            if log:
-                self.train_history.append(rec)
-                self._emit("on_step", rec)
             if self.steps_done % tc.eval_every == 0:
                 ev = self._eval_record(t0)
                 last_eval = self.steps_done

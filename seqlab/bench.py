@@ -1,0 +1,77 @@
+"""Speed measurements printed as ratios from one run (this machine is shared and noisy, so a
+ratio of interleaved medians is the number to trust, not an absolute time)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from .config import RunConfig
+from .models.registry import MODELS, incompatibility
+from .tasks.registry import make_task
+from .train.engine import Trainer
+
+
+def bare_step(trainer: Trainer) -> float:
+    """The plain loop the engine is measured against: sample, forward, loss, backward, clip, step."""
+    batch = trainer.sample()
+    out = trainer.model(batch)
+    loss = trainer.task.loss(out.pred, batch)
+    if out.aux_loss is not None:
+        loss = loss + out.aux_loss
+    trainer.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainer.params, trainer.max_norm)
+    trainer.optimizer.step()
+    return loss.item()
+
+
+def _block(fn, k: int) -> float:
+    t = time.perf_counter()
+    for _ in range(k):
+        fn()
+    return (time.perf_counter() - t) / k * 1000
+
+
+def bench_steps(
+    models=None,
+    task: str = "parity",
+    seq_len: int = 50,
+    hidden: int = 64,
+    batch_size: int = 32,
+    rounds: int = 15,
+    block: int = 5,
+    warmup: int = 10,
+) -> list[dict]:
+    """Per model: bare_ms, instrumented_ms (the engine's logged step: grad-by-time + record +
+    observers) and their ratio, from interleaved blocks in alternating order."""
+    t = make_task(task, seq_len)
+    names = models or [m for m, cls in MODELS.items() if incompatibility(cls, t) is None]
+    rows = []
+    for name in names:
+        cfg = RunConfig.from_flat(
+            {
+                "model": name,
+                "task": task,
+                "seq_len": seq_len,
+                "hidden": hidden,
+                "batch_size": batch_size,
+                "device": "cpu",
+                "log_every": 1,
+            }
+        )
+        bare, instr = Trainer(cfg), Trainer(cfg)
+        t0 = time.perf_counter()
+        for _ in range(warmup):
+            bare_step(bare)
+            instr.advance(t0)
+        runners = [(lambda tr=bare: bare_step(tr), []), (lambda tr=instr, t=t0: tr.advance(t), [])]
+        for r in range(rounds):
+            for fn, times in runners if r % 2 == 0 else runners[::-1]:
+                times.append(_block(fn, block))
+        b_ms, i_ms = runners[0][1], runners[1][1]
+        b, i = statistics.median(b_ms), statistics.median(i_ms)
+        rows.append({"model": name, "bare_ms": b, "instrumented_ms": i, "ratio": i / b})
+    return rows

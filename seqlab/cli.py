@@ -1,0 +1,325 @@
+"""``python -m seqlab``: everything the app shows, scriptable.
+
+Contract: with ``--json`` the last stdout line is one JSON object (or list, for ``bench``).
+Bad input exits with code 2 and one line on stderr naming the field; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from typing import Any
+
+from .config import ModelConfig, RunConfig, TrainConfig
+from .errors import SeqlabError
+from .models.registry import MODELS, incompatibility
+from .tasks.registry import TASKS, make_task
+from .train.engine import Trainer
+from .train.observers import Observer
+from .train.records import clean_json
+
+
+class UsageError(SeqlabError):
+    """A malformed command line."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports bad input as one line and exit code 2."""
+
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+# -- flags built from the configs and registries, so a new model's options appear by themselves --
+def _option_fields() -> dict[str, tuple[str, Any]]:
+    """flat option name -> (help text, default) for every model and task option."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    for registry in (MODELS, TASKS):
+        for name, cls in registry.items():
+            for field, info in cls.Options.model_fields.items():
+                help_text, users = out.get(field, (info.description or "", []))
+                out[field] = (help_text, [*users, name])
+    return out
+
+
+def _options_json(cls) -> dict:
+    return {f: {"default": fi.default, "help": fi.description} for f, fi in cls.Options.model_fields.items()}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_run_flags(p: argparse.ArgumentParser, with_seed: bool = True) -> None:
+    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
+    p.add_argument("--seq-len", dest="seq_len", help="task length (see `seqlab list` for its meaning per task)")
+    for name in ("hidden", "layers", "embed_dim", "init"):
+        p.add_argument(_flag(name), dest=name, help=ModelConfig.model_fields[name].description)
+    for name, info in TrainConfig.model_fields.items():
+        if name == "seed" and not with_seed:
+            continue
+        p.add_argument(_flag(name), dest=name, help=f"{info.description or name} (default {info.default})")
+    for name, (help_text, users) in _option_fields().items():
+        p.add_argument(_flag(name), dest=name, help=f"{help_text} [{', '.join(users)}]")
+
+
+def flat_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    keys = {"model", "task", "seq_len", "hidden", "layers", "embed_dim", "init", *TrainConfig.model_fields}
+    keys |= set(_option_fields())
+    return {k: getattr(args, k) for k in keys if k not in skip and getattr(args, k, None) is not None}
+
+
+# -- progress ------------------------------------------------------------------------------
+class Progress(Observer):
+    """A progress bar on stderr: redrawn in place on a terminal, a line per 10 % otherwise."""
+
+    def __init__(self, stream=sys.stderr, width: int = 28):
+        self.stream, self.width = stream, width
+        self.tty = stream.isatty()
+        self.last_draw = 0.0
+        self.next_pct = 10
+        self.metrics = ""
+
+    def on_start(self, trainer) -> None:
+        self.total = trainer.config.train.steps
+        self.name = f"{trainer.config.model.name} on {trainer.config.task.name}"
+
+    def on_eval(self, record) -> None:
+        self.metrics = " ".join(f"{k} {v:.3g}" for k, v in record.metrics.items())
+
+    def on_step(self, record) -> None:
+        now = time.monotonic()
+        pct = 100 * record.step / self.total
+        line = (
+            f"{self.name} step {record.step}/{self.total} loss {record.loss:.4g} {self.metrics} {record.elapsed:.1f}s"
+        )
+        if self.tty and now - self.last_draw > 0.1:
+            filled = int(self.width * record.step / self.total)
+            bar = "#" * filled + "." * (self.width - filled)
+            self.stream.write(f"\r[{bar}] {line}\x1b[K")
+            self.stream.flush()
+            self.last_draw = now
+        elif not self.tty and pct >= self.next_pct:
+            self.stream.write(f"[{pct:3.0f}%] {line}\n")
+            self.next_pct = 10 * (int(pct) // 10 + 1)
+
+    def on_end(self, result) -> None:
+        if self.tty:
+            self.stream.write("\n")
+        self.stream.write(f"{result.status} after {result.steps} steps in {result.seconds:.1f}s\n")
+        self.stream.flush()
+
+
+# -- commands --------------------------------------------------------------------------------
+def cmd_list(args) -> dict:
+    models = []
+    for name, cls in MODELS.items():
+        i = cls.info
+        models.append(
+            {
+                "name": name,
+                "title": i.title,
+                "year": i.year,
+                "paper": i.paper,
+                "summary": i.summary,
+                "time": i.time.text,
+                "space": i.space.text,
+                "train_memory": i.train_memory.text,
+                "parallel": i.parallel,
+                "inits": list(cls.inits),
+                "default_init": cls.default_init,
+                "options": {
+                    f: {"default": fi.default, "help": fi.description} for f, fi in cls.Options.model_fields.items()
+                },
+                "tasks": [t for t, tcls in TASKS.items() if incompatibility(cls, make_task(t)) is None],
+            }
+        )
+    tasks = []
+    for name, cls in TASKS.items():
+        task = make_task(name)
+        tasks.append(
+            {
+                "name": name,
+                "title": cls.title,
+                "description": cls.description,
+                "citation": cls.citation,
+                "output": cls.output_kind,
+                "metrics": list(task.metrics),
+                "default_seq_len": cls.default_seq_len,
+                "seq_len_meaning": cls.seq_len_meaning,
+                "options": {
+                    f: {"default": fi.default, "help": fi.description} for f, fi in cls.Options.model_fields.items()
+                },
+            }
+        )
+    if not args.json:
+        print("Models")
+        for m in models:
+            print(f"  {m['name']:<14} {m['year']}  {m['title']}: {m['summary']}")
+            print(f"  {'':<14}       time {m['time']}, trains on: {', '.join(m['tasks'])}")
+            for o, d in m["options"].items():
+                print(f"  {'':<14}       {_flag(o)} (default {d['default']}): {d['help']}")
+        print("Tasks")
+        for t in tasks:
+            print(f"  {t['name']:<14} {t['description']}")
+            print(
+                f"  {'':<14} --seq-len = {t['seq_len_meaning']} (default {t['default_seq_len']}); "
+                f"output {t['output']}, metrics {', '.join(t['metrics'])}"
+            )
+            for o, d in t["options"].items():
+                print(f"  {'':<14} {_flag(o)} (default {d['default']}): {d['help']}")
+    return {"models": models, "tasks": tasks}
+
+
+def _check_writable(path: str | None) -> None:
+    if path:
+        try:
+            with open(path, "a"):
+                pass
+        except OSError as e:
+            raise UsageError(f"cannot write --out file {path!r}: {e.strerror}", "out") from None
+
+
+def cmd_train(args) -> dict:
+    config = RunConfig.from_flat(flat_from_args(args))
+    _check_writable(args.out)
+    trainer = Trainer(config, [] if args.quiet else [Progress()])
+    previous = signal.signal(signal.SIGINT, lambda *_: trainer.request_stop())
+    try:
+        result = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result.to_json(history=True), f)
+    summary = result.to_json()
+    if not args.json:
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+        base = ", ".join(f"{k} {v:.4g}" for k, v in result.baseline_metrics.items())
+        print(
+            f"{result.model} on {result.task}: {result.status} after {result.steps} steps, {result.seconds:.1f}s, "
+            f"{result.params:,} parameters"
+        )
+        print(
+            f"held-out loss {result.final_loss:.4g} (blind baseline {result.baseline_loss:.4g}); "
+            f"{metrics} (baseline {base})"
+        )
+        g = result.grad_norm_by_time
+        if g:
+            ratio = g[-1] / g[0] if g[0] else math.inf
+            print(f"‖∂L/∂x_t‖ at the first input step {g[0]:.3g}, at the last {g[-1]:.3g} (last/first {ratio:.3g})")
+    return summary
+
+
+def cmd_sweep(args) -> dict:
+    """The same run over several seeds: the researcher's what-if, with mean and spread."""
+    seeds = _int_list(args.seeds, "seeds")
+    runs = []
+    for seed in seeds:
+        config = RunConfig.from_flat({**flat_from_args(args, skip=("seed",)), "seed": seed})
+        result = Trainer(config).run()
+        runs.append(result.to_json())
+        if not args.json:
+            m = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+            print(
+                f"seed {seed}: {result.status}, {result.steps} steps, {result.seconds:.1f}s, "
+                f"loss {result.final_loss:.4g}, {m}"
+            )
+    keys = sorted({k for r in runs for k in r["metrics"]} | {"final_loss"})
+    stats = {}
+    for k in keys:
+        vals = [r["final_loss"] if k == "final_loss" else r["metrics"].get(k) for r in runs]
+        vals = [v for v in vals if v is not None]
+        if vals:
+            mean = sum(vals) / len(vals)
+            sd = (sum((v - mean) ** 2 for v in vals) / max(1, len(vals) - 1)) ** 0.5
+            stats[k] = {"mean": mean, "std": sd, "min": min(vals), "max": max(vals)}
+            if not args.json:
+                print(f"{k}: mean {mean:.4g} ± {sd:.2g} (n={len(vals)})")
+    return {"seeds": seeds, "runs": runs, "stats": stats}
+
+
+def _int_list(text: str, field: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"expected comma-separated integers, got {text!r}", field) from None
+    if not values:
+        raise UsageError("needs at least one value", field)
+    return values
+
+
+def cmd_bench(args) -> list:
+    from .bench import bench_steps
+
+    models = args.models.split(",") if args.models else None
+    rows = bench_steps(
+        models=models,
+        task=args.task,
+        seq_len=args.seq_len,
+        hidden=args.hidden,
+        batch_size=args.batch_size,
+        rounds=args.rounds,
+    )
+    if not args.json:
+        print(
+            f"{'model':<14} {'bare ms':>9} {'instr. ms':>10} {'ratio':>7}   (task {args.task}, T={args.seq_len}, "
+            f"B={args.batch_size}, hidden {args.hidden}, 1 thread, median of {args.rounds} interleaved rounds)"
+        )
+        for r in rows:
+            print(f"{r['model']:<14} {r['bare_ms']:>9.3f} {r['instrumented_ms']:>10.3f} {r['ratio']:>7.3f}")
+    return rows
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="seqlab", description="Train the history of neural sequence models and look inside.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    s = sub.add_parser("list", help="models and tasks, with options and compatibility")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("train", help="train one model on one task")
+    add_run_flags(s)
+    s.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
+    s.add_argument("--out", help="write the full record, history included, to this JSON file")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sweep", help="the same run over several seeds, with mean and spread")
+    add_run_flags(s, with_seed=False)
+    s.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("bench", help="time a bare fused training step against the instrumented engine step")
+    s.add_argument("--models", help="comma-separated (default: every model that fits the task)")
+    s.add_argument("--task", default="parity")
+    s.add_argument("--seq-len", type=int, default=50)
+    s.add_argument("--hidden", type=int, default=64)
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--rounds", type=int, default=15)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        out = args.func(args)
+    except SeqlabError as e:
+        print(f"seqlab: error: {e}", file=sys.stderr)
+        return 2
+    if getattr(args, "json", False):
+        print(json.dumps(clean_json(out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

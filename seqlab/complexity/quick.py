@@ -1,0 +1,84 @@
+"""A quick measured-vs-theory sweep over sequence length, for every page's complexity panel.
+
+For each model and length n: the median wall time of one training step (1 thread) and the bytes
+autograd saves for backward (counted with saved-tensor hooks), next to the model's declared cost
+curve (``ModelInfo.time`` and ``ModelInfo.train_memory``) scaled to pass through the measurement
+at the largest n (where fixed per-step overheads matter least), so the *shapes* of the curves can be
+compared on log–log axes.
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import time
+
+import torch
+
+from ..bench import bare_step
+from ..config import RunConfig
+from ..models.registry import model_class
+from ..train.engine import Trainer
+
+
+def saved_activation_bytes(trainer: Trainer) -> int:
+    """Bytes of the tensors autograd keeps for backward in one training step (parameters excluded,
+    each storage counted once)."""
+    params = {p.data_ptr() for p in trainer.model.parameters()}
+    seen: dict[tuple, int] = {}
+
+    def pack(t: torch.Tensor):
+        ptr = t.data_ptr()
+        if ptr not in params:
+            seen[(ptr, tuple(t.shape), t.dtype)] = t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        bare_step(trainer)
+    return sum(seen.values())
+
+
+def measure(model: str, n: int, d: int, batch_size: int = 8, repeats: int = 3, task: str = "parity") -> dict:
+    cfg = RunConfig.from_flat(
+        {"model": model, "task": task, "seq_len": n, "hidden": d, "batch_size": batch_size, "device": "cpu"}
+    )
+    trainer = Trainer(cfg)
+    act = saved_activation_bytes(trainer)  # also warms up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        bare_step(trainer)
+        times.append((time.perf_counter() - t) * 1000)
+    return {
+        "model": model,
+        "n": n,
+        "d": d,
+        "ms": statistics.median(times),
+        "activation_bytes": act,
+        "params": trainer.model.param_count(),
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def quick_sweep(
+    models: tuple[str, ...],
+    lengths: tuple[int, ...] = (16, 32, 64, 128),
+    d: int = 64,
+    batch_size: int = 8,
+    repeats: int = 3,
+) -> list[dict]:
+    """Rows: model, n, d, ms, activation_bytes, params, theory_ms, theory_bytes (cached)."""
+    rows = []
+    for name in models:
+        info = model_class(name).info
+        measured = [measure(name, n, d, batch_size, repeats) for n in sorted(lengths)]
+        ref = measured[-1]
+        for row in measured:
+            row["theory_ms"] = ref["ms"] * info.time(row["n"], d) / info.time(ref["n"], d)
+            row["theory_bytes"] = (
+                ref["activation_bytes"] * info.train_memory(row["n"], d) / info.train_memory(ref["n"], d)
+            )
+            row["theory_time"] = info.time.text
+            row["theory_memory"] = info.train_memory.text
+            rows.append(row)
+    return rows
