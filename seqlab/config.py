@@ -279,7 +279,7 @@ def nest_flat(flat: dict[str, Any]) -> dict[str, Any]:
         elif key in TRAIN_FIELDS:
             nested["train"][key] = value
         else:
-            raise ConfigError(f"unknown setting for model '{model_name}' and task '{task_name}'", key)
+            raise ConfigError(f"not a setting of model '{model_name}' or task '{task_name}' (see `seqlab list`)", key)
     return nested
 
 
