@@ -78,9 +78,9 @@ def flat_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict
 class Progress(Observer):
     """A progress bar on stderr: redrawn in place on a terminal, a line per 10 % otherwise."""
 
-    def __init__(self, stream=sys.stderr, width: int = 28):
-        self.stream, self.width = stream, width
-        self.tty = stream.isatty()
+    def __init__(self, stream=None, width: int = 28):
+        self.stream, self.width = stream or sys.stderr, width
+        self.tty = self.stream.isatty()
         self.last_draw = 0.0
         self.next_pct = 10
         self.metrics = ""

@@ -1,0 +1,174 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from seqlab.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_list_json_names_models_tasks_options_and_compatibility(capsys):
+    code, out, _ = run(capsys, "list", "--json")
+    data = last_json(out)
+    assert code == 0
+    models = {m["name"]: m for m in data["models"]}
+    tasks = {t["name"]: t for t in data["tasks"]}
+    assert {"mlp", "rnn", "lstm", "gru"} <= set(models)
+    assert {"adding", "copy", "parity", "recall", "reverse", "sort"} <= set(tasks)
+    assert "delay" in tasks["copy"]["options"] and "vocab_size" in tasks["copy"]["options"]
+    assert models["lstm"]["year"] == 1997 and "copy" in models["lstm"]["tasks"]
+
+
+def test_train_json_contract(capsys, tmp_path):
+    out_file = tmp_path / "run.json"
+    code, out, err = run(
+        capsys,
+        "train",
+        "--model",
+        "gru",
+        "--task",
+        "copy",
+        "--seq-len",
+        "3",
+        "--delay",
+        "4",
+        "--steps",
+        "30",
+        "--eval-every",
+        "10",
+        "--json",
+        "--out",
+        str(out_file),
+    )
+    assert code == 0
+    d = last_json(out)
+    for key in (
+        "model",
+        "task",
+        "status",
+        "steps",
+        "seconds",
+        "params",
+        "final_loss",
+        "baseline_loss",
+        "metrics",
+        "seconds_to_target",
+        "grad_norm_by_time",
+        "config",
+    ):
+        assert key in d, key
+    assert d["model"] == "gru" and d["task"] == "copy" and d["status"] == "completed" and d["steps"] == 30
+    assert set(d["metrics"]) == {"accuracy", "sequence_accuracy"}
+    assert d["seconds_to_target"] is None
+    assert len(d["grad_norm_by_time"]) == 2 * 3 + 4  # one per input time step
+    assert d["config"]["task"]["options"] == {"vocab_size": 8, "delay": 4}  # defaults filled in
+    assert d["config"]["train"]["lr"] == 0.003
+    full = json.loads(out_file.read_text())
+    assert len(full["history"]["train"]) == 30 and len(full["history"]["eval"]) == 3
+    assert "step 30/30" in err or "100%" in err  # progress went to stderr
+
+
+def test_train_until_reports_seconds_to_target(capsys):
+    code, out, _ = run(
+        capsys,
+        "train",
+        "--model",
+        "lstm",
+        "--task",
+        "parity",
+        "--seq-len",
+        "2",
+        "--lr",
+        "0.02",
+        "--eval-every",
+        "10",
+        "--until",
+        "accuracy=0.99",
+        "--json",
+        "--quiet",
+    )
+    d = last_json(out)
+    assert d["status"] == "target_reached" and d["seconds_to_target"] > 0
+
+
+BAD = [
+    (["train", "--model", "lsmt", "--task", "copy"], "model.name", "did you mean 'lstm'"),
+    (["train", "--model", "lstm", "--task", "cpy"], "task.name", "did you mean 'copy'"),
+    (["train", "--model", "lstm", "--task", "copy", "--seq-len", "0"], "task.seq_len", ""),
+    (["train", "--model", "lstm", "--task", "copy", "--seq-len", "10000000"], "task.seq_len", ""),
+    (["train", "--model", "lstm", "--task", "copy", "--hidden", "-3"], "model.hidden", ""),
+    (["train", "--model", "lstm", "--task", "copy", "--steps", "0"], "train.steps", ""),
+    (["train", "--model", "lstm", "--task", "copy", "--batch-size", "0"], "train.batch_size", ""),
+    (["train", "--model", "lstm", "--task", "copy", "--batch-size", "99999999"], "train.batch_size", ""),
+    (["train", "--model", "lstm", "--task", "copy", "--lr", "0"], "train.lr", ""),
+    (["train", "--model", "lstm", "--task", "copy", "--lr", "nan"], "train.lr", "finite"),
+    (["train", "--model", "lstm", "--task", "copy", "--until", "accuracy>"], "train.until", "METRIC=VALUE"),
+    (["train", "--model", "lstm", "--task", "copy", "--until", "mse=0.1"], "train.until", "cannot stop on 'mse'"),
+    (["train", "--model", "lstm", "--task", "adding", "--delay", "3"], "delay", "not a setting"),
+    (
+        ["train", "--model", "lstm", "--task", "adding", "--seq-len", "50000", "--batch-size", "4096"],
+        "train.max_activation_mb",
+        "MB",
+    ),
+    (["train", "--model", "lstm", "--task", "copy", "--device", "tpu"], "train.device", ""),
+    (["train", "--model", "lstm"], "", "--task"),
+    (["sweep", "--model", "lstm", "--task", "copy", "--seeds", "a,b"], "seeds", "integers"),
+]
+
+
+@pytest.mark.parametrize(("argv", "field", "text"), BAD)
+def test_bad_input_exits_2_with_one_line_naming_the_field(capsys, argv, field, text):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seqlab: error: ")
+    assert field in lines[0] and text in lines[0]
+    assert "Traceback" not in err
+
+
+def test_module_entry_point_help_and_bad_input_without_traceback():
+    ok = subprocess.run([sys.executable, "-m", "seqlab", "--help"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "train" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "seqlab", "train", "--model", "lstm", "--task", "copy", "--lr", "-1"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_incompatible_pair_is_exit_2(capsys, monkeypatch):
+    from seqlab.models.mlp import MLP
+
+    monkeypatch.setattr(MLP, "outputs", frozenset({"label"}))
+    code, _, err = run(capsys, "train", "--model", "mlp", "--task", "copy")
+    assert code == 2 and "cannot train on task 'copy'" in err
+
+
+def test_sweep_reports_mean_and_spread_over_seeds(capsys):
+    code, out, _ = run(
+        capsys, "sweep", "--model", "rnn", "--task", "parity", "--steps", "5", "--seeds", "0,1", "--json"
+    )
+    d = last_json(out)
+    assert code == 0 and d["seeds"] == [0, 1] and len(d["runs"]) == 2
+    losses = [r["final_loss"] for r in d["runs"]]
+    assert d["stats"]["final_loss"]["mean"] == pytest.approx(sum(losses) / 2)
+
+
+def test_bench_json_lists_bare_and_instrumented_times(capsys):
+    code, out, _ = run(capsys, "bench", "--models", "rnn,lstm", "--rounds", "2", "--json")
+    rows = last_json(out)
+    assert [r["model"] for r in rows] == ["rnn", "lstm"]
+    for r in rows:
+        assert r["bare_ms"] > 0 and r["instrumented_ms"] > 0
+        assert r["ratio"] == pytest.approx(r["instrumented_ms"] / r["bare_ms"])

@@ -1,0 +1,118 @@
+import threading
+import time
+
+import pytest
+import torch
+
+from seqlab.config import RunConfig
+from seqlab.models import MODELS
+from seqlab.train import Observer, Trainer, train
+
+
+def cfg(**flat):
+    return RunConfig.from_flat({"hidden": 32, "eval_every": 50, **flat})
+
+
+# Short versions of every task: each must go clearly below its blind baseline.
+SHORT = {
+    "adding": dict(model="lstm", task="adding", seq_len=10, steps=400, lr=0.01),
+    "copy": dict(model="lstm", task="copy", seq_len=2, delay=2, vocab_size=4, steps=300, lr=0.01),
+    "parity": dict(model="lstm", task="parity", seq_len=3, steps=300, lr=0.01),
+    "recall": dict(model="lstm", task="recall", seq_len=2, key_vocab=4, value_vocab=4, queries=1, steps=400, lr=0.01),
+    "reverse": dict(model="lstm", task="reverse", seq_len=3, vocab_size=4, steps=300, lr=0.01),
+    "sort": dict(model="lstm", task="sort", seq_len=3, vocab_size=4, steps=300, lr=0.01),
+}
+
+
+@pytest.mark.parametrize("task", list(SHORT))
+def test_lstm_learns_a_short_version_of_every_task(task):
+    r = train(cfg(**SHORT[task]))
+    assert r.status == "completed"
+    assert r.final_loss < 0.5 * r.baseline_loss, (r.final_loss, r.baseline_loss)
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_every_model_learns_short_reverse(model):
+    r = train(cfg(model=model, task="reverse", seq_len=3, vocab_size=4, steps=300, lr=0.01))
+    assert r.final_loss < 0.5 * r.baseline_loss, (model, r.final_loss, r.baseline_loss)
+    assert r.metrics["accuracy"] > 2 * r.baseline_metrics["accuracy"]
+
+
+def test_same_seed_gives_the_same_loss_curve_and_another_seed_does_not():
+    a = train(cfg(model="gru", task="parity", steps=40))
+    b = train(cfg(model="gru", task="parity", steps=40))
+    c = train(cfg(model="gru", task="parity", steps=40, seed=1))
+    la = [r["loss"] for r in a.history["train"]]
+    assert la == [r["loss"] for r in b.history["train"]]
+    assert la != [r["loss"] for r in c.history["train"]]
+
+
+def test_non_finite_loss_ends_the_run_as_diverged_and_keeps_the_history():
+    trainer = Trainer(cfg(model="rnn", task="parity", steps=100))
+    real_loss = trainer.task.loss
+
+    def loss(pred, batch):
+        value = real_loss(pred, batch)
+        return value * float("nan") if trainer.steps_done >= 5 else value
+
+    trainer.task.loss = loss
+    r = trainer.run()
+    assert r.status == "diverged"
+    assert r.steps == 6 and len(r.history["train"]) == 6
+    assert r.history["train"][4]["loss"] > 0 and r.to_json(history=True)["history"]["train"][5]["loss"] is None
+
+
+def test_time_budget_stops_the_run():
+    r = train(cfg(model="lstm", task="adding", steps=10**6, time_budget=0.3))
+    assert r.status == "time_budget"
+    assert 0.3 <= r.seconds < 3
+
+
+def test_until_target_stops_once_held_out_metric_is_reached():
+    r = train(cfg(model="lstm", task="parity", seq_len=2, steps=2000, eval_every=10, until="accuracy=0.99", lr=0.02))
+    assert r.status == "target_reached"
+    assert r.metrics["accuracy"] >= 0.99 and r.seconds_to_target is not None and r.steps < 2000
+
+
+def test_stop_request_from_another_thread_stops_within_a_second():
+    trainer = Trainer(cfg(model="lstm", task="adding", steps=10**6))
+    out = {}
+    worker = threading.Thread(target=lambda: out.setdefault("r", trainer.run()))
+    worker.start()
+    time.sleep(0.3)
+    t = time.perf_counter()
+    trainer.request_stop()
+    worker.join(5)
+    assert time.perf_counter() - t < 1.0
+    assert out["r"].status == "stopped" and out["r"].steps > 0
+
+
+def test_observers_see_every_logged_step_and_every_evaluation():
+    seen = {"start": 0, "step": [], "eval": [], "end": None}
+
+    class Spy(Observer):
+        def on_start(self, trainer):
+            seen["start"] += 1
+
+        def on_step(self, record):
+            seen["step"].append(record.step)
+
+        def on_eval(self, record):
+            seen["eval"].append(record.step)
+
+        def on_end(self, result):
+            seen["end"] = result.status
+
+    train(cfg(model="rnn", task="parity", steps=30, log_every=3, eval_every=10), [Spy()])
+    assert seen["start"] == 1 and seen["end"] == "completed"
+    assert seen["step"] == list(range(3, 31, 3))
+    assert seen["eval"] == [10, 20, 30]
+
+
+def test_held_out_batch_is_fixed_across_seeds_and_never_a_training_batch():
+    a = Trainer(cfg(model="rnn", task="copy", seq_len=10))
+    b = Trainer(cfg(model="rnn", task="copy", seq_len=10, seed=7))
+    assert torch.equal(a.eval_batch.x, b.eval_batch.x)  # seeds are compared on the same examples
+    held = {tuple(x.tolist()) for x in a.eval_batch.x}
+    seen = {tuple(x.tolist()) for _ in range(50) for x in a.sample().x}
+    assert len(held) == 256 and not held & seen  # 8^10 sequences: any overlap would be a leak
