@@ -92,9 +92,9 @@ def parse_until(text: str) -> Target:
 
 class TrainConfig(_Strict):
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = Field(3e-3, gt=0, le=10, allow_inf_nan=False, description="learning rate")
+    lr: float | None = Field(None, gt=0, le=10, allow_inf_nan=False, description="learning rate (default: the model's)")
     batch_size: int = Field(32, ge=1, le=65_536)
-    steps: int = Field(2000, ge=1, le=10_000_000, description="maximum optimizer steps")
+    steps: int = Field(3000, ge=1, le=10_000_000, description="maximum optimizer steps")
     # clipping the global gradient norm keeps exploding RNN gradients from ending demos early
     # (Pascanu, Mikolov & Bengio 2013); 0 disables it
     clip: float = Field(1.0, ge=0, le=1e6, description="gradient-norm clip (0 = off)")
@@ -141,6 +141,8 @@ class RunConfig(_Strict):
             cls = model_class(self.model.name)
             self.model.options = cls.validate_options(self.model.options)
             self.model.init = cls.resolve_init(self.model.init, self.model.options)
+            if self.train.lr is None:
+                self.train.lr = cls.default_lr
             check_compatible(cls, task)
             if self.train.until:
                 t = self.train.target
@@ -232,7 +234,7 @@ def _switch(flat: dict[str, Any], **change: str) -> dict[str, Any]:
     task, its seq_len) are dropped so the new one's defaults apply."""
     keep = {"model", "task", *MODEL_FIELDS, *TRAIN_FIELDS}
     if "model" in change:
-        keep.discard("init")  # init schemes are per model
+        keep -= {"init", "lr"}  # init schemes and recommended learning rates are per model
     if "task" not in change:
         keep |= {"seq_len", *flat_task_options(flat["task"])}
     if "model" not in change:

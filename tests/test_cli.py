@@ -72,7 +72,7 @@ def test_train_json_contract(capsys, tmp_path):
     assert d["seconds_to_target"] is None
     assert len(d["grad_norm_by_time"]) == 2 * 3 + 4  # one per input time step
     assert d["config"]["task"]["options"] == {"vocab_size": 8, "delay": 4}  # defaults filled in
-    assert d["config"]["train"]["lr"] == 0.003
+    assert d["config"]["train"]["lr"] == 0.005  # the recurrent default, filled in
     full = json.loads(out_file.read_text())
     assert len(full["history"]["train"]) == 30 and len(full["history"]["eval"]) == 3
     assert "step 30/30" in err or "100%" in err  # progress went to stderr

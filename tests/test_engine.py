@@ -116,3 +116,17 @@ def test_held_out_batch_is_fixed_across_seeds_and_never_a_training_batch():
     held = {tuple(x.tolist()) for x in a.eval_batch.x}
     seen = {tuple(x.tolist()) for _ in range(50) for x in a.sample().x}
     assert len(held) == 256 and not held & seen  # 8^10 sequences: any overlap would be a leak
+
+
+def test_lstm_solves_adding_where_tanh_rnn_stays_at_baseline():
+    short = dict(task="adding", seq_len=40, steps=800, hidden=32, eval_every=100)
+    lstm, rnn = train(cfg(model="lstm", **short)), train(cfg(model="rnn", **short))
+    assert lstm.final_loss < 0.1 * lstm.baseline_loss
+    assert rnn.final_loss > 0.85 * rnn.baseline_loss
+
+
+def test_lstm_remembers_through_a_delay_where_tanh_rnn_stays_at_chance():
+    short = dict(task="copy", seq_len=2, delay=15, vocab_size=8, steps=800, hidden=32, eval_every=100)
+    lstm, rnn = train(cfg(model="lstm", **short)), train(cfg(model="rnn", **short))
+    assert lstm.metrics["accuracy"] > 0.95
+    assert rnn.metrics["accuracy"] < 0.5  # chance is 1/8

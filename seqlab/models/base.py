@@ -74,6 +74,7 @@ class SeqModel(nn.Module):
     outputs: ClassVar[frozenset[str]] = frozenset({"label", "real", "tokens"})
     input_kinds: ClassVar[frozenset[str]] = frozenset({"tokens", "real"})
     fixed_length: ClassVar[bool] = False
+    default_lr: ClassVar[float] = 3e-3  # Adam learning rate used when the config leaves lr unset
     # floats stored for backward per (example, time step, layer, hidden unit); see estimate below
     activation_factor: ClassVar[float] = 4.0
 

@@ -27,7 +27,7 @@ class Copy(Task):
     citation = "Hochreiter & Schmidhuber (1997); Arjovsky, Shah & Bengio (2016), Unitary Evolution RNNs"
     output_kind = "tokens"
     Options = CopyOptions
-    default_seq_len = 5
+    default_seq_len = 3
     seq_len_meaning = "number of symbols K to copy"
 
     @property
