@@ -276,6 +276,21 @@ def cmd_bench(args) -> list:
     return rows
 
 
+def cmd_classics(args) -> list:
+    from .classics import run_classics
+
+    rows = run_classics(lambda name: [] if args.quiet else [Progress()])
+    if not args.json:
+        for r in rows:
+            verdict = "reproduced" if r["reproduced"] else "NOT reproduced"
+            print(f"{r['classic']}: {verdict} — {r['claim']}")
+            print(
+                f"  LSTM {r['lstm_metrics']} in {r['lstm_seconds']:.1f}s; RNN {r['rnn_metrics']} in {r['rnn_seconds']:.1f}s; "
+                f"RNN ‖∂L/∂x_1‖/‖∂L/∂x_T‖ = {r['rnn_grad_first_over_last']:.2g}"
+            )
+    return rows
+
+
 def build_parser() -> Parser:
     p = Parser(prog="seqlab", description="Train the history of neural sequence models and look inside.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -303,9 +318,14 @@ def build_parser() -> Parser:
     s.add_argument("--seq-len", type=int, default=50)
     s.add_argument("--hidden", type=int, default=64)
     s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--rounds", type=int, default=15)
+    s.add_argument("--rounds", type=int, default=30)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("classics", help="reproduce the classic LSTM-vs-RNN results with default settings")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_classics)
     return p
 
 
