@@ -285,7 +285,8 @@ def cmd_classics(args) -> list:
             verdict = "reproduced" if r["reproduced"] else "NOT reproduced"
             print(f"{r['classic']}: {verdict} — {r['claim']}")
             print(
-                f"  LSTM {r['lstm_metrics']} in {r['lstm_seconds']:.1f}s; RNN {r['rnn_metrics']} in {r['rnn_seconds']:.1f}s; "
+                f"  LSTM {r['lstm_metrics']} in {r['lstm_seconds']:.1f}s; "
+                f"RNN {r['rnn_metrics']} in {r['rnn_seconds']:.1f}s; "
                 f"RNN ‖∂L/∂x_1‖/‖∂L/∂x_T‖ = {r['rnn_grad_first_over_last']:.2g}"
             )
     return rows
