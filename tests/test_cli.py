@@ -108,6 +108,8 @@ BAD = [
     (["train", "--model", "lstm", "--task", "copy", "--seq-len", "10000000"], "task.seq_len", ""),
     (["train", "--model", "lstm", "--task", "copy", "--hidden", "-3"], "model.hidden", ""),
     (["train", "--model", "lstm", "--task", "copy", "--steps", "0"], "train.steps", ""),
+    (["train", "--model", "lstm", "--task", "copy", "--steps", "100000000000"], "train.steps", ""),
+    (["train", "--model", "lstm", "--task", "copy", "--hidden", "100000"], "model.hidden", ""),
     (["train", "--model", "lstm", "--task", "copy", "--batch-size", "0"], "train.batch_size", ""),
     (["train", "--model", "lstm", "--task", "copy", "--batch-size", "99999999"], "train.batch_size", ""),
     (["train", "--model", "lstm", "--task", "copy", "--lr", "0"], "train.lr", ""),
