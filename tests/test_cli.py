@@ -173,4 +173,4 @@ def test_bench_json_lists_bare_and_instrumented_times(capsys):
     assert [r["model"] for r in rows] == ["rnn", "lstm"]
     for r in rows:
         assert r["bare_ms"] > 0 and r["instrumented_ms"] > 0
-        assert r["ratio"] == pytest.approx(r["instrumented_ms"] / r["bare_ms"])
+        assert 0.5 < r["ratio"] < 2  # a ratio of paired timings, not a speed target (those live in the bench)
