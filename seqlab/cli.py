@@ -188,7 +188,14 @@ def _check_writable(path: str | None) -> None:
 def cmd_train(args) -> dict:
     config = RunConfig.from_flat(flat_from_args(args))
     _check_writable(args.out)
-    trainer = Trainer(config, [] if args.quiet else [Progress()])
+    observers = [] if args.quiet else [Progress()]
+    run_id = None
+    if args.save:
+        from .store import RunStore, new_run_id
+
+        run_id = new_run_id(config.model.name, config.task.name)
+        observers.append(RunStore().writer(run_id))
+    trainer = Trainer(config, observers)
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.request_stop())
     try:
         result = trainer.run()
@@ -198,6 +205,8 @@ def cmd_train(args) -> dict:
         with open(args.out, "w") as f:
             json.dump(result.to_json(history=True), f)
     summary = result.to_json()
+    if run_id:
+        summary["run_id"] = run_id
     if not args.json:
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
         base = ", ".join(f"{k} {v:.4g}" for k, v in result.baseline_metrics.items())
@@ -214,6 +223,25 @@ def cmd_train(args) -> dict:
             ratio = g[-1] / g[0] if g[0] else math.inf
             print(f"‖∂L/∂x_t‖ at the first input step {g[0]:.3g}, at the last {g[-1]:.3g} (last/first {ratio:.3g})")
     return summary
+
+
+def cmd_runs(args) -> dict:
+    from .store import RunStore
+
+    store = RunStore()
+    if args.show:
+        run = store.load(args.show)
+        if not args.json:
+            print(json.dumps(run["result"] or run["config"], indent=1))
+        return run
+    runs = [store.summary(i) for i in store.ids()]
+    if not args.json:
+        if not runs:
+            print(f"no stored runs in {store.root}/ (train with --save to keep one)")
+        for r in runs:
+            loss = r.get("final_loss")
+            print(f"{r['id']}  {r['status']:<14} {'' if loss is None else f'loss {loss:.4g}'}")
+    return {"root": str(store.root), "runs": runs}
 
 
 def cmd_sweep(args) -> dict:
@@ -305,7 +333,13 @@ def build_parser() -> Parser:
     s.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
     s.add_argument("--out", help="write the full record, history included, to this JSON file")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--save", action="store_true", help="keep the run in the run store ($SEQLAB_RUNS, default runs/)")
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("runs", help="list stored runs, or show one")
+    s.add_argument("--show", metavar="RUN_ID", help="print one stored run")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_runs)
 
     s = sub.add_parser("sweep", help="the same run over several seeds, with mean and spread")
     add_run_flags(s, with_seed=False)
