@@ -188,6 +188,8 @@ def _check_writable(path: str | None) -> None:
 def cmd_train(args) -> dict:
     config = RunConfig.from_flat(flat_from_args(args))
     _check_writable(args.out)
+    if args.eval_seq_len is not None:
+        _check_eval_length(config, args.eval_seq_len)
     observers = [] if args.quiet else [Progress()]
     run_id = None
     if args.save:
@@ -205,6 +207,12 @@ def cmd_train(args) -> dict:
         with open(args.out, "w") as f:
             json.dump(result.to_json(history=True), f)
     summary = result.to_json()
+    if args.eval_seq_len is not None:
+        loss, metrics = trainer.evaluate_at_length(args.eval_seq_len)
+        summary["at_length"] = {"seq_len": args.eval_seq_len, "loss": loss, "metrics": metrics}
+        if not args.json:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+            print(f"at --seq-len {args.eval_seq_len}: held-out loss {loss:.4g}, {shown}")
     if run_id:
         summary["run_id"] = run_id
     if not args.json:
@@ -223,6 +231,25 @@ def cmd_train(args) -> dict:
             ratio = g[-1] / g[0] if g[0] else math.inf
             print(f"‖∂L/∂x_t‖ at the first input step {g[0]:.3g}, at the last {g[-1]:.3g} (last/first {ratio:.3g})")
     return summary
+
+
+def _check_eval_length(config: RunConfig, seq_len: int) -> None:
+    """Refuse before training what the model would refuse after it (the MLP's lesson)."""
+    from .errors import LengthMismatchError
+    from .models.registry import model_class
+    from .tasks.registry import make_task
+
+    if seq_len < 1:
+        raise UsageError("must be ≥ 1", "eval_seq_len")
+    trained = config.make_task().spec.length
+    other = make_task(config.task.name, seq_len, config.task.options).spec.length
+    cls = model_class(config.model.name)
+    if cls.fixed_length and other != trained:
+        raise LengthMismatchError(
+            f"{cls.info.title} is built for input length {trained} and cannot read length {other}: it has one "
+            "block of weights per input position. A recurrent network can (try --model rnn).",
+            "eval_seq_len",
+        )
 
 
 def cmd_runs(args) -> dict:
@@ -334,6 +361,7 @@ def build_parser() -> Parser:
     s.add_argument("--out", help="write the full record, history included, to this JSON file")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--save", action="store_true", help="keep the run in the run store ($SEQLAB_RUNS, default runs/)")
+    s.add_argument("--eval-seq-len", type=int, help="after training, also score the model at this task length")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("runs", help="list stored runs, or show one")

@@ -124,6 +124,7 @@ BAD = [
     ),
     (["train", "--model", "lstm", "--task", "copy", "--device", "tpu"], "train.device", ""),
     (["train", "--model", "lstm"], "", "--task"),
+    (["train", "--model", "mlp", "--task", "parity", "--eval-seq-len", "20"], "eval_seq_len", "one block of weights"),
     (["sweep", "--model", "lstm", "--task", "copy", "--seeds", "a,b"], "seeds", "integers"),
 ]
 
@@ -174,3 +175,24 @@ def test_bench_json_lists_bare_and_instrumented_times(capsys):
     for r in rows:
         assert r["bare_ms"] > 0 and r["instrumented_ms"] > 0
         assert 0.5 < r["ratio"] < 2  # a ratio of paired timings, not a speed target (those live in the bench)
+
+
+def test_recurrent_model_is_scored_at_another_length(capsys):
+    code, out, _ = run(
+        capsys,
+        "train",
+        "--model",
+        "rnn",
+        "--task",
+        "parity",
+        "--seq-len",
+        "6",
+        "--steps",
+        "5",
+        "--eval-seq-len",
+        "30",
+        "--json",
+        "--quiet",
+    )
+    d = last_json(out)
+    assert code == 0 and d["at_length"]["seq_len"] == 30 and 0 <= d["at_length"]["metrics"]["accuracy"] <= 1
