@@ -1,0 +1,210 @@
+"""Live runs for the app: a Trainer in a worker thread, and a process-wide registry of them.
+
+The worker never touches the UI; it writes records into a ``LiveRun`` under a lock, and the
+pages read ``snapshot()`` copies on their own schedule. A page switch, a widget change or a
+browser reload therefore cannot kill or duplicate a run: the run belongs to the registry (kept in
+``st.cache_resource`` by ``seqlab.ui.state``), not to the script run that started it.
+
+Runs have an ``owner`` (one browser session) and are listed only to it; a run id in a shared
+link makes that run visible to whoever opens the link. The registry caps concurrent runs
+(``SEQLAB_MAX_RUNS``, default 4) and refuses more with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from ..config import RunConfig
+from ..errors import SeqlabError
+from .engine import Trainer
+from .observers import Observer
+from .records import EvalRecord, RunResult, StepRecord
+
+
+class CapacityError(SeqlabError):
+    """Too many runs are training at once in this process."""
+
+
+def default_max_runs() -> int:
+    try:
+        return max(1, int(os.environ.get("SEQLAB_MAX_RUNS", "4")))
+    except ValueError:
+        return 4
+
+
+@dataclass
+class Snapshot:
+    """A consistent copy of a run's state for one redraw."""
+
+    id: str
+    label: str
+    config: RunConfig
+    status: str
+    steps: int
+    total_steps: int
+    elapsed: float
+    train: list[StepRecord]
+    eval: list[EvalRecord]
+    baseline_loss: float | None
+    baseline_metrics: dict
+    params: int | None
+    result: RunResult | None
+    error: str | None
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("starting", "running")
+
+
+class _Collector(Observer):
+    def __init__(self, run: LiveRun):
+        self.run = run
+
+    def on_start(self, trainer) -> None:
+        with self.run._lock:
+            self.run.status = "running"
+            self.run.t_start = time.monotonic()
+
+    def on_step(self, record: StepRecord) -> None:
+        with self.run._lock:
+            self.run._train.append(record)
+
+    def on_eval(self, record: EvalRecord) -> None:
+        with self.run._lock:
+            self.run._eval.append(record)
+
+
+@dataclass
+class LiveRun:
+    config: RunConfig
+    owner: str
+    label: str = ""
+    group: str = ""
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    status: str = "starting"
+    error: str | None = None
+    result: RunResult | None = None
+    created: float = field(default_factory=time.time)
+    t_start: float | None = None
+    t_end: float | None = None
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+        self._train: list[StepRecord] = []
+        self._eval: list[EvalRecord] = []
+        self.trainer: Trainer | None = None
+        self._thread: threading.Thread | None = None
+        self.label = self.label or self.config.model.name
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self, extra_observers=()) -> LiveRun:
+        # build here, in the caller, so a bad config fails loudly before a thread exists
+        self.trainer = Trainer(self.config, [_Collector(self), *extra_observers])
+        self._thread = threading.Thread(target=self._work, name=f"seqlab-run-{self.id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _work(self) -> None:
+        try:
+            result = self.trainer.run()
+            with self._lock:
+                self.result, self.status = result, result.status
+        except Exception as e:  # noqa: BLE001 - the run's history is kept and the error shown to the user
+            with self._lock:
+                self.status, self.error = "failed", f"{type(e).__name__}: {e}"
+        finally:
+            self.t_end = time.monotonic()
+
+    def stop(self) -> None:
+        if self.trainer is not None:
+            self.trainer.request_stop()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            train, ev = list(self._train), list(self._eval)
+            status, result, error = self.status, self.result, self.error
+        tr = self.trainer
+        end = self.t_end or time.monotonic()
+        return Snapshot(
+            id=self.id, label=self.label, config=self.config, status=status,
+            steps=train[-1].step if train else 0, total_steps=self.config.train.steps,
+            elapsed=(end - self.t_start) if self.t_start else 0.0, train=train, eval=ev,
+            baseline_loss=tr.baseline.loss if tr else None, baseline_metrics=dict(tr.baseline.metrics) if tr else {},
+            params=tr.model.param_count() if tr else None, result=result, error=error,
+        )
+
+
+class RunRegistry:
+    """All live runs of this process, keyed by id."""
+
+    def __init__(self, max_running: int | None = None):
+        self.max_running = max_running or default_max_runs()
+        self._runs: dict[str, LiveRun] = {}
+        self._lock = threading.Lock()
+
+    def running(self) -> list[LiveRun]:
+        with self._lock:
+            return [r for r in self._runs.values() if r.alive]
+
+    def start_group(self, configs: list[tuple[str, RunConfig]], owner: str) -> list[LiveRun]:
+        """Start runs that belong together (a comparison): all of them, or none with a clear error."""
+        with self._lock:
+            busy = sum(r.alive for r in self._runs.values())
+            if busy + len(configs) > self.max_running:
+                raise CapacityError(
+                    f"{busy} run(s) are already training on this server and the limit is {self.max_running}; "
+                    f"this would start {len(configs)} more. Stop a run (or wait for one to finish) and try "
+                    "again — the limit is SEQLAB_MAX_RUNS."
+                )
+            group = uuid.uuid4().hex[:8]
+            runs = [LiveRun(cfg, owner, label=label, group=group) for label, cfg in configs]
+            for r in runs:
+                self._runs[r.id] = r
+        try:
+            for r in runs:
+                r.start()
+        except Exception:
+            for r in runs:
+                r.stop()
+            with self._lock:
+                for r in runs:
+                    self._runs.pop(r.id, None)
+            raise
+        return runs
+
+    def get(self, run_id: str) -> LiveRun | None:
+        with self._lock:
+            return self._runs.get(run_id)
+
+    def visible(self, ids: list[str]) -> list[LiveRun]:
+        """The runs with these ids that still exist (for a shared link or a session's own list)."""
+        with self._lock:
+            return [self._runs[i] for i in ids if i in self._runs]
+
+    def owned_by(self, owner: str) -> list[LiveRun]:
+        with self._lock:
+            return [r for r in self._runs.values() if r.owner == owner]
+
+    def stop(self, ids: list[str]) -> None:
+        for r in self.visible(ids):
+            r.stop()
+
+    def forget(self, ids: list[str]) -> None:
+        """Stop and drop runs (Reset)."""
+        for r in self.visible(ids):
+            r.stop()
+        with self._lock:
+            for i in ids:
+                self._runs.pop(i, None)

@@ -1,0 +1,62 @@
+import time
+
+import pytest
+
+from seqlab.config import RunConfig
+from seqlab.train.live import CapacityError, RunRegistry
+
+
+def cfg(**flat):
+    return RunConfig.from_flat({"model": "rnn", "task": "parity", "hidden": 16, **flat})
+
+
+def test_a_group_trains_in_worker_threads_and_snapshots_fill_in():
+    reg = RunRegistry(max_running=4)
+    runs = reg.start_group([("rnn", cfg(steps=40)), ("lstm", cfg(model="lstm", steps=40))], owner="alice")
+    for r in runs:
+        r.join(30)
+    snaps = [r.snapshot() for r in runs]
+    assert [s.label for s in snaps] == ["rnn", "lstm"]
+    for s in snaps:
+        assert s.status == "completed" and s.steps == 40 and len(s.train) == 40
+        assert s.eval and s.baseline_loss > 0 and s.result.final_loss == s.eval[-1].loss
+        assert len(s.train[-1].grad_by_time) == 10
+    assert reg.owned_by("bob") == [] and len(reg.owned_by("alice")) == 2
+
+
+def test_stop_ends_a_long_run_within_a_second_and_keeps_history():
+    reg = RunRegistry()
+    (run,) = reg.start_group([("lstm", cfg(model="lstm", task="adding", steps=10**6))], owner="a")
+    while run.snapshot().steps < 5:
+        time.sleep(0.05)
+    t = time.perf_counter()
+    reg.stop([run.id])
+    run.join(5)
+    assert time.perf_counter() - t < 1.0
+    snap = run.snapshot()
+    assert snap.status == "stopped" and len(snap.train) >= 5
+
+
+def test_cap_refuses_extra_runs_with_a_clear_message():
+    reg = RunRegistry(max_running=2)
+    first = reg.start_group([("a", cfg(steps=10**6)), ("b", cfg(steps=10**6))], owner="a")
+    with pytest.raises(CapacityError, match="limit is 2"):
+        reg.start_group([("c", cfg(steps=5))], owner="b")
+    reg.forget([r.id for r in first])
+    for r in first:
+        r.join(5)
+    assert reg.get(first[0].id) is None
+    (ok,) = reg.start_group([("c", cfg(steps=5))], owner="b")
+    ok.join(10)
+    assert ok.snapshot().status == "completed"
+
+
+def test_a_crashing_run_is_failed_with_its_error_and_history():
+    reg = RunRegistry()
+    (boom,) = reg.start_group([("rnn", cfg(steps=10**6))], owner="a")
+    while boom.snapshot().steps < 3:
+        time.sleep(0.02)
+    boom.trainer.task.sample = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk on fire"))
+    boom.join(5)
+    snap = boom.snapshot()
+    assert snap.status == "failed" and "disk on fire" in snap.error and len(snap.train) >= 3
