@@ -138,11 +138,20 @@ class LiveRun:
         tr = self.trainer
         end = self.t_end or time.monotonic()
         return Snapshot(
-            id=self.id, label=self.label, config=self.config, status=status,
-            steps=train[-1].step if train else 0, total_steps=self.config.train.steps,
-            elapsed=(end - self.t_start) if self.t_start else 0.0, train=train, eval=ev,
-            baseline_loss=tr.baseline.loss if tr else None, baseline_metrics=dict(tr.baseline.metrics) if tr else {},
-            params=tr.model.param_count() if tr else None, result=result, error=error,
+            id=self.id,
+            label=self.label,
+            config=self.config,
+            status=status,
+            steps=train[-1].step if train else 0,
+            total_steps=self.config.train.steps,
+            elapsed=(end - self.t_start) if self.t_start else 0.0,
+            train=train,
+            eval=ev,
+            baseline_loss=tr.baseline.loss if tr else None,
+            baseline_metrics=dict(tr.baseline.metrics) if tr else {},
+            params=tr.model.param_count() if tr else None,
+            result=result,
+            error=error,
         )
 
 

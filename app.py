@@ -1,0 +1,17 @@
+"""seqlab: the dashboard. `streamlit run app.py`"""
+
+import streamlit as st
+
+st.set_page_config(page_title="seqlab — sequence models, live", page_icon="📈", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home: the lineage", default=True),
+    st.Page("pages/foundations.py", title="Foundations: MLP & backprop"),
+    st.Page("pages/recurrent.py", title="Recurrent: RNN, LSTM, GRU"),
+]
+
+with st.sidebar:
+    st.toggle("Large fonts (projector)", key="seqlab_large")
+    st.caption("Every setting lives in the page's URL: copy the link to share the exact experiment.")
+
+st.navigation(PAGES).run()

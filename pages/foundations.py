@@ -1,0 +1,55 @@
+"""Foundations: the MLP and backprop — it trains, and it cannot read another length."""
+
+import streamlit as st
+
+from seqlab.errors import SeqlabError
+from seqlab.ui.controls import controls, seed_state, sync_url
+from seqlab.ui.panels import live_panels, model_cards, run_bar
+from seqlab.ui.state import page_runs, registry
+
+PAGE = "foundations"
+MODELS = ("mlp", "rnn")
+TASKS = ("parity", "reverse", "sort", "adding")
+DEFAULTS = {"model": "mlp", "task": "reverse", "seq_len": 6, "steps": 800}
+
+st.title("Foundations: the MLP and backpropagation")
+st.markdown(
+    "**Claim.** Backpropagation (Rumelhart, Hinton & Williams 1986) trains a multi-layer perceptron on any "
+    "fixed-size input. Flatten a sequence into one vector and the MLP learns it — but every input position "
+    "has its own weights, so the trained network cannot read a sequence of any other length. That limit is "
+    "what recurrent networks removed."
+)
+for note in seed_state(PAGE, DEFAULTS, MODELS):
+    st.info(f"From the link: {note}", icon="ℹ️")
+with st.container(border=True):
+    configs, error = controls(PAGE, MODELS, TASKS)
+    run_bar(PAGE, configs, error)
+sync_url(PAGE, configs, page_runs(PAGE))
+shown = [label for label, _ in configs] or ["mlp"]
+live_panels(PAGE, shown)
+
+st.subheader("Now give it a longer sequence")
+runs = [r for r in registry().visible(page_runs(PAGE)) if not r.alive and r.trainer is not None]
+if not runs:
+    st.caption("Train first (compare the MLP with an RNN to see the difference); then try another length here.")
+else:
+    trained_len = runs[0].config.task.seq_len
+    longer = st.number_input(
+        "evaluate at length", min_value=1, max_value=1000, value=trained_len * 2, key=f"{PAGE}:eval_len"
+    )
+    if st.button("Evaluate the trained models at this length"):
+        for run in runs:
+            try:
+                loss, metrics = run.trainer.evaluate_at_length(int(longer))
+                shown_m = ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in metrics.items())
+                st.success(f"**{run.label}** reads length {longer}: held-out loss {loss:.3g}, {shown_m}.")
+            except SeqlabError as e:
+                st.error(f"**{run.label}** refuses: {str(e).split(': ', 1)[-1]}", icon="🚫")
+
+st.subheader("The models")
+model_cards(shown)
+st.markdown(
+    "**What to notice.** The MLP's first weight matrix has one block per position (its parameter count grows "
+    "with the length), and asking it to read a longer sequence is not a question of accuracy: it is a shape "
+    "error. The RNN's parameter count does not depend on the length at all."
+)

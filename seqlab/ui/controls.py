@@ -1,0 +1,239 @@
+"""Run-settings widgets shared by the pages, validated through the same RunConfig as the CLI.
+
+Widget values live in ``st.session_state`` under ``<page>:<setting>``; they are seeded once per
+session from the URL query string (so a copied link reproduces the experiment, seed included),
+and written back to the URL after every change. Bad or unknown query values fall back to the
+defaults with a visible note.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ..config import RunConfig, TrainConfig
+from ..errors import SeqlabError
+from ..models.registry import MODELS, incompatibility, model_class
+from ..tasks.registry import TASKS, make_task, task_class
+
+
+@dataclass
+class Preset:
+    name: str
+    models: tuple[str, ...]
+    settings: dict  # flat settings
+    notice: str  # the one sentence of "what to notice"
+
+
+def _k(page: str, name: str) -> str:
+    return f"{page}:{name}"
+
+
+def seed_state(page: str, defaults: dict, models: tuple[str, ...]) -> list[str]:
+    """First visit of this page in this session: fill widget state from the URL, else defaults.
+    Returns the notes about query values that were ignored."""
+    if st.session_state.get(_k(page, "seeded")):
+        return st.session_state.get(_k(page, "notes"), [])
+    params = {k: v for k, v in st.query_params.to_dict().items() if k not in ("runs", "models")}
+    base = RunConfig.from_flat(defaults)
+    cfg, notes = RunConfig.from_query(params, base=base) if params else (base, [])
+    chosen = [m for m in st.query_params.get("models", "").split(",") if m]
+    bad = [m for m in chosen if m not in models]
+    if bad:
+        notes.append(f"ignored models {', '.join(bad)}: this page trains {', '.join(models)}")
+    chosen = [m for m in chosen if m in models]
+    if cfg.model.name not in models:
+        notes.append(f"ignored model={cfg.model.name!r}: this page trains {', '.join(models)}")
+        cfg = RunConfig.from_flat({**cfg.to_flat(), "model": defaults["model"], "init": "auto", "lr": None})
+    load_flat(page, cfg.to_flat(), chosen or [cfg.model.name])
+    st.session_state[_k(page, "seeded")] = True
+    st.session_state[_k(page, "notes")] = notes
+    return notes
+
+
+def load_flat(page: str, flat: dict, models: list[str]) -> None:
+    """Put settings into the widgets' state (used by seeding and by presets)."""
+    for key, value in flat.items():
+        st.session_state[_k(page, key)] = value
+    st.session_state[_k(page, "models")] = list(models)
+    st.session_state[_k(page, "compare")] = len(models) > 1
+
+
+def _field_widget(page: str, name: str, info, label: str | None = None, help_text: str | None = None):
+    key = _k(page, name)
+    ann = info.annotation
+    label = label or name.replace("_", " ")
+    help_text = help_text or info.description
+    choices = typing.get_args(ann)
+    if typing.get_origin(ann) is typing.Literal:
+        if st.session_state.get(key) not in choices:
+            st.session_state[key] = info.default
+        return st.selectbox(label, choices, key=key, help=help_text)
+    lo = next((m.ge for m in info.metadata if hasattr(m, "ge")), None)
+    hi = next((m.le for m in info.metadata if hasattr(m, "le")), None)
+    if ann is int:
+        if not isinstance(st.session_state.get(key), int):
+            st.session_state[key] = info.default
+        return st.number_input(label, min_value=lo, max_value=hi, step=1, key=key, help=help_text)
+    if ann is float:
+        if not isinstance(st.session_state.get(key), int | float):
+            st.session_state[key] = float(info.default)
+        return st.number_input(
+            label, min_value=float(lo) if lo is not None else None, key=key, help=help_text, format="%g"
+        )
+    return None
+
+
+def controls(
+    page: str, models: tuple[str, ...], tasks: tuple[str, ...], allow_compare: bool = True
+) -> tuple[list[tuple[str, RunConfig]], str | None]:
+    """Draw the settings; return ([(label, RunConfig)], error message or None)."""
+    ss = st.session_state
+    compare = st.toggle("Compare models (same task and seed)", key=_k(page, "compare")) if allow_compare else False
+    c1, c2 = st.columns(2)
+    with c1:
+        if compare:
+            chosen = st.multiselect(
+                "models", models, key=_k(page, "models"), format_func=lambda m: f"{m} — {MODELS[m].info.title}"
+            )
+        else:
+            if ss.get(_k(page, "model")) not in models:
+                ss[_k(page, "model")] = models[0]
+            chosen = [
+                st.selectbox(
+                    "model",
+                    models,
+                    key=_k(page, "model"),
+                    format_func=lambda m: f"{m} — {MODELS[m].info.title} ({MODELS[m].info.year})",
+                )
+            ]
+    with c2:
+        if ss.get(_k(page, "task")) not in tasks:
+            ss[_k(page, "task")] = tasks[0]
+        task_name = st.selectbox(
+            "task",
+            tasks,
+            key=_k(page, "task"),
+            format_func=lambda t: TASKS[t].title,
+            help="; ".join(f"{t}: {TASKS[t].description}" for t in tasks),
+        )
+    tcls = task_class(task_name)
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        if not isinstance(ss.get(_k(page, "seq_len")), int):
+            ss[_k(page, "seq_len")] = tcls.default_seq_len
+        st.number_input(tcls.seq_len_meaning, min_value=1, max_value=100_000, step=1, key=_k(page, "seq_len"))
+        _field_widget(
+            page, "hidden", RunConfig.model_fields["model"].annotation.model_fields["hidden"], label="hidden size d"
+        )
+    with c2:
+        for name, info in tcls.Options.model_fields.items():
+            _field_widget(page, name, info)
+    with c3:
+        _field_widget(page, "steps", TrainConfig.model_fields["steps"], label="training steps")
+        _field_widget(page, "seed", TrainConfig.model_fields["seed"], label="random seed")
+    primary = chosen[0] if chosen else models[0]
+    with st.expander("More settings: init, learning rate, optimiser, clipping, stop target"):
+        e1, e2, e3 = st.columns(3)
+        with e1:
+            inits = ("auto", *model_class(primary).inits)
+            if ss.get(_k(page, "init")) not in inits:
+                ss[_k(page, "init")] = "auto"
+            st.selectbox(
+                "init",
+                inits,
+                key=_k(page, "init"),
+                help="'auto' = each model's recommended scheme (e.g. forget-gate bias 1 for LSTM)",
+            )
+            lr_key = _k(page, "lr_text")
+            if lr_key not in ss:
+                ss[lr_key] = (
+                    ""
+                    if ss.get(_k(page, "lr")) in (None, model_class(primary).default_lr)
+                    else str(ss.get(_k(page, "lr")))
+                )
+            st.text_input(
+                "learning rate", key=lr_key, placeholder="model default", help="empty = each model's recommended rate"
+            )
+            _field_widget(page, "layers", RunConfig.model_fields["model"].annotation.model_fields["layers"])
+        with e2:
+            for name in ("optimizer", "batch_size", "clip"):
+                _field_widget(page, name, TrainConfig.model_fields[name])
+        with e3:
+            until_key = _k(page, "until")
+            if not isinstance(ss.get(until_key), str):
+                ss[until_key] = ""
+            st.text_input("stop when", key=until_key, placeholder="e.g. accuracy=0.99 or mse=0.01")
+            for name in ("eval_every",):
+                _field_widget(page, name, TrainConfig.model_fields[name], label="evaluate every (steps)")
+            for mname in dict.fromkeys(chosen):
+                for name, info in model_class(mname).Options.model_fields.items():
+                    _field_widget(page, name, info, label=f"{name.replace('_', ' ')} ({mname})")
+    if not chosen:
+        return [], "models: choose at least one model to train"
+    return build_configs(page, chosen, task_name)
+
+
+def build_configs(page: str, chosen: list[str], task_name: str) -> tuple[list[tuple[str, RunConfig]], str | None]:
+    ss = st.session_state
+    tcls = task_class(task_name)
+    flat = {"task": task_name, "seq_len": ss.get(_k(page, "seq_len"))}
+    for name in (
+        *tcls.Options.model_fields,
+        "hidden",
+        "layers",
+        "steps",
+        "seed",
+        "optimizer",
+        "batch_size",
+        "clip",
+        "eval_every",
+    ):
+        if _k(page, name) in ss:
+            flat[name] = ss[_k(page, name)]
+    until = (ss.get(_k(page, "until")) or "").strip()
+    if until:
+        flat["until"] = until
+    lr_text = (ss.get(_k(page, "lr_text")) or "").strip()
+    if lr_text:
+        flat["lr"] = lr_text
+    out = []
+    try:
+        task = make_task(task_name, flat["seq_len"], {k: flat[k] for k in tcls.Options.model_fields if k in flat})
+        for m in chosen:
+            cls = model_class(m)
+            why = incompatibility(cls, task)
+            if why:
+                return [], f"model.name: {why}"
+            mflat = {**flat, "model": m, **{k: ss[_k(page, k)] for k in cls.Options.model_fields if _k(page, k) in ss}}
+            init = ss.get(_k(page, "init"), "auto")
+            mflat["init"] = init if init in cls.inits else "auto"
+            out.append((m, RunConfig.from_flat(mflat)))
+    except SeqlabError as e:
+        return [], str(e)
+    return out, None
+
+
+def sync_url(page: str, configs: list[tuple[str, RunConfig]], run_ids: list[str]) -> None:
+    """Write the current experiment into the query string so the link reproduces it."""
+    if not configs:
+        return
+    q = configs[0][1].to_query()
+    if len(configs) > 1:
+        q["models"] = ",".join(label for label, _ in configs)
+    if run_ids:
+        q["runs"] = ",".join(run_ids)
+    if q != st.query_params.to_dict():
+        st.query_params.from_dict(q)
+
+
+def apply_preset(page: str, preset: Preset, defaults: dict) -> None:
+    flat = RunConfig.from_flat({**defaults, "model": preset.models[0], **preset.settings}).to_flat()
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and key.startswith(f"{page}:") and key.split(":", 1)[1] not in ("runs", "seeded"):
+            del st.session_state[key]
+    load_flat(page, {**flat, "lr": preset.settings.get("lr")}, list(preset.models))
+    st.session_state[_k(page, "seeded")] = True
+    st.session_state[_k(page, "notice")] = preset.notice

@@ -1,0 +1,194 @@
+"""The three side-by-side panels every training page shows, and the Train / Stop / Reset bar.
+
+run_bar(page, configs)        → buttons; starts runs in the registry's worker threads
+live_panels(page, ...)        → loss | gradient-by-time | complexity, redrawn by a fragment
+                                every second while a run is training (polling only reads)
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ..complexity.quick import quick_sweep
+from ..errors import SeqlabError
+from ..models.registry import model_class
+from . import charts, frames
+from .state import background, large_fonts, page_runs, registry, set_page_runs
+
+POLL_SECONDS = 1.0
+QUICK_LENGTHS = (16, 32, 64, 128, 256)
+
+
+def run_bar(page: str, configs, error: str | None) -> None:
+    """Train / Stop / Reset. Errors from the settings are shown here, next to the controls."""
+    reg = registry()
+    ids = page_runs(page)
+    running = any(r.alive for r in reg.visible(ids))
+    if error:
+        st.error(f"Cannot train with these settings — {error}", icon="⚠️")
+    b1, b2, b3, info = st.columns([1, 1, 1, 4])
+    if b1.button(
+        "Train", type="primary", disabled=bool(error) or not configs or running, key=f"{page}:train", width="stretch"
+    ):
+        try:
+            from .state import owner
+
+            runs = reg.start_group(configs, owner())
+            set_page_runs(page, [r.id for r in runs])
+            st.rerun()
+        except SeqlabError as e:
+            st.error(str(e), icon="⚠️")
+    if b2.button("Stop", disabled=not running, key=f"{page}:stop", width="stretch"):
+        reg.stop(ids)
+    if b3.button("Reset", disabled=not ids, key=f"{page}:reset", width="stretch"):
+        reg.forget(ids)
+        set_page_runs(page, [])
+        st.rerun()
+    if running:
+        info.caption("Training in a background thread: switching pages or reloading keeps the run going.")
+    elif not ids:
+        info.caption("Press **Train** to start; the panels fill in live.")
+
+
+def _status_line(snaps) -> None:
+    for s in snaps:
+        frac = min(1.0, s.steps / max(1, s.total_steps))
+        rate = s.steps / s.elapsed if s.elapsed > 0 else 0.0
+        last = s.eval[-1].metrics if s.eval else {}
+        shown = ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in last.items())
+        text = (
+            f"**{s.label}** — {s.status.replace('_', ' ')} · step {s.steps:,}/{s.total_steps:,} · "
+            f"{s.elapsed:.1f} s · {rate:.0f} steps/s"
+            + (f" · held-out {shown}" if shown else "")
+            + (f" · {s.params:,} parameters" if s.params else "")
+        )
+        if s.error:
+            st.error(f"{s.label} failed: {s.error} (its history so far is kept below)")
+        st.progress(frac, text=text)
+
+
+def live_panels(page: str, models: list[str], y_title: str = "loss") -> None:
+    ids = page_runs(page)
+    runs = registry().visible(ids)
+    if not any(r.alive for r in runs):
+        snaps = [r.snapshot() for r in runs]
+        _status_line(snaps)
+        _panels(page, snaps, models, y_title, poll_complexity=True)
+        return
+
+    @st.fragment(run_every=POLL_SECONDS)
+    def _live():
+        snaps = [r.snapshot() for r in registry().visible(ids)]
+        _status_line(snaps)
+        _panels(page, snaps, models, y_title, poll_complexity=False)
+        if not any(s.running for s in snaps):
+            st.rerun()  # all finished: one full rerun turns polling off and re-enables the buttons
+
+    _live()
+
+
+def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: bool) -> None:
+    large = large_fonts()
+    labels = [s.label for s in snaps] or list(models)
+    c1, c2, c3 = st.columns(3, gap="medium")
+    with c1:
+        st.markdown("##### Loss")
+        if snaps and any(s.train for s in snaps):
+            smooth = st.session_state.get(f"{page}:smoothing", 0.9)
+            base = snaps[0].baseline_loss
+            st.altair_chart(
+                charts.loss_chart(
+                    frames.loss_frame(snaps, smooth), labels, base, frames.eval_frame(snaps), y_title, large
+                ),
+                width="stretch",
+            )
+            ev = frames.eval_frame(snaps)
+            metric = next((m for m in ("accuracy", "mse") if m in ev.columns), None)
+            if metric:
+                st.altair_chart(
+                    charts.metric_chart(ev, metric, labels, snaps[0].baseline_metrics.get(metric), large),
+                    width="stretch",
+                )
+        else:
+            st.info("The training loss, its smoothed curve, held-out points and the blind baseline appear here.")
+        st.slider(
+            "smoothing",
+            0.0,
+            0.99,
+            0.9,
+            0.01,
+            key=f"{page}:smoothing",
+            help="exponential moving average of the training loss; the raw curve stays faded behind",
+        )
+    with c2:
+        st.markdown("##### Gradient by time step")
+        drawn = False
+        for s in snaps:
+            g = frames.grad_frame(s)
+            if len(g):
+                st.altair_chart(charts.grad_heatmap(g, s.label, large), width="stretch")
+                drawn = True
+        if drawn:
+            st.altair_chart(charts.grad_latest_chart(frames.latest_grad_frame(snaps), labels, large), width="stretch")
+        else:
+            st.info(
+                "‖∂L/∂x_t‖ for every input step t, every logged step: vanishing gradients show as a dark "
+                "left edge (early inputs get no learning signal)."
+            )
+    with c3:
+        st.markdown("##### Complexity scaling")
+        complexity_panel(list(dict.fromkeys(models)), large, poll=poll_complexity)
+
+
+def complexity_panel(models: list[str], large: bool = False, d: int = 64, poll: bool = True) -> None:
+    """Measured time per step and saved activations vs n (a quick sweep in a worker thread, cached
+    for the process). With ``poll`` it redraws itself once the measurement is ready."""
+    key = ("quick", tuple(models), QUICK_LENGTHS, d)
+    job = background(key, quick_sweep, tuple(models), QUICK_LENGTHS, d)
+    if not job.done():
+        if poll:
+            st.fragment(run_every=POLL_SECONDS)(_wait_for)(job, models, large, d)
+        else:
+            _measuring(d)
+        return
+    _complexity_charts(job, models, large, d)
+
+
+def _measuring(d: int) -> None:
+    st.info(f"Measuring time and memory at n = {', '.join(map(str, QUICK_LENGTHS))} (d={d}) in a background thread…")
+
+
+def _wait_for(job, models, large, d) -> None:
+    if job.done():
+        st.rerun()
+    _measuring(d)
+
+
+def _complexity_charts(job, models: list[str], large: bool, d: int) -> None:
+    if job.exception() is not None:
+        st.error(f"The measurement failed: {job.exception()}")
+        return
+    import pandas as pd
+
+    rows = pd.DataFrame(job.result())
+    st.altair_chart(charts.complexity_chart(rows, models, "ms", large), width="stretch")
+    st.altair_chart(charts.complexity_chart(rows, models, "bytes", large), width="stretch")
+    claims = "; ".join(
+        f"{m}: time {model_class(m).info.time.text}, training memory {model_class(m).info.train_memory.text}"
+        for m in models
+    )
+    st.caption(
+        f"Batch 8, d={d}, one thread, median of 3 steps; measured while other runs may be training, "
+        f"so times are noisy. Declared: {claims}."
+    )
+
+
+def model_cards(models: list[str]) -> None:
+    """Each model's equation and a short explanation citing its paper."""
+    cols = st.columns(max(1, len(models)))
+    for col, m in zip(cols, models, strict=True):
+        info = model_class(m).info
+        with col, st.container(border=True):
+            st.markdown(f"**{info.title}** ({info.year}) — {info.summary}")
+            st.latex(info.equation)
+            st.caption(f"{info.paper}. Time {info.time.text}; parallel over time: {info.parallel}.")

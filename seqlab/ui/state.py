@@ -1,0 +1,54 @@
+"""Process- and session-level state for the pages: the run registry (one per server process,
+kept by ``st.cache_resource`` so page switches and reloads keep runs), the session's identity,
+and the run ids each page shows (mirrored in the URL so a reload or a shared link finds them)."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import streamlit as st
+
+from ..train.live import RunRegistry
+
+
+@st.cache_resource
+def registry() -> RunRegistry:
+    return RunRegistry()
+
+
+@st.cache_resource
+def _jobs() -> tuple[ThreadPoolExecutor, dict]:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqlab-measure"), {}
+
+
+def background(key: tuple, fn, *args) -> Future:
+    """Run ``fn(*args)`` once per key in a worker thread (never in the script thread); the future
+    is shared by every session, so the measurement is cached for the process."""
+    pool, futures = _jobs()
+    if key not in futures:
+        futures[key] = pool.submit(fn, *args)
+    return futures[key]
+
+
+def owner() -> str:
+    if "seqlab_owner" not in st.session_state:
+        st.session_state.seqlab_owner = uuid.uuid4().hex
+    return st.session_state.seqlab_owner
+
+
+def page_runs(page: str) -> list[str]:
+    """Run ids shown on ``page``: this session's, or those named in the URL (a reload or a shared link)."""
+    key = f"{page}:runs"
+    if key not in st.session_state:
+        from_url = [i for i in st.query_params.get("runs", "").split(",") if i]
+        st.session_state[key] = [r.id for r in registry().visible(from_url)]
+    return st.session_state[key]
+
+
+def set_page_runs(page: str, ids: list[str]) -> None:
+    st.session_state[f"{page}:runs"] = list(ids)
+
+
+def large_fonts() -> bool:
+    return bool(st.session_state.get("seqlab_large", False))

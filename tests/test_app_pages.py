@@ -1,0 +1,136 @@
+"""AppTest for every page: loads, controls present, a short run fills the three panels with the
+run's own numbers, Stop works, bad query values fall back with a note."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from seqlab.ui.state import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def app(query: dict | None = None, page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at):
+    return list(at.get("arrow_vega_lite_chart")) + list(at.get("vega_lite_chart"))
+
+
+def specs(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in charts(at)]
+
+
+def chart_data(at, title: str):
+    """The rows behind the chart with this title (datasets travel as Arrow IPC streams)."""
+    for c in charts(at):
+        t = json.loads(c.proto.spec).get("title")
+        if (t.get("text") if isinstance(t, dict) else t or "").startswith(title):
+            frames = [pa.ipc.open_stream(d.data.data).read_pandas() for d in c.proto.datasets]
+            return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    raise AssertionError(f"no chart titled {title!r}")
+
+
+def join_all():
+    for r in registry().running():
+        r.join(120)
+
+
+def titles(spec_list):
+    out = []
+    for s in spec_list:
+        t = s.get("title")
+        out.append(t.get("text") if isinstance(t, dict) else t)
+    return out
+
+
+def test_home_shows_timeline_equations_and_complexity_table():
+    at = app()
+    assert "seqlab" in at.title[0].value
+    assert any("click a milestone" in (t or "") for t in titles(specs(at)))
+    assert len(at.get("latex")) >= 5
+    assert len(at.dataframe) == 1
+
+
+def test_recurrent_page_trains_and_fills_all_three_panels():
+    at = app(
+        {"model": "rnn", "task": "parity", "seq_len": "6", "steps": "60", "eval_every": "20"}, page="pages/recurrent.py"
+    )
+    for label in ("model", "task", "init"):
+        assert any(s.label == label for s in at.selectbox), label
+    assert [b.label for b in at.button][-3:] == ["Train", "Stop", "Reset"]
+    at.button(key="recurrent:train").click().run()
+    join_all()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    run = registry().visible(at.session_state["recurrent:runs"])[0]
+    snap = run.snapshot()
+    assert snap.status == "completed" and snap.steps == 60
+    all_specs = specs(at)
+    t = titles(all_specs)
+    assert "Loss" in t and "Gradient by input step, latest training step" in t
+    assert any(x and x.startswith("Gradient reaching each input") for x in t)
+    loss = chart_data(at, "Loss").dropna(subset=["smoothed"])
+    assert loss["loss"].round(6).isin([round(r.loss, 6) for r in snap.train]).all()
+    assert round(snap.train[-1].loss, 6) in set(loss["loss"].round(6))  # the chart shows this run's numbers
+    heat = chart_data(at, "Gradient reaching each input")
+    assert set(heat["t"]) == set(range(1, 7))
+    assert heat["norm"].max() == max(max(r.grad_by_time) for r in snap.train if r.step in set(heat["step"]))
+    # the complexity panel draws once the background measurement is done
+    from seqlab.ui.state import _jobs
+
+    for fut in _jobs()[1].values():
+        fut.result(120)
+    at.run()
+    assert "Time per training step" in titles(specs(at))
+    assert at.query_params["runs"] == [run.id] or at.query_params["runs"] == run.id
+
+
+def test_stop_button_stops_a_long_run():
+    at = app({"model": "lstm", "task": "adding", "steps": "1000000"}, page="pages/recurrent.py")
+    at.button(key="recurrent:train").click().run()
+    run = registry().visible(at.session_state["recurrent:runs"])[0]
+    at.button(key="recurrent:stop").click().run()
+    run.join(5)
+    assert run.snapshot().status == "stopped"
+    at.run()
+    assert not at.exception
+
+
+def test_bad_query_values_fall_back_with_a_visible_note():
+    at = app({"model": "transformerzz", "hidden": "-5", "lr": "abc", "bogus": "1"}, page="pages/recurrent.py")
+    notes = " ".join(i.value for i in at.info)
+    assert "hidden" in notes and "lr" in notes and "bogus" in notes
+    assert at.session_state["recurrent:hidden"] == 64
+
+
+def test_invalid_combination_shows_error_next_to_controls_not_traceback():
+    at = app({"model": "rnn", "task": "recall"}, page="pages/recurrent.py")
+    at.number_input(key="recurrent:seq_len").set_value(30).run()
+    assert not at.exception
+    assert any("seq_len" in e.value and "distinct keys" in e.value for e in at.error)
+    assert at.button(key="recurrent:train").disabled
+
+
+@pytest.mark.parametrize("page", ["pages/foundations.py"])
+def test_foundations_mlp_trains_then_refuses_a_longer_sequence(page):
+    at = app({"model": "mlp", "task": "parity", "seq_len": "6", "steps": "30", "models": "mlp,rnn"}, page=page)
+    at.button(key="foundations:train").click().run()
+    join_all()
+    at.run()
+    assert "Loss" in titles(specs(at))
+    at.button[-1].click().run()  # evaluate at twice the length
+    assert any("refuses" in e.value and "one block of weights" in e.value for e in at.error)
+    assert any("rnn" in s.value and "reads length" in s.value for s in at.success)
