@@ -7,6 +7,7 @@ import streamlit as st
 
 from seqlab.lineage import COMPLEXITY, EQUATIONS, MILESTONES
 from seqlab.ui import charts
+from seqlab.ui.panels import show
 from seqlab.ui.state import large_fonts
 
 PAGES = {p.stem for p in Path(__file__).parent.glob("*.py")}
@@ -21,7 +22,7 @@ st.markdown(
 df = pd.DataFrame([m.__dict__ for m in MILESTONES])
 df["page"] = [p if p in PAGES else "(coming)" for p in df["page"]]
 df["href"] = [p if p in PAGES else "" for p in df["page"]]
-st.altair_chart(charts.timeline_chart(df, large_fonts()), width="stretch")
+show(charts.timeline_chart(df, large_fonts()))
 
 st.subheader("What to try first")
 st.markdown(

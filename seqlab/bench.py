@@ -84,3 +84,58 @@ def bench_steps(
             }
         )
     return rows
+
+
+def bench_live(
+    model: str = "lstm",
+    task: str = "adding",
+    seq_len: int = 50,
+    window: float = 2.0,
+    rounds: int = 6,
+    poll: float = 1.0,
+) -> dict:
+    """How much does watching a run slow it? One run trains in its worker thread while this thread
+    alternates windows of no viewer and of a viewer that redraws the three panels every ``poll``
+    seconds (snapshot → frames → figures → Arrow, as a page does). Ratio = median steps/s watched
+    over median steps/s unwatched."""
+    import pyarrow as pa
+
+    from .train.live import RunRegistry
+    from .ui.charts import panel_figures
+    from .ui.frames import LIVE_POLL_SECONDS
+
+    poll = LIVE_POLL_SECONDS if poll is None else poll
+
+    def redraw(run) -> None:
+        snap = run.snapshot()
+        figs = panel_figures([snap], [snap.label])
+        for fig in [figs["loss"], figs["metric"], figs["latest"], *figs["heatmaps"]]:
+            if fig is not None:
+                for df in fig.data.values():
+                    pa.Table.from_pandas(df)
+
+    cfg = RunConfig.from_flat({"model": model, "task": task, "seq_len": seq_len, "steps": 10_000_000, "device": "cpu"})
+    (run,) = RunRegistry(max_running=1).start_group([(model, cfg)], owner="bench")
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        while run.snapshot().steps < 20:
+            time.sleep(0.05)
+        for r in range(2 * rounds):
+            watched = r % 2 == 1
+            s0, t0 = run.trainer.steps_done, time.perf_counter()
+            while time.perf_counter() - t0 < window:
+                if watched:
+                    redraw(run)
+                time.sleep(poll if watched else 0.05)
+            rates[watched].append((run.trainer.steps_done - s0) / (time.perf_counter() - t0))
+    finally:
+        run.stop()
+        run.join(5)
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    return {
+        "model": model,
+        "steps_per_s_unwatched": off,
+        "steps_per_s_watched": on,
+        "slowdown": off / on,
+        "poll_seconds": poll,
+    }

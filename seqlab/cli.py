@@ -310,7 +310,16 @@ def _int_list(text: str, field: str) -> list[int]:
 
 
 def cmd_bench(args) -> list:
-    from .bench import bench_steps
+    from .bench import bench_live, bench_steps
+
+    if args.live:
+        row = bench_live()
+        if not args.json:
+            print(
+                f"live view: {row['steps_per_s_unwatched']:.1f} steps/s unwatched, "
+                f"{row['steps_per_s_watched']:.1f} watched (redraw every second): slowdown {row['slowdown']:.3f}"
+            )
+        return [row]
 
     models = args.models.split(",") if args.models else None
     rows = bench_steps(
@@ -382,6 +391,7 @@ def build_parser() -> Parser:
     s.add_argument("--hidden", type=int, default=64)
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--rounds", type=int, default=30)
+    s.add_argument("--live", action="store_true", help="instead: how much a page watching a run slows it")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
 

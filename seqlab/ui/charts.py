@@ -1,72 +1,126 @@
-"""Altair chart builders, one per chart kind, shared by every page (pure: no st.* here).
+"""Chart builders, one per chart kind, shared by every page (pure: no st.* here).
 
-Every builder takes tidy pandas frames (see ``seqlab.ui.frames``) and the run labels in display
-order, so a run has the same colour in every panel of every page.
+Each builder returns a ``Figure``: a Vega-Lite spec whose layers read *named* datasets, plus the
+pandas frames for those names (see ``seqlab.ui.frames``). The spec is made with Altair once per
+set of options and cached; a live redraw only swaps the data. Building an Altair chart costs
+~100 ms of Python per chart, and while a run trains every millisecond the UI thread holds the
+GIL is taken from the training thread — so redraws must not rebuild specs.
+
+Runs are coloured by their position in ``labels``, so a run has one colour in every panel.
 """
 
 from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass
 
 import altair as alt
 import pandas as pd
 
 # colour-blind-safe categorical palette (Okabe & Ito 2008)
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
-HEIGHT = 280
+HEIGHT = 240
 
 
-def color_scale(labels: list[str]) -> alt.Scale:
-    return alt.Scale(domain=list(labels), range=COLORS[: max(1, len(labels))])
+@dataclass
+class Figure:
+    spec: dict  # Vega-Lite, data by name
+    data: dict[str, pd.DataFrame]
+
+    def to_dict(self) -> dict:
+        """The spec with its datasets inlined (for st.vega_lite_chart)."""
+        spec = dict(self.spec)
+        spec["datasets"] = dict(self.data)
+        return spec
+
+    @property
+    def title(self) -> str:
+        t = self.spec.get("title", "")
+        return t.get("text", "") if isinstance(t, dict) else t
 
 
-def style(chart: alt.TopLevelMixin, large: bool = False) -> alt.TopLevelMixin:
-    """Readable defaults; ``large`` for a projector at the back of a classroom."""
+def _named(name: str) -> alt.NamedData:
+    return alt.NamedData(name=name)
+
+
+def _spec(chart: alt.TopLevelMixin, large: bool) -> dict:
     s = 1.45 if large else 1.0
-    return (
+    # fit the width to the column but keep ``height`` for the plot itself: with Streamlit's default
+    # "fit" the title, axes and legend are carved out of the height and small charts collapse
+    chart = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    chart = (
         chart.configure_axis(labelFontSize=12 * s, titleFontSize=13 * s, grid=True, gridOpacity=0.4)
         .configure_legend(labelFontSize=12 * s, titleFontSize=12 * s, orient="bottom")
         .configure_title(fontSize=15 * s, anchor="start")
         .configure_view(strokeWidth=0)
     )
+    return chart.to_dict(validate=False)
 
 
-def loss_chart(
-    train: pd.DataFrame,
-    labels: list[str],
-    baseline: float | None = None,
-    held_out: pd.DataFrame | None = None,
-    y_title: str = "loss",
-    large: bool = False,
-) -> alt.TopLevelMixin:
-    """Training loss vs step: raw curve faded, smoothed curve on top, held-out loss as points,
-    and the blind baseline as a dashed rule."""
-    color = alt.Color("run:N", scale=color_scale(labels), title="run")
-    x = alt.X("step:Q", title="training step")
-    base = alt.Chart(train)
-    layers = [
-        base.mark_line(opacity=0.25, strokeWidth=1).encode(x=x, y=alt.Y("loss:Q", title=y_title), color=color),
-        base.mark_line(strokeWidth=2.5).encode(
+def _color(labels: tuple[str, ...], field: str = "run") -> alt.Color:
+    return alt.Color(f"{field}:N", title=field, scale=alt.Scale(domain=list(labels), range=COLORS[: len(labels)]))
+
+
+def _fig(spec: dict, **data) -> Figure:
+    return Figure(copy.deepcopy(spec), {k: v for k, v in data.items()})
+
+
+def _baseline_layers(text: str, y_field: str = "y") -> list[alt.Chart]:
+    rule = (
+        alt.Chart(_named("baseline"))
+        .mark_rule(strokeDash=[6, 4], color="#666", strokeWidth=1.5)
+        .encode(y=alt.Y(f"{y_field}:Q"))
+    )
+    label = (
+        alt.Chart(_named("baseline"))
+        .mark_text(align="left", dx=4, dy=-7, color="#444")
+        .encode(y=alt.Y(f"{y_field}:Q"), x=alt.value(2), text=alt.Text("label:N"))
+    )
+    return [rule, label]
+
+
+# -- loss ------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=128)
+def _loss_spec(labels: tuple[str, ...], y_title: str, baseline: bool, large: bool) -> dict:
+    color, x = _color(labels), alt.X("step:Q", title="training step")
+    raw = (
+        alt.Chart(_named("train"))
+        .mark_line(opacity=0.25, strokeWidth=1)
+        .encode(x=x, y=alt.Y("loss:Q", title=y_title), color=color)
+    )
+    smooth = (
+        alt.Chart(_named("train"))
+        .mark_line(strokeWidth=2.5)
+        .encode(
             x=x,
-            y="smoothed:Q",
+            y=alt.Y("smoothed:Q", title=y_title),
             color=color,
-            tooltip=["run", "step", alt.Tooltip("smoothed:Q", format=".4g", title="smoothed loss")],
-        ),
-    ]
-    if held_out is not None and len(held_out):
-        layers.append(
-            alt.Chart(held_out)
-            .mark_point(filled=True, size=45, shape="diamond")
-            .encode(
-                x=x,
-                y="loss:Q",
-                color=color,
-                tooltip=["run", "step", alt.Tooltip("loss:Q", format=".4g", title="held-out loss")],
-            )
+            tooltip=[
+                alt.Tooltip("run:N"),
+                alt.Tooltip("step:Q"),
+                alt.Tooltip("smoothed:Q", format=".4g", title="smoothed loss"),
+            ],
         )
-    if baseline is not None:
-        layers += _baseline(baseline, "blind baseline")
-    return style(
+    )
+    held = (
+        alt.Chart(_named("eval"))
+        .mark_point(filled=True, size=45, shape="diamond")
+        .encode(
+            x=x,
+            y=alt.Y("loss:Q", title=y_title),
+            color=color,
+            tooltip=[
+                alt.Tooltip("run:N"),
+                alt.Tooltip("step:Q"),
+                alt.Tooltip("loss:Q", format=".4g", title="held-out"),
+            ],
+        )
+    )
+    layers = [raw, smooth, held] + (_baseline_layers("blind baseline") if baseline else [])
+    return _spec(
         alt.layer(*layers).properties(
-            title=alt.Title("Loss", subtitle="faded: raw · line: smoothed · ◆: held-out · dashed: blind baseline"),
+            title=alt.Title("Loss", subtitle="faded = raw · line = smoothed · ◆ = held-out · dashed = blind guess"),
             height=HEIGHT,
             width="container",
         ),
@@ -74,56 +128,70 @@ def loss_chart(
     )
 
 
-def _baseline(value: float, text: str) -> list[alt.Chart]:
-    df = pd.DataFrame({"y": [value], "label": [text]})
-    rule = alt.Chart(df).mark_rule(strokeDash=[6, 4], color="#666", strokeWidth=1.5).encode(y="y:Q")
-    label = (
-        alt.Chart(df).mark_text(align="left", dx=4, dy=-7, color="#444").encode(y="y:Q", x=alt.value(2), text="label:N")
-    )
-    return [rule, label]
+def loss_chart(
+    train: pd.DataFrame,
+    labels,
+    baseline: float | None = None,
+    held_out: pd.DataFrame | None = None,
+    y_title: str = "loss",
+    large: bool = False,
+) -> Figure:
+    """Training loss vs step: raw curve faded, smoothed curve on top, held-out loss as diamonds,
+    the blind baseline as a dashed rule."""
+    spec = _loss_spec(tuple(labels), y_title, baseline is not None, large)
+    held_out = held_out if held_out is not None else pd.DataFrame(columns=["run", "step", "loss"])
+    return _fig(spec, train=train, eval=held_out, baseline=pd.DataFrame({"y": [baseline], "label": ["blind guess"]}))
 
 
-def metric_chart(
-    held_out: pd.DataFrame, metric: str, labels: list[str], baseline: float | None = None, large: bool = False
-) -> alt.TopLevelMixin:
-    """A held-out metric (accuracy, MSE, …) vs step, with its blind baseline."""
-    color = alt.Color("run:N", scale=color_scale(labels), title="run")
+# -- held-out metric ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=128)
+def _metric_spec(labels: tuple[str, ...], metric: str, baseline: bool, large: bool) -> dict:
     pretty = metric.replace("_", " ")
-    y = alt.Y(f"{metric}:Q", title=f"held-out {pretty}")
     if "accuracy" in metric:
         y = alt.Y(f"{metric}:Q", title=f"held-out {pretty}", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
-    layers = [
-        alt.Chart(held_out)
+    else:
+        y = alt.Y(f"{metric}:Q", title=f"held-out {pretty}")
+    line = (
+        alt.Chart(_named("eval"))
         .mark_line(point=True)
         .encode(
             x=alt.X("step:Q", title="training step"),
             y=y,
-            color=color,
-            tooltip=["run", "step", alt.Tooltip(f"{metric}:Q", format=".4g")],
+            color=_color(labels),
+            tooltip=[alt.Tooltip("run:N"), alt.Tooltip("step:Q"), alt.Tooltip(f"{metric}:Q", format=".4g")],
         )
-    ]
-    if baseline is not None:
-        layers += _baseline(baseline, "chance")
-    return style(
-        alt.layer(*layers).properties(title=f"Held-out {pretty}", height=int(HEIGHT * 0.6), width="container"), large
+    )
+    layers = [line] + (_baseline_layers("chance") if baseline else [])
+    return _spec(
+        alt.layer(*layers).properties(title=f"Held-out {pretty}", height=int(HEIGHT * 0.7), width="container"), large
     )
 
 
-def grad_heatmap(grads: pd.DataFrame, label: str, large: bool = False, domain=(-8, 0)) -> alt.TopLevelMixin:
-    """log10 ‖∂L/∂x_t‖: input time step t across, training step down. Vanishing gradients show
-    as a dark band on the left (early inputs get almost no signal)."""
-    return style(
-        alt.Chart(grads)
+def metric_chart(
+    held_out: pd.DataFrame, metric: str, labels, baseline: float | None = None, large: bool = False
+) -> Figure:
+    """A held-out metric (accuracy, MSE, …) vs step, with its blind baseline."""
+    spec = _metric_spec(tuple(labels), metric, baseline is not None, large)
+    return _fig(spec, eval=held_out, baseline=pd.DataFrame({"y": [baseline], "label": ["blind guess"]}))
+
+
+# -- gradient by time step -------------------------------------------------------------------
+@functools.lru_cache(maxsize=128)
+def _heatmap_spec(label: str, large: bool, lo: float, hi: float) -> dict:
+    chart = (
+        alt.Chart(_named("grads"))
         .mark_rect()
         .encode(
             x=alt.X("t:O", title="input time step t", axis=alt.Axis(labelOverlap=True, labelAngle=0)),
             y=alt.Y("step:O", title="training step", axis=alt.Axis(labelOverlap=True)),
             color=alt.Color(
-                "log10:Q", title="log10 ‖∂L/∂x_t‖", scale=alt.Scale(scheme="viridis", domain=list(domain), clamp=True)
+                "log10:Q", title="log10 ‖∂L/∂x_t‖", scale=alt.Scale(scheme="viridis", domain=[lo, hi], clamp=True)
             ),
-            tooltip=["step", "t", alt.Tooltip("norm:Q", format=".3e", title="‖∂L/∂x_t‖")],
+            tooltip=[alt.Tooltip("step:O"), alt.Tooltip("t:O"), alt.Tooltip("norm:Q", format=".3e", title="‖∂L/∂x_t‖")],
         )
-        .properties(
+    )
+    return _spec(
+        chart.properties(
             title=alt.Title(f"Gradient reaching each input — {label}", subtitle="brighter = more learning signal"),
             height=HEIGHT,
             width="container",
@@ -132,85 +200,160 @@ def grad_heatmap(grads: pd.DataFrame, label: str, large: bool = False, domain=(-
     )
 
 
-def grad_latest_chart(latest: pd.DataFrame, labels: list[str], large: bool = False) -> alt.TopLevelMixin:
-    """‖∂L/∂x_t‖ at each run's latest logged step, log scale."""
-    color = alt.Color("run:N", scale=color_scale(labels), title="run")
-    return style(
-        alt.Chart(latest)
+def grad_heatmap(grads: pd.DataFrame, label: str, large: bool = False, domain=(-8.0, 0.0)) -> Figure:
+    """log10 ‖∂L/∂x_t‖: input time step t across, training step down. Vanishing gradients show
+    as a dark band on the left (early inputs get almost no signal)."""
+    return _fig(_heatmap_spec(label, large, float(domain[0]), float(domain[1])), grads=grads)
+
+
+@functools.lru_cache(maxsize=128)
+def _latest_spec(labels: tuple[str, ...], large: bool) -> dict:
+    chart = (
+        alt.Chart(_named("latest"))
         .mark_line(point=alt.OverlayMarkDef(size=12))
         .encode(
             x=alt.X("t:Q", title="input time step t"),
-            y=alt.Y("norm:Q", title="‖∂L/∂x_t‖ (log scale)", scale=alt.Scale(type="log")),
-            color=color,
-            tooltip=["run", "step", "t", alt.Tooltip("norm:Q", format=".3e")],
+            y=alt.Y("norm:Q", title="‖∂L/∂x_t‖ (log scale)", scale=alt.Scale(type="log"), axis=alt.Axis(format="~e")),
+            color=_color(labels),
+            tooltip=[
+                alt.Tooltip("run:N"),
+                alt.Tooltip("step:Q"),
+                alt.Tooltip("t:Q"),
+                alt.Tooltip("norm:Q", format=".3e"),
+            ],
         )
-        .properties(title="Gradient by input step, latest training step", height=int(HEIGHT * 0.75), width="container"),
+    )
+    return _spec(
+        chart.properties(
+            title="Gradient by input step, latest training step", height=int(HEIGHT * 0.8), width="container"
+        ),
         large,
     )
 
 
-def complexity_chart(
-    rows: pd.DataFrame, labels: list[str], metric: str = "ms", large: bool = False
-) -> alt.TopLevelMixin:
-    """Measured points and the declared theory curve (dashed), log–log, per model."""
+def grad_latest_chart(latest: pd.DataFrame, labels, large: bool = False) -> Figure:
+    """‖∂L/∂x_t‖ at each run's latest logged step, log scale."""
+    return _fig(_latest_spec(tuple(labels), large), latest=latest)
+
+
+# -- complexity ------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=128)
+def _complexity_spec(labels: tuple[str, ...], metric: str, large: bool) -> dict:
     if metric == "ms":
-        y_col, theory, title, y_title = "ms", "theory_ms", "Time per training step", "ms per step (log)"
-    else:
-        rows = rows.assign(mib=rows["activation_bytes"] / 2**20, theory_mib=rows["theory_bytes"] / 2**20)
-        y_col, theory, title, y_title = "mib", "theory_mib", "Activations saved for backward", "MiB (log)"
-    color = alt.Color("model:N", scale=color_scale(labels), title="model")
-    x = alt.X("n:Q", title="sequence length n (log)", scale=alt.Scale(type="log"))
-    measured = (
-        alt.Chart(rows)
-        .mark_line(point=alt.OverlayMarkDef(size=50, filled=True))
-        .encode(
-            x=x,
-            y=alt.Y(f"{y_col}:Q", title=y_title, scale=alt.Scale(type="log")),
-            color=color,
-            tooltip=["model", "n", "d", alt.Tooltip(f"{y_col}:Q", format=".3g", title="measured")],
+        y_col, theory, title, y_title, claim = (
+            "ms",
+            "theory_ms",
+            "Time per training step",
+            "ms per step (log)",
+            "theory_time",
         )
-    )
+    else:
+        y_col, theory, title, y_title, claim = (
+            "mib",
+            "theory_mib",
+            "Activations saved for backward",
+            "MiB (log)",
+            "theory_memory",
+        )
+    color = _color(labels, "model")
+    x = alt.X("n:Q", title="sequence length n (log)", scale=alt.Scale(type="log"), axis=alt.Axis(format="~g"))
+    y_scale, y_axis = alt.Scale(type="log"), alt.Axis(format="~g", tickCount=6)
     theory_line = (
-        alt.Chart(rows)
+        alt.Chart(_named("rows"))
         .mark_line(strokeDash=[5, 4], opacity=0.7)
         .encode(
             x=x,
-            y=f"{theory}:Q",
+            y=alt.Y(f"{theory}:Q", title=y_title, scale=y_scale, axis=y_axis),
             color=color,
-            detail="model:N",
-            tooltip=["model", alt.Tooltip("theory_time:N" if metric == "ms" else "theory_memory:N", title="theory")],
+            detail=alt.Detail("model:N"),
+            tooltip=[alt.Tooltip("model:N"), alt.Tooltip(f"{claim}:N", title="theory")],
         )
     )
-    return style(
+    measured = (
+        alt.Chart(_named("rows"))
+        .mark_line(point=alt.OverlayMarkDef(size=50, filled=True))
+        .encode(
+            x=x,
+            y=alt.Y(f"{y_col}:Q", title=y_title, scale=y_scale, axis=y_axis),
+            color=color,
+            tooltip=[
+                alt.Tooltip("model:N"),
+                alt.Tooltip("n:Q"),
+                alt.Tooltip("d:Q"),
+                alt.Tooltip(f"{y_col}:Q", format=".3g", title="measured"),
+            ],
+        )
+    )
+    return _spec(
         alt.layer(theory_line, measured).properties(
-            title=alt.Title(title, subtitle="solid: measured · dashed: declared cost, scaled to the largest n"),
-            height=int(HEIGHT * 0.8),
+            title=alt.Title(title, subtitle="solid = measured · dashed = theory (through the largest n)"),
+            height=HEIGHT,
             width="container",
         ),
         large,
     )
 
 
-def timeline_chart(milestones: pd.DataFrame, large: bool = False) -> alt.TopLevelMixin:
-    """The lineage: year across, one mark per milestone, paper on hover, click opens its page."""
-    base = alt.Chart(milestones).encode(
+def complexity_chart(rows: pd.DataFrame, labels, metric: str = "ms", large: bool = False) -> Figure:
+    """Measured points and the declared theory curve (dashed), log–log, per model."""
+    if metric != "ms":
+        rows = rows.assign(mib=rows["activation_bytes"] / 2**20, theory_mib=rows["theory_bytes"] / 2**20)
+    return _fig(_complexity_spec(tuple(labels), metric, large), rows=rows)
+
+
+# -- the lineage -----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _timeline_spec(large: bool) -> dict:
+    base = alt.Chart(_named("milestones")).encode(
         x=alt.X(
             "year:Q",
             title="year",
-            scale=alt.Scale(domain=[1983, 2026], nice=False),
+            scale=alt.Scale(domain=[1983, 2027], nice=False),
             axis=alt.Axis(format="d", tickCount=12),
         ),
         y=alt.Y("lane:O", axis=None),
-        tooltip=["title", "year", "paper", alt.Tooltip("page:N", title="see it on page")],
-        href="href:N",
+        tooltip=[
+            alt.Tooltip("title:N"),
+            alt.Tooltip("year:Q", format="d"),
+            alt.Tooltip("paper:N"),
+            alt.Tooltip("page:N", title="see it on page"),
+        ],
+        href=alt.Href("href:N"),
     )
     points = base.mark_circle(size=260, opacity=0.9).encode(
         color=alt.Color("era:N", title="era", scale=alt.Scale(range=COLORS))
     )
-    text = base.mark_text(align="left", dx=11, fontSize=13 * (1.3 if large else 1)).encode(text="title:N")
-    return style(
+    text = base.mark_text(align="left", dx=11, fontSize=13 * (1.3 if large else 1)).encode(text=alt.Text("title:N"))
+    return _spec(
         alt.layer(points, text).properties(
-            title="From backprop to today: click a milestone", height=260, width="container"
+            title="From backprop to today: click a milestone", height=380, width="container"
         ),
         large,
     )
+
+
+def timeline_chart(milestones: pd.DataFrame, large: bool = False) -> Figure:
+    """The lineage: year across, one mark per milestone, paper on hover, click opens its page."""
+    return _fig(_timeline_spec(large), milestones=milestones)
+
+
+# -- the three live panels, assembled (pure, so the live-view benchmark times exactly this) ------
+def panel_figures(snaps, labels, smoothing: float = 0.9, y_title: str = "loss", large: bool = False) -> dict:
+    """Loss, held-out metric, one gradient heatmap per run and the latest-step profile."""
+    from . import frames
+
+    out: dict = {"loss": None, "metric": None, "heatmaps": [], "latest": None}
+    if not any(s.train for s in snaps):
+        return out
+    ev = frames.eval_frame(snaps)
+    out["loss"] = loss_chart(frames.loss_frame(snaps, smoothing), labels, snaps[0].baseline_loss, ev, y_title, large)
+    metric = next((m for m in ("accuracy", "mse") if m in ev.columns), None)
+    if metric:
+        out["metric"] = metric_chart(ev, metric, labels, snaps[0].baseline_metrics.get(metric), large)
+    for s in snaps:
+        g = frames.grad_frame(s)
+        if len(g):
+            out["heatmaps"].append(grad_heatmap(g, s.label, large))
+    if out["heatmaps"]:
+        out["latest"] = grad_latest_chart(frames.latest_grad_frame(snaps), labels, large)
+    return out

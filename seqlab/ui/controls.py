@@ -132,7 +132,9 @@ def controls(
         for name, info in tcls.Options.model_fields.items():
             _field_widget(page, name, info)
     with c3:
-        _field_widget(page, "steps", TrainConfig.model_fields["steps"], label="training steps")
+        _field_widget(
+            page, "steps", TrainConfig.model_fields["steps"], label="steps", help_text="maximum optimizer steps"
+        )
         _field_widget(page, "seed", TrainConfig.model_fields["seed"], label="random seed")
     primary = chosen[0] if chosen else models[0]
     with st.expander("More settings: init, learning rate, optimiser, clipping, stop target"):

@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 
+# how often a page redraws a training run; `seqlab bench --live` measures the cost of exactly this
+LIVE_POLL_SECONDS = 1.5
 GRAD_FLOOR = 1e-12  # norms below this (float32 underflow included) are drawn at the floor
 
 
@@ -16,19 +18,12 @@ def _stride(n: int, max_points: int) -> int:
 
 
 def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
-    """Exponential moving average with bias correction (as TensorBoard's smoothing slider)."""
+    """Exponential moving average with bias correction (as TensorBoard's smoothing slider);
+    non-finite values are skipped."""
     if smoothing <= 0 or len(values) == 0:
         return values
-    out = np.empty_like(values, dtype=float)
-    acc, weight = 0.0, 0.0
-    for i, v in enumerate(values):
-        if not math.isfinite(v):
-            out[i] = np.nan
-            continue
-        acc = smoothing * acc + (1 - smoothing) * v
-        weight = smoothing * weight + (1 - smoothing)
-        out[i] = acc / weight
-    return out
+    clean = pd.Series(np.where(np.isfinite(values), values, np.nan))
+    return clean.ewm(alpha=1 - smoothing, adjust=True, ignore_na=True).mean().to_numpy()
 
 
 def loss_frame(snaps, smoothing: float = 0.9, max_points: int = 400) -> pd.DataFrame:

@@ -15,8 +15,13 @@ from ..models.registry import model_class
 from . import charts, frames
 from .state import background, large_fonts, page_runs, registry, set_page_runs
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = frames.LIVE_POLL_SECONDS
 QUICK_LENGTHS = (16, 32, 64, 128, 256)
+
+
+def show(fig: charts.Figure) -> None:
+    """Draw a Figure (spec cached, data fresh)."""
+    st.vega_lite_chart(spec=fig.to_dict())
 
 
 def run_bar(page: str, configs, error: str | None) -> None:
@@ -38,9 +43,9 @@ def run_bar(page: str, configs, error: str | None) -> None:
             st.rerun()
         except SeqlabError as e:
             st.error(str(e), icon="⚠️")
-    if b2.button("Stop", disabled=not running, key=f"{page}:stop", width="stretch"):
+    if b2.button("Stop", disabled=not running, key=f"{page}:stop"):
         reg.stop(ids)
-    if b3.button("Reset", disabled=not ids, key=f"{page}:reset", width="stretch"):
+    if b3.button("Reset", disabled=not ids, key=f"{page}:reset"):
         reg.forget(ids)
         set_page_runs(page, [])
         st.rerun()
@@ -91,24 +96,13 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
     large = large_fonts()
     labels = [s.label for s in snaps] or list(models)
     c1, c2, c3 = st.columns(3, gap="medium")
+    figs = charts.panel_figures(snaps, labels, st.session_state.get(f"{page}:smoothing", 0.9), y_title, large)
     with c1:
         st.markdown("##### Loss")
-        if snaps and any(s.train for s in snaps):
-            smooth = st.session_state.get(f"{page}:smoothing", 0.9)
-            base = snaps[0].baseline_loss
-            st.altair_chart(
-                charts.loss_chart(
-                    frames.loss_frame(snaps, smooth), labels, base, frames.eval_frame(snaps), y_title, large
-                ),
-                width="stretch",
-            )
-            ev = frames.eval_frame(snaps)
-            metric = next((m for m in ("accuracy", "mse") if m in ev.columns), None)
-            if metric:
-                st.altair_chart(
-                    charts.metric_chart(ev, metric, labels, snaps[0].baseline_metrics.get(metric), large),
-                    width="stretch",
-                )
+        if figs["loss"]:
+            show(figs["loss"])
+            if figs["metric"]:
+                show(figs["metric"])
         else:
             st.info("The training loss, its smoothed curve, held-out points and the blind baseline appear here.")
         st.slider(
@@ -122,14 +116,10 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
         )
     with c2:
         st.markdown("##### Gradient by time step")
-        drawn = False
-        for s in snaps:
-            g = frames.grad_frame(s)
-            if len(g):
-                st.altair_chart(charts.grad_heatmap(g, s.label, large), width="stretch")
-                drawn = True
-        if drawn:
-            st.altair_chart(charts.grad_latest_chart(frames.latest_grad_frame(snaps), labels, large), width="stretch")
+        for fig in figs["heatmaps"]:
+            show(fig)
+        if figs["latest"]:
+            show(figs["latest"])
         else:
             st.info(
                 "‖∂L/∂x_t‖ for every input step t, every logged step: vanishing gradients show as a dark "
@@ -171,8 +161,8 @@ def _complexity_charts(job, models: list[str], large: bool, d: int) -> None:
     import pandas as pd
 
     rows = pd.DataFrame(job.result())
-    st.altair_chart(charts.complexity_chart(rows, models, "ms", large), width="stretch")
-    st.altair_chart(charts.complexity_chart(rows, models, "bytes", large), width="stretch")
+    show(charts.complexity_chart(rows, models, "ms", large))
+    show(charts.complexity_chart(rows, models, "bytes", large))
     claims = "; ".join(
         f"{m}: time {model_class(m).info.time.text}, training memory {model_class(m).info.train_memory.text}"
         for m in models
