@@ -89,5 +89,6 @@ def test_redraws_reuse_the_cached_spec():
     s = finished_snapshot(steps=20)
     a = charts.loss_chart(frames.loss_frame([s]), ["rnn"], 0.2)
     b = charts.loss_chart(frames.loss_frame([s]), ["rnn"], 0.3)
-    assert a.spec == b.spec and a.spec is not b.spec  # same template, independent copies
+    assert a.spec is b.spec  # one cached template …
+    assert a.to_dict() is not b.to_dict() and "datasets" not in a.spec  # … never mutated by a redraw
     assert b.data["baseline"]["y"].iloc[0] == 0.3

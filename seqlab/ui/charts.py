@@ -11,7 +11,6 @@ Runs are coloured by their position in ``labels``, so a run has one colour in ev
 
 from __future__ import annotations
 
-import copy
 import functools
 from dataclasses import dataclass
 
@@ -25,7 +24,7 @@ HEIGHT = 240
 
 @dataclass
 class Figure:
-    spec: dict  # Vega-Lite, data by name
+    spec: dict  # Vega-Lite, data by name; a shared cached template: read it, don't mutate it
     data: dict[str, pd.DataFrame]
 
     def to_dict(self) -> dict:
@@ -63,7 +62,8 @@ def _color(labels: tuple[str, ...], field: str = "run") -> alt.Color:
 
 
 def _fig(spec: dict, **data) -> Figure:
-    return Figure(copy.deepcopy(spec), {k: v for k, v in data.items()})
+    # the cached template is shared and never mutated: ``Figure.to_dict`` builds a new top level
+    return Figure(spec, dict(data))
 
 
 def _baseline_layers(text: str, y_field: str = "y") -> list[alt.Chart]:

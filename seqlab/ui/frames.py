@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 # how often a page redraws a training run; `seqlab bench --live` measures the cost of exactly this
-LIVE_POLL_SECONDS = 1.5
+LIVE_POLL_SECONDS = 2.0
 GRAD_FLOOR = 1e-12  # norms below this (float32 underflow included) are drawn at the floor
 
 
