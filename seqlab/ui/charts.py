@@ -120,7 +120,7 @@ def _loss_spec(labels: tuple[str, ...], y_title: str, baseline: bool, large: boo
     layers = [raw, smooth, held] + (_baseline_layers("blind baseline") if baseline else [])
     return _spec(
         alt.layer(*layers).properties(
-            title=alt.Title("Loss", subtitle="faded = raw · line = smoothed · ◆ = held-out · dashed = blind guess"),
+            title=alt.Title("Loss", subtitle="faded: raw · bold: smoothed · ◆ held-out · dashes: blind guess"),
             height=HEIGHT,
             width="container",
         ),

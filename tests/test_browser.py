@@ -1,0 +1,137 @@
+"""Real browser, end to end: Debian chromium driven by playwright against `streamlit run app.py`.
+
+Visits every page in the sidebar navigation, presses Train on the recurrent page, waits until the
+three panels have drawn their charts, and saves a screenshot of each page in test-artifacts/.
+Skipped locally when chromium is missing (`-m "not browser"` skips it always); CI installs
+chromium, and there a missing browser is a failure, not a skip.
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+CHART = '[data-testid="stVegaLiteChart"]'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: .ci/run must install Debian's chromium")
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    port = _free_port()
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", STREAMLIT_SERVER_HEADLESS="true")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start within 60 s")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=FLAGS
+        )
+        pg = browser.new_page(viewport={"width": 1600, "height": 1300})
+        yield pg
+        browser.close()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
+
+
+def _exceptions(pg) -> list[str]:
+    return pg.eval_on_selector_all('[data-testid="stException"]', "els => els.map(e => e.innerText)")
+
+
+def test_every_page_loads_without_exception(server, page):
+    page.goto(server)
+    page.wait_for_selector(READY, timeout=60_000)
+    links = page.eval_on_selector_all('[data-testid="stSidebarNav"] a', "els => els.map(e => [e.href, e.innerText])")
+    assert len(links) >= 3
+    for i, (href, text) in enumerate(links):
+        page.goto(href)
+        page.wait_for_selector(READY, timeout=60_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / f"{i:02d}-{_slug(text)}.png"), full_page=True)
+        assert not _exceptions(page), (text, _exceptions(page))
+
+
+def test_train_on_the_recurrent_page_draws_all_three_panels(server, page):
+    page.goto(f"{server}/recurrent?model=rnn&task=parity&seq_len=8&steps=400&eval_every=50")
+    page.wait_for_selector(READY, timeout=60_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    # loss + metric, heatmap + latest profile, time + memory
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        drawn = page.eval_on_selector_all(
+            CHART, "els => els.filter(e => e.querySelector('canvas, svg .mark-group, svg .marks')).length"
+        )
+        text = page.inner_text("body")
+        if drawn >= 6 and "completed" in text:
+            break
+        page.wait_for_timeout(1000)
+    page.screenshot(path=str(ARTIFACTS / "recurrent-trained.png"), full_page=True)
+    assert drawn >= 6, f"only {drawn} charts drew marks"
+    assert "completed" in page.inner_text("body")
+    assert not _exceptions(page)
