@@ -134,3 +134,70 @@ def test_foundations_mlp_trains_then_refuses_a_longer_sequence(page):
     at.button[-1].click().run()  # evaluate at twice the length
     assert any("refuses" in e.value and "one block of weights" in e.value for e in at.error)
     assert any("rnn" in s.value and "reads length" in s.value for s in at.success)
+
+
+def test_sessions_do_not_see_each_others_runs_unless_shared_by_link():
+    alice = app({"model": "rnn", "task": "parity", "steps": "20"}, page="pages/recurrent.py")
+    alice.button(key="recurrent:train").click().run()
+    join_all()
+    alice.run()
+    (run_id,) = alice.session_state["recurrent:runs"]
+    bob = app({"model": "rnn", "task": "parity"}, page="pages/recurrent.py")
+    assert bob.session_state["recurrent:runs"] == []
+    assert not any("completed" in p.proto.text for p in bob.get("progress"))
+    shared = app({"model": "rnn", "task": "parity", "runs": run_id}, page="pages/recurrent.py")
+    assert shared.session_state["recurrent:runs"] == [run_id]
+    assert any("completed" in p.proto.text for p in shared.get("progress"))
+
+
+def test_reruns_and_page_switches_keep_one_run():
+    at = app({"model": "rnn", "task": "parity", "steps": "1000000"}, page="pages/recurrent.py")
+    at.button(key="recurrent:train").click().run()
+    (run_id,) = at.session_state["recurrent:runs"]
+    at.number_input(key="recurrent:seed").set_value(3).run()  # a widget change
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/recurrent.py").run()
+    assert at.session_state["recurrent:runs"] == [run_id]
+    assert [r.id for r in registry().running() if r.owner == at.session_state["seqlab_owner"]] == [run_id]
+    assert at.button(key="recurrent:train").disabled  # no second run while this one trains
+    at.button(key="recurrent:stop").click().run()
+    registry().get(run_id).join(5)
+    assert registry().get(run_id).snapshot().status == "stopped"
+
+
+def test_compare_trains_two_models_with_one_colour_each_across_panels():
+    at = app(
+        {"model": "rnn", "task": "parity", "steps": "30", "eval_every": "10", "models": "rnn,gru"},
+        page="pages/recurrent.py",
+    )
+    assert at.session_state["recurrent:compare"] is True
+    at.button(key="recurrent:train").click().run()
+    join_all()
+    at.run()
+    snaps = [registry().get(i).snapshot() for i in at.session_state["recurrent:runs"]]
+    assert [s.label for s in snaps] == ["rnn", "gru"] and all(s.status == "completed" for s in snaps)
+    assert snaps[0].config.train.seed == snaps[1].config.train.seed
+    scales = []
+    for spec in specs(at):
+        for layer in spec.get("layer", [spec]):
+            color = layer.get("encoding", {}).get("color", {})
+            if color.get("field") == "run":
+                scales.append((tuple(color["scale"]["domain"]), tuple(color["scale"]["range"])))
+    assert scales and len(set(scales)) == 1 and scales[0][0] == ("rnn", "gru")
+    assert len([t for t in titles(specs(at)) if t and t.startswith("Gradient reaching")]) == 2
+
+
+def test_settings_are_written_to_the_url():
+    at = app(page="pages/recurrent.py")
+    at.number_input(key="recurrent:seed").set_value(7).run()
+    at.selectbox(key="recurrent:task").set_value("copy").run()
+    assert at.query_params["seed"] in ("7", ["7"]) and at.query_params["task"] in ("copy", ["copy"])
+
+
+def test_presets_load_their_settings_and_say_what_to_notice():
+    at = app(page="pages/recurrent.py")
+    at.selectbox(key="recurrent:preset").set_value("Vanishing gradients: RNN vs LSTM on adding, T=100").run()
+    at.button[0].click().run()
+    assert at.session_state["recurrent:models"] == ["rnn", "lstm"]
+    assert at.session_state["recurrent:seq_len"] == 100 and at.session_state["recurrent:task"] == "adding"
+    assert any("What to notice" in s.value for s in at.success)
