@@ -19,7 +19,7 @@ st.markdown(
     "has its own weights, so the trained network cannot read a sequence of any other length. That limit is "
     "what recurrent networks removed."
 )
-for note in seed_state(PAGE, DEFAULTS, MODELS):
+for note in seed_state(PAGE, DEFAULTS, MODELS, initial=("mlp", "rnn")):
     st.info(f"From the link: {note}", icon="ℹ️")
 with st.container(border=True):
     configs, error = controls(PAGE, MODELS, TASKS)

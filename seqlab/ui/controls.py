@@ -31,9 +31,10 @@ def _k(page: str, name: str) -> str:
     return f"{page}:{name}"
 
 
-def seed_state(page: str, defaults: dict, models: tuple[str, ...]) -> list[str]:
+def seed_state(page: str, defaults: dict, models: tuple[str, ...], initial: tuple[str, ...] = ()) -> list[str]:
     """First visit of this page in this session: fill widget state from the URL, else defaults.
-    Returns the notes about query values that were ignored."""
+    ``initial`` models start the page in compare mode. Returns the notes about query values that
+    were ignored."""
     if st.session_state.get(_k(page, "seeded")):
         return st.session_state.get(_k(page, "notes"), [])
     params = {k: v for k, v in st.query_params.to_dict().items() if k not in ("runs", "models")}
@@ -47,7 +48,7 @@ def seed_state(page: str, defaults: dict, models: tuple[str, ...]) -> list[str]:
     if cfg.model.name not in models:
         notes.append(f"ignored model={cfg.model.name!r}: this page trains {', '.join(models)}")
         cfg = RunConfig.from_flat({**cfg.to_flat(), "model": defaults["model"], "init": "auto", "lr": None})
-    load_flat(page, cfg.to_flat(), chosen or [cfg.model.name])
+    load_flat(page, cfg.to_flat(), chosen or list(initial) or [cfg.model.name])
     st.session_state[_k(page, "seeded")] = True
     st.session_state[_k(page, "notes")] = notes
     return notes
