@@ -37,6 +37,7 @@ def _block(fn, k: int) -> float:
 
 def bench_steps(
     models=None,
+    layers: int = 1,
     task: str = "parity",
     seq_len: int = 50,
     hidden: int = 64,
@@ -58,6 +59,7 @@ def bench_steps(
                 "seq_len": seq_len,
                 "hidden": hidden,
                 "batch_size": batch_size,
+                "layers": layers,
                 "device": "cpu",
                 "log_every": 1,
             }

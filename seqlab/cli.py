@@ -329,13 +329,15 @@ def cmd_bench(args) -> list:
         task=args.task,
         seq_len=args.seq_len,
         hidden=args.hidden,
+        layers=args.layers,
         batch_size=args.batch_size,
         rounds=args.rounds,
     )
     if not args.json:
         print(
             f"{'model':<14} {'bare ms':>9} {'instr. ms':>10} {'ratio':>7}   (task {args.task}, T={args.seq_len}, "
-            f"B={args.batch_size}, hidden {args.hidden}, 1 thread, median of {args.rounds} interleaved rounds)"
+            f"B={args.batch_size}, hidden {args.hidden}, {args.layers} layer(s), 1 thread, "
+            f"median of {args.rounds} interleaved rounds)"
         )
         for r in rows:
             print(f"{r['model']:<14} {r['bare_ms']:>9.3f} {r['instrumented_ms']:>10.3f} {r['ratio']:>7.3f}")
@@ -391,6 +393,7 @@ def build_parser() -> Parser:
     s.add_argument("--task", default="parity")
     s.add_argument("--seq-len", type=int, default=50)
     s.add_argument("--hidden", type=int, default=64)
+    s.add_argument("--layers", type=int, default=1)
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--rounds", type=int, default=30)
     s.add_argument("--live", action="store_true", help="instead: how much a page watching a run slows it")

@@ -141,6 +141,7 @@ class RunConfig(_Strict):
             cls = model_class(self.model.name)
             self.model.options = cls.validate_options(self.model.options)
             self.model.init = cls.resolve_init(self.model.init, self.model.options)
+            cls.check(self.model)
             if self.train.lr is None:
                 self.train.lr = cls.default_lr
             check_compatible(cls, task)

@@ -201,3 +201,24 @@ def test_presets_load_their_settings_and_say_what_to_notice():
     assert at.session_state["recurrent:models"] == ["rnn", "lstm"]
     assert at.session_state["recurrent:seq_len"] == 100 and at.session_state["recurrent:task"] == "adding"
     assert any("What to notice" in s.value for s in at.success)
+
+
+def test_transformers_page_trains_and_shows_attention_maps_that_sum_to_one():
+    at = app(
+        {"task": "reverse", "seq_len": "5", "steps": "60", "eval_every": "20", "models": "gpt,lstm"},
+        page="pages/transformers.py",
+    )
+    at.button(key="transformers:train").click().run()
+    join_all()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    t = titles(specs(at))
+    assert "Loss" in t and "gpt · layer 1 · head 1" in t
+    alpha = chart_data(at, "gpt · layer 1 · head 1")
+    assert len(alpha) == 10 * 10
+    assert alpha.groupby("query")["weight"].sum().round(4).eq(1.0).all()
+    assert (alpha[alpha["key"] > alpha["query"]]["weight"] == 0).all()  # GPT never looks ahead
+    assert (
+        at.select_slider(key="transformers:att_step").value
+        == len(registry().visible(at.session_state["transformers:runs"])[0].observers[0].snapshot()[0]) - 1
+    )

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from seqlab.config import RunConfig
-from seqlab.models import build_model
+from seqlab.models import MODELS, build_model
 from seqlab.train import Trainer
 
 
-@pytest.mark.parametrize("model", ["mlp", "rnn", "lstm", "gru"])
+@pytest.mark.parametrize("model", list(MODELS))
 @pytest.mark.parametrize("task", ["parity", "adding", "copy"])
 def test_engine_grad_by_time_equals_autograd_reference(model, task):
     c = RunConfig.from_flat({"model": model, "task": task, "hidden": 8, "batch_size": 4, "seq_len": 6})

@@ -101,6 +101,10 @@ class SeqModel(nn.Module):
             raise ConfigError(describe_validation_error(e, prefix="model")) from None
 
     @classmethod
+    def check(cls, cfg: ModelConfig) -> None:
+        """Raise ConfigError for combinations of ModelConfig fields this family cannot build."""
+
+    @classmethod
     def resolve_init(cls, init: str, options: dict) -> str:
         init = cls.default_init if init == "auto" else init
         if init not in cls.inits:

@@ -10,12 +10,15 @@ from ..tasks.base import Task
 from .base import SeqModel
 from .mlp import MLP
 from .recurrent import GRU, LSTM, ElmanRNN
+from .transformer import BERT, GPT
 
 MODELS: dict[str, type[SeqModel]] = {
     "mlp": MLP,
     "rnn": ElmanRNN,
     "lstm": LSTM,
     "gru": GRU,
+    "gpt": GPT,
+    "bert": BERT,
 }
 
 

@@ -97,13 +97,15 @@ class LiveRun:
         self._train: list[StepRecord] = []
         self._eval: list[EvalRecord] = []
         self.trainer: Trainer | None = None
+        self.observers: list = []
         self._thread: threading.Thread | None = None
         self.label = self.label or self.config.model.name
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, extra_observers=()) -> LiveRun:
         # build here, in the caller, so a bad config fails loudly before a thread exists
-        self.trainer = Trainer(self.config, [_Collector(self), *extra_observers])
+        self.observers = list(extra_observers)
+        self.trainer = Trainer(self.config, [_Collector(self), *self.observers])
         self._thread = threading.Thread(target=self._work, name=f"seqlab-run-{self.id}", daemon=True)
         self._thread.start()
         return self
@@ -167,8 +169,10 @@ class RunRegistry:
         with self._lock:
             return [r for r in self._runs.values() if r.alive]
 
-    def start_group(self, configs: list[tuple[str, RunConfig]], owner: str) -> list[LiveRun]:
-        """Start runs that belong together (a comparison): all of them, or none with a clear error."""
+    def start_group(self, configs: list[tuple[str, RunConfig]], owner: str, observers=None) -> list[LiveRun]:
+        """Start runs that belong together (a comparison): all of them, or none with a clear error.
+        ``observers()`` makes extra observers for each run (e.g. an attention recorder); they are
+        kept on the run as ``run.observers`` for the page to read."""
         with self._lock:
             busy = sum(r.alive for r in self._runs.values())
             if busy + len(configs) > self.max_running:
@@ -183,7 +187,7 @@ class RunRegistry:
                 self._runs[r.id] = r
         try:
             for r in runs:
-                r.start()
+                r.start(observers() if observers else ())
         except Exception:
             for r in runs:
                 r.stop()

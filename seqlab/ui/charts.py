@@ -357,3 +357,42 @@ def panel_figures(snaps, labels, smoothing: float = 0.9, y_title: str = "loss", 
     if out["heatmaps"]:
         out["latest"] = grad_latest_chart(frames.latest_grad_frame(snaps), labels, large)
     return out
+
+
+# -- attention maps ------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=32)
+def _attention_spec(title: str, large: bool) -> dict:
+    chart = (
+        alt.Chart(_named("alpha"))
+        .mark_rect()
+        .encode(
+            x=alt.X("key:O", title="attends to position j (key)", axis=alt.Axis(labelAngle=0, labelOverlap=True)),
+            y=alt.Y("query:O", title="position i (query)", axis=alt.Axis(labelOverlap=True)),
+            color=alt.Color("weight:Q", title="α_ij", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+            tooltip=[
+                alt.Tooltip("query:O", title="i"),
+                alt.Tooltip("key:O", title="j"),
+                alt.Tooltip("weight:Q", format=".3f", title="α_ij"),
+                alt.Tooltip("token:N", title="token j"),
+            ],
+        )
+    )
+    return _spec(
+        chart.properties(title=alt.Title(title, subtitle="each row sums to 1"), height=HEIGHT, width="container"), large
+    )
+
+
+def attention_chart(weights, title: str, tokens: list | None = None, large: bool = False) -> Figure:
+    """One head's attention matrix α (T × T) for the probe input."""
+    T = weights.shape[0]
+    rows = [
+        {
+            "query": i + 1,
+            "key": j + 1,
+            "weight": float(weights[i, j]),
+            "token": "" if tokens is None else str(tokens[j]),
+        }
+        for i in range(T)
+        for j in range(T)
+    ]
+    return _fig(_attention_spec(title, large), alpha=pd.DataFrame(rows))

@@ -171,9 +171,12 @@ def controls(
             st.text_input("stop when", key=until_key, placeholder="e.g. accuracy=0.99 or mse=0.01")
             for name in ("eval_every",):
                 _field_widget(page, name, TrainConfig.model_fields[name], label="evaluate every (steps)")
+            fields: dict = {}  # option name -> (field info, models that have it); families share options
             for mname in dict.fromkeys(chosen):
                 for name, info in model_class(mname).Options.model_fields.items():
-                    _field_widget(page, name, info, label=f"{name.replace('_', ' ')} ({mname})")
+                    fields.setdefault(name, (info, []))[1].append(mname)
+            for name, (info, users) in fields.items():
+                _field_widget(page, name, info, label=f"{name.replace('_', ' ')} ({', '.join(users)})")
     if not chosen:
         return [], "models: choose at least one model to train"
     return build_configs(page, chosen, task_name)

@@ -24,7 +24,7 @@ def show(fig: charts.Figure) -> None:
     st.vega_lite_chart(spec=fig.to_dict())
 
 
-def run_bar(page: str, configs, error: str | None) -> None:
+def run_bar(page: str, configs, error: str | None, observers=None) -> None:
     """Train / Stop / Reset. Errors from the settings are shown here, next to the controls."""
     reg = registry()
     ids = page_runs(page)
@@ -38,7 +38,7 @@ def run_bar(page: str, configs, error: str | None) -> None:
         try:
             from .state import owner
 
-            runs = reg.start_group(configs, owner())
+            runs = reg.start_group(configs, owner(), observers)
             set_page_runs(page, [r.id for r in runs])
             st.rerun()
         except SeqlabError as e:

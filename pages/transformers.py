@@ -1,0 +1,123 @@
+"""Transformers: GPT and BERT on the same tasks — attention instead of recurrence."""
+
+import streamlit as st
+
+from seqlab.diagnostics.attention import AttentionRecorder
+from seqlab.ui import charts
+from seqlab.ui.controls import Preset, apply_preset, controls, seed_state, sync_url
+from seqlab.ui.panels import live_panels, model_cards, run_bar, show
+from seqlab.ui.state import large_fonts, page_runs, registry
+
+PAGE = "transformers"
+MODELS = ("gpt", "bert", "lstm", "rnn")
+TASKS = ("reverse", "copy", "sort", "recall", "parity", "adding")
+DEFAULTS = {"model": "gpt", "task": "reverse", "seq_len": 20, "steps": 1500, "layers": 2}
+PRESETS = [
+    Preset(
+        "Copy at length 20: GPT vs LSTM",
+        ("gpt", "lstm"),
+        {"task": "copy", "seq_len": 20, "delay": 0, "steps": 1500, "layers": 2},
+        "The Transformer reaches 100 % within a few hundred steps: every output position can look straight "
+        "back at the symbol it must copy, one attention step away, while the LSTM must carry 20 symbols in its "
+        "state.",
+    ),
+    Preset(
+        "Reverse: causal GPT vs bidirectional BERT",
+        ("gpt", "bert"),
+        {"task": "reverse", "seq_len": 20, "steps": 1500, "layers": 2},
+        "Both solve it; in the attention maps below, the answer rows form an anti-diagonal — output i attends "
+        "to input L+1−i — and GPT's upper triangle stays empty (it may not look ahead).",
+    ),
+    Preset(
+        "Associative recall: GPT vs LSTM",
+        ("gpt", "lstm"),
+        {"task": "recall", "seq_len": 8, "steps": 2000, "layers": 2},
+        "Recall is a lookup: attention matches the query key against every stored key at once, the LSTM has to "
+        "squeeze all pairs into one state vector.",
+    ),
+]
+
+st.title("Transformers: attention is all you need")
+st.markdown(
+    "**Claim.** Drop recurrence: let every position attend to every other through "
+    "softmax(QKᵀ/√d)V (Vaswani et al. 2017). Any two positions are one step apart and all positions are "
+    "computed at once — the gradient needs no long path — but the score matrix grows as n². GPT masks the "
+    "future (Radford et al. 2018); BERT reads both ways (Devlin et al. 2018)."
+)
+for note in seed_state(PAGE, DEFAULTS, MODELS, initial=("gpt", "lstm")):
+    st.info(f"From the link: {note}", icon="ℹ️")
+
+with st.container(border=True):
+    p1, p2 = st.columns([3, 1])
+    choice = p1.selectbox(
+        "Demos", [p.name for p in PRESETS], index=None, placeholder="choose a preset…", key=f"{PAGE}:preset"
+    )
+    if p2.button("Load preset", disabled=choice is None, width="stretch"):
+        apply_preset(PAGE, next(p for p in PRESETS if p.name == choice), DEFAULTS)
+        st.rerun()
+    if st.session_state.get(f"{PAGE}:notice"):
+        st.success(f"**What to notice:** {st.session_state[f'{PAGE}:notice']}")
+    configs, error = controls(PAGE, MODELS, TASKS)
+    run_bar(PAGE, configs, error, observers=lambda: [AttentionRecorder()])
+
+sync_url(PAGE, configs, page_runs(PAGE))
+shown = [label for label, _ in configs] or ["gpt"]
+live_panels(PAGE, shown)
+
+st.subheader("Attention maps of one held-out example, as training goes")
+recorders = [
+    (r.label, r.observers[0])
+    for r in registry().visible(page_runs(PAGE))
+    if r.observers and r.observers[0].snapshot()[0]
+]
+if not recorders:
+    st.caption(
+        "Train a GPT or BERT: its attention maps for a fixed held-out example are recorded at every "
+        "evaluation and appear here, with a slider over training steps."
+    )
+else:
+    label, rec = (
+        recorders[0]
+        if len(recorders) == 1
+        else next(
+            (x for x in recorders if x[0] == st.selectbox("run", [x[0] for x in recorders], key=f"{PAGE}:att_run")),
+            recorders[0],
+        )
+    )
+    steps, maps = rec.snapshot()
+    c1, c2, c3 = st.columns([2, 1, 1])
+    idx = c1.select_slider(
+        "training step",
+        options=list(range(len(steps))),
+        value=len(steps) - 1,
+        format_func=lambda i: str(steps[i]),
+        key=f"{PAGE}:att_step",
+    )
+    layer = c2.selectbox(
+        "layer", range(maps[0].shape[0]), format_func=lambda i: f"layer {i + 1}", key=f"{PAGE}:att_layer"
+    )
+    cols = st.columns(min(4, maps[0].shape[1]))
+    for head, col in enumerate(cols):
+        with col:
+            show(
+                charts.attention_chart(
+                    maps[idx][layer, head],
+                    f"{label} · layer {layer + 1} · head {head + 1}",
+                    rec.tokens or None,
+                    large_fonts(),
+                )
+            )
+    st.caption(
+        f"Step {steps[idx]} of the run. Rows are query positions, columns the positions they read; "
+        "for reverse and copy the rows that produce the answer light up exactly where the answer is."
+    )
+
+st.subheader("The models")
+model_cards(shown)
+st.markdown(
+    "**What to notice.** In the gradient panel the Transformer's rows stay bright across the whole input: "
+    "attention gives every input a one-step path to the loss, so nothing vanishes with distance. In the "
+    "complexity panel its time per step bends upward with n (the n² score matrix) where the recurrent models "
+    "grow linearly — while its activation memory stays linear, because the fused attention kernel recomputes "
+    "the scores in backward instead of storing them."
+)

@@ -1,0 +1,62 @@
+"""Attention maps of a fixed probe input, recorded as training goes (an engine observer).
+
+At every held-out evaluation the recorder runs the model once more on the first example of the
+held-out batch with the explicit attention path and keeps α for every layer and head, so a page
+can show the maps forming (a slider over training steps). Models without attention record nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from ..train.observers import Observer
+
+
+class AttentionRecorder(Observer):
+    name = "attention"
+
+    def __init__(self, max_maps: int = 60):
+        self.max_maps = max_maps
+        self.steps: list[int] = []
+        self.maps: list[np.ndarray] = []  # each (layers, heads, T, T)
+        self.tokens: list[int] = []
+        self._lock = threading.Lock()
+
+    def on_start(self, trainer) -> None:
+        self.trainer = trainer
+        self.probe = trainer.eval_batch.__class__(trainer.eval_batch.x[:1], trainer.eval_batch.y[:1])
+        if self.probe.x.dtype == torch.long:
+            self.tokens = self.probe.x[0].tolist()
+        self.record(0)
+
+    @torch.no_grad()
+    def record(self, step: int) -> None:
+        model = self.trainer.model
+        try:
+            model.eval()
+            out = model(self.probe, return_attention=True)
+        except TypeError:  # a model without attention
+            return
+        finally:
+            model.train()
+        maps = out.extras.get("attention")
+        if not maps:
+            return
+        stacked = torch.stack([m[0] for m in maps]).cpu().numpy()  # (layers, heads, T, T)
+        with self._lock:
+            self.steps.append(step)
+            self.maps.append(stacked)
+            if len(self.maps) > self.max_maps:  # keep the first and the latest, drop every other one between
+                keep = [0, *range(1, len(self.maps) - 1, 2), len(self.maps) - 1]
+                self.steps = [self.steps[i] for i in keep]
+                self.maps = [self.maps[i] for i in keep]
+
+    def on_eval(self, record) -> None:
+        self.record(record.step)
+
+    def snapshot(self) -> tuple[list[int], list[np.ndarray]]:
+        with self._lock:
+            return list(self.steps), list(self.maps)
