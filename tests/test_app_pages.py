@@ -222,3 +222,18 @@ def test_transformers_page_trains_and_shows_attention_maps_that_sum_to_one():
         at.select_slider(key="transformers:att_step").value
         == len(registry().visible(at.session_state["transformers:runs"])[0].observers[0].snapshot()[0]) - 1
     )
+
+
+def test_emerging_page_trains_an_ssm_and_draws_its_kernel():
+    at = app(
+        {"task": "copy", "seq_len": "2", "delay": "10", "steps": "40", "eval_every": "20", "models": "ssm"},
+        page="pages/emerging.py",
+    )
+    at.button(key="emerging:train").click().run()
+    join_all()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    kernel = chart_data(at, "What the state space remembers")
+    run = registry().visible(at.session_state["emerging:runs"])[0]
+    assert kernel["lag"].max() == run.trainer.task.spec.length - 1
+    assert "Loss" in titles(specs(at))

@@ -10,6 +10,7 @@ from ..tasks.base import Task
 from .base import SeqModel
 from .mlp import MLP
 from .recurrent import GRU, LSTM, ElmanRNN
+from .ssm import S4D, SelectiveSSM
 from .transformer import BERT, GPT
 
 MODELS: dict[str, type[SeqModel]] = {
@@ -19,6 +20,8 @@ MODELS: dict[str, type[SeqModel]] = {
     "gru": GRU,
     "gpt": GPT,
     "bert": BERT,
+    "ssm": S4D,
+    "selective-ssm": SelectiveSSM,
 }
 
 

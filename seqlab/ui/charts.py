@@ -396,3 +396,39 @@ def attention_chart(weights, title: str, tokens: list | None = None, large: bool
         for j in range(T)
     ]
     return _fig(_attention_spec(title, large), alpha=pd.DataFrame(rows))
+
+
+# -- SSM kernels -----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=8)
+def _kernel_spec(large: bool) -> dict:
+    chart = (
+        alt.Chart(_named("kernel"))
+        .mark_line()
+        .encode(
+            x=alt.X("lag:Q", title="lag l (time steps back)"),
+            y=alt.Y("K:Q", title="kernel weight K_l"),
+            color=alt.Color("channel:N", title="channel", scale=alt.Scale(range=COLORS)),
+            tooltip=[alt.Tooltip("channel:N"), alt.Tooltip("lag:Q"), alt.Tooltip("K:Q", format=".3g")],
+        )
+    )
+    return _spec(
+        chart.properties(
+            title=alt.Title(
+                "What the state space remembers: its convolution kernel",
+                subtitle="y_t = Σ_l K_l u_{t−l}: weight given to the input l steps back",
+            ),
+            height=HEIGHT,
+            width="container",
+        ),
+        large,
+    )
+
+
+def kernel_chart(kernel, channels: int = 4, large: bool = False) -> Figure:
+    """First ``channels`` rows of an SSM kernel K (H × L)."""
+    rows = [
+        {"channel": f"channel {h + 1}", "lag": l, "K": float(kernel[h, l])}
+        for h in range(min(channels, kernel.shape[0]))
+        for l in range(kernel.shape[1])
+    ]
+    return _fig(_kernel_spec(large), kernel=pd.DataFrame(rows))

@@ -1,0 +1,78 @@
+"""Emerging architectures: state-space models — recurrence that trains like a convolution."""
+
+import streamlit as st
+import torch
+
+from seqlab.ui import charts
+from seqlab.ui.controls import Preset, apply_preset, controls, seed_state, sync_url
+from seqlab.ui.panels import live_panels, model_cards, run_bar, show
+from seqlab.ui.state import large_fonts, page_runs, registry
+
+PAGE = "emerging"
+MODELS = ("ssm", "selective-ssm", "lstm", "gpt")
+TASKS = ("copy", "recall", "reverse", "sort", "parity", "adding")
+DEFAULTS = {"model": "ssm", "task": "copy", "seq_len": 3, "delay": 60, "steps": 1500}
+PRESETS = [
+    Preset(
+        "Long memory: copy with delay 60, SSM vs LSTM",
+        ("ssm", "lstm"),
+        {"task": "copy", "seq_len": 3, "delay": 60, "steps": 1500},
+        "The S4D layer copies across 60 blank steps within a few dozen updates — its kernel is initialised "
+        "to decay slowly — while the LSTM sits at chance for a long time.",
+    ),
+    Preset(
+        "Selectivity: SSM vs selective SSM on recall",
+        ("ssm", "selective-ssm"),
+        {"task": "recall", "seq_len": 4, "steps": 800},
+        "Recall needs content-dependent memory: which value to keep depends on which key came before it. "
+        "The selective SSM can gate its state by the input; the time-invariant kernel cannot.",
+    ),
+]
+
+st.title("Emerging: state-space models")
+st.markdown(
+    "**Claim.** A linear recurrence s_k = Ā s_{k−1} + B̄ u_k can be unrolled into one long convolution, so it "
+    "trains in parallel like a CNN and generates step by step like an RNN, in time linear in the length "
+    "(Gu et al. 2022). Making its parameters depend on the input — *selectivity* (Gu & Dao 2023) — lets it choose "
+    "what to remember. Mixture-of-experts and architecture search, the other emerging directions of the "
+    "lineage, are not on this page yet."
+)
+for note in seed_state(PAGE, DEFAULTS, MODELS, initial=("ssm", "lstm")):
+    st.info(f"From the link: {note}", icon="ℹ️")
+
+with st.container(border=True):
+    p1, p2 = st.columns([3, 1])
+    choice = p1.selectbox(
+        "Demos", [p.name for p in PRESETS], index=None, placeholder="choose a preset…", key=f"{PAGE}:preset"
+    )
+    if p2.button("Load preset", disabled=choice is None, width="stretch"):
+        apply_preset(PAGE, next(p for p in PRESETS if p.name == choice), DEFAULTS)
+        st.rerun()
+    if st.session_state.get(f"{PAGE}:notice"):
+        st.success(f"**What to notice:** {st.session_state[f'{PAGE}:notice']}")
+    configs, error = controls(PAGE, MODELS, TASKS)
+    run_bar(PAGE, configs, error)
+
+sync_url(PAGE, configs, page_runs(PAGE))
+shown = [label for label, _ in configs] or ["ssm"]
+live_panels(PAGE, shown)
+
+st.subheader("The kernel")
+ssm_runs = [r for r in registry().visible(page_runs(PAGE)) if r.label == "ssm" and r.trainer and not r.alive]
+if not ssm_runs:
+    st.caption("Train the S4D model (`ssm`): once it finishes, its first layer's convolution kernel is drawn here.")
+else:
+    model = ssm_runs[0].trainer.model
+    with torch.no_grad():
+        K = model.layers[0].kernel(ssm_runs[0].trainer.task.spec.length).cpu().numpy()
+    show(charts.kernel_chart(K, large=large_fonts()))
+    st.caption("Slowly decaying, oscillating kernels reach far back: that is the memory the copy task needs.")
+
+st.subheader("The models")
+model_cards(shown)
+st.markdown(
+    "**What to notice.** In the complexity panel the SSM's time per step grows about linearly with n (the FFT "
+    "adds only a log factor), like the recurrent models — but unlike them it is parallel over time. The "
+    "selective scan here is a plain Python loop over time, so it is slow: the real Mamba fuses that scan into "
+    "one GPU kernel."
+)
