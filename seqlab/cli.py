@@ -360,6 +360,34 @@ def cmd_classics(args) -> list:
     return rows
 
 
+def cmd_complexity(args) -> dict:
+    from .complexity.sweep import parse_lengths, sweep
+    from .models.registry import model_class
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise UsageError("name at least one model", "models")
+    for m in models:
+        model_class(m)
+    lengths = parse_lengths(args.lengths)
+    for m in models:  # refuse before measuring anything: the largest n must fit in memory
+        RunConfig.from_flat(
+            {"model": m, "task": "parity", "seq_len": lengths[-1], "hidden": args.d, "batch_size": args.batch_size}
+        )
+    out = sweep(models, lengths, args.d, args.batch_size, args.repeats)
+    if not args.json:
+        print(f"{'model':<14} {'n':>6} {'ms/step':>9} {'MFLOPs':>10} {'activations MiB':>16}")
+        for r in out["rows"]:
+            print(
+                f"{r['model']:<14} {r['n']:>6} {r['ms']:>9.2f} {r['flops'] / 1e6:>10.1f} "
+                f"{r['activation_bytes'] / 2**20:>16.2f}"
+            )
+        print(f"\n{'model':<14} {'metric':<17} {'measured exponent':>18} {'theory':>7}")
+        for f in out["fits"]:
+            print(f"{f['model']:<14} {f['metric']:<17} {f['exponent']:>11.2f} ± {f['stderr']:<5.2f} {f['theory']:>7g}")
+    return out
+
+
 def build_parser() -> Parser:
     p = Parser(prog="seqlab", description="Train the history of neural sequence models and look inside.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -399,6 +427,15 @@ def build_parser() -> Parser:
     s.add_argument("--live", action="store_true", help="instead: how much a page watching a run slows it")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("complexity", help="measured time, FLOPs and activation memory vs n, with log-log fits")
+    s.add_argument("--models", default="rnn,lstm,gpt", help="comma-separated model names")
+    s.add_argument("--lengths", default="64,128,256,512", help="comma-separated, strictly increasing")
+    s.add_argument("--d", type=int, default=64, help="hidden size d")
+    s.add_argument("--batch-size", type=int, default=8)
+    s.add_argument("--repeats", type=int, default=3, help="timed steps per point (median)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_complexity)
 
     s = sub.add_parser("classics", help="reproduce the classic LSTM-vs-RNN results with default settings")
     s.add_argument("--json", action="store_true")

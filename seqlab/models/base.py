@@ -100,6 +100,10 @@ class SeqModel(nn.Module):
 
             raise ConfigError(describe_validation_error(e, prefix="model")) from None
 
+    def uncounted_flops(self, batch_size: int) -> float:
+        """FLOPs of forward + backward that torch's FLOP counter cannot see (fused kernels)."""
+        return 0.0
+
     @classmethod
     def check(cls, cfg: ModelConfig) -> None:
         """Raise ConfigError for combinations of ModelConfig fields this family cannot build."""

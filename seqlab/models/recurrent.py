@@ -51,6 +51,15 @@ class Recurrent(SeqModel):
         h, _ = self.rnn(x_t)  # (B, T, H)
         return ModelOutput(self.head(h), x_t)
 
+    def uncounted_flops(self, batch_size: int) -> float:
+        """The fused recurrent kernel: per step and layer, ``gates`` matrix products of (d_in + H) × H at
+        2 FLOPs per multiply-add; backward computes gradients for both inputs and weights (twice the
+        forward), except that no gradient flows into the zero initial state."""
+        T, H, B, g = self.spec.length, self.cfg.hidden, batch_size, self.gates
+        d_in = [self.encoder.dim] + [H] * (self.cfg.layers - 1)
+        forward = sum(2 * B * T * g * H * (d + H) for d in d_in)
+        return 3.0 * forward - self.cfg.layers * 2 * B * g * H * H
+
     def recurrent_weights(self):
         for name, p in self.rnn.named_parameters():
             if name.startswith("weight_hh"):

@@ -146,6 +146,14 @@ class Transformer(SeqModel):
         o = self.opts
         return Block(d, o.heads, o.d_ff or 4 * d, self.causal, o.dropout, o.pos == "rope", o.norm == "pre", ffn)
 
+    def uncounted_flops(self, batch_size: int) -> float:
+        """torch's FLOP counter does not see the fused CPU attention kernel: QKᵀ and αV cost
+        2·B·n²·d each per layer forward (masked entries included), backward about twice that."""
+        if self.opts.attention != "sdpa":
+            return 0.0
+        n, d = self.spec.length, self.cfg.hidden
+        return 3.0 * self.cfg.layers * 4.0 * batch_size * n * n * d
+
     @classmethod
     def check(cls, cfg) -> None:
         heads = cfg.options.get("heads", TransformerOptions.model_fields["heads"].default)
