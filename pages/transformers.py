@@ -86,12 +86,12 @@ else:
     )
     steps, maps = rec.snapshot()
     c1, c2, c3 = st.columns([2, 1, 1])
+    # no key: while maps keep arriving the options change and the slider moves to the newest map
     idx = c1.select_slider(
         "training step",
         options=list(range(len(steps))),
         value=len(steps) - 1,
         format_func=lambda i: str(steps[i]),
-        key=f"{PAGE}:att_step",
     )
     layer = c2.selectbox(
         "layer", range(maps[0].shape[0]), format_func=lambda i: f"layer {i + 1}", key=f"{PAGE}:att_layer"

@@ -219,7 +219,7 @@ def test_transformers_page_trains_and_shows_attention_maps_that_sum_to_one():
     assert alpha.groupby("query")["weight"].sum().round(4).eq(1.0).all()
     assert (alpha[alpha["key"] > alpha["query"]]["weight"] == 0).all()  # GPT never looks ahead
     assert (
-        at.select_slider(key="transformers:att_step").value
+        at.select_slider[0].value
         == len(registry().visible(at.session_state["transformers:runs"])[0].observers[0].snapshot()[0]) - 1
     )
 
