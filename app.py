@@ -10,6 +10,7 @@ PAGES = [
     st.Page("pages/recurrent.py", title="Recurrent: RNN, LSTM, GRU"),
     st.Page("pages/transformers.py", title="Transformers: GPT & BERT"),
     st.Page("pages/emerging.py", title="Emerging: state-space models"),
+    st.Page("pages/complexity.py", title="Complexity lab"),
 ]
 
 with st.sidebar:

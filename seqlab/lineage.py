@@ -52,8 +52,8 @@ EQUATIONS = (
 
 # The seed's complexity table, with where the app measures each row.
 COMPLEXITY = (
-    ("MLP", "O(n × d²)", "O(d²)", "Full", "foundations"),
-    ("RNN", "O(n × d²)", "O(d)", "None (sequential)", "recurrent"),
-    ("LSTM", "O(n × d²)", "O(d)", "None (sequential)", "recurrent"),
-    ("Attention", "O(n² × d)", "O(n²)", "Full", "transformers"),
+    ("MLP", "O(n × d²)", "O(d²)", "Full", "complexity"),
+    ("RNN", "O(n × d²)", "O(d)", "None (sequential)", "complexity"),
+    ("LSTM", "O(n × d²)", "O(d)", "None (sequential)", "complexity"),
+    ("Attention", "O(n² × d)", "O(n²)", "Full", "complexity"),
 )

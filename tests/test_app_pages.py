@@ -237,3 +237,23 @@ def test_emerging_page_trains_an_ssm_and_draws_its_kernel():
     run = registry().visible(at.session_state["emerging:runs"])[0]
     assert kernel["lag"].max() == run.trainer.task.spec.length - 1
     assert "Loss" in titles(specs(at))
+
+
+def test_complexity_lab_measures_and_reports_slopes_and_crossover():
+    at = app(page="pages/complexity.py")
+    at.multiselect(key="complexity:models").set_value(["lstm", "gpt"]).run()
+    at.multiselect(key="complexity:lengths").set_value([64, 128, 256]).run()
+    at.number_input(key="complexity:d").set_value(16).run()
+    at.button(key="complexity:measure").click().run()
+    from seqlab.ui.state import _jobs
+
+    for fut in _jobs()[1].values():
+        fut.result(180)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    t = titles(specs(at))
+    assert {"Time per training step", "FLOPs per training step", "Activations saved for backward"} <= set(t)
+    table = at.dataframe[0].value
+    lstm_flops = table[(table["model"] == "lstm") & (table["metric"] == "flops")].iloc[0]
+    assert lstm_flops["agrees (±0.15)"] == "✓" and lstm_flops["theory"] == 1
+    assert any("Crossover" in m.value and "gpt needs more FLOPs" in m.value for m in at.markdown)

@@ -79,3 +79,13 @@ def test_quick_sweep_rows_have_theory_through_the_largest_n():
     assert rows[-1]["theory_ms"] == rows[-1]["ms"] and rows[0]["theory_bytes"] == pytest.approx(
         rows[-1]["activation_bytes"] / 2
     )
+
+
+def test_crossover_interpolates_where_the_quadratic_model_overtakes():
+    from seqlab.complexity.sweep import crossover
+
+    rows = [{"model": "rnn", "n": n, "flops": 100.0 * n} for n in (10, 100, 1000)]
+    rows += [{"model": "att", "n": n, "flops": float(n * n)} for n in (10, 100, 1000)]
+    assert crossover(rows, "rnn", "att") == pytest.approx(100.0)
+    assert crossover(rows[:2] + rows[3:5], "rnn", "att") == pytest.approx(100.0)
+    assert crossover([r for r in rows if r["n"] < 100], "rnn", "att") is None

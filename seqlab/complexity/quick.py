@@ -70,15 +70,22 @@ def quick_sweep(
     """Rows: model, n, d, ms, activation_bytes, params, theory_ms, theory_bytes (cached)."""
     rows = []
     for name in models:
-        info = model_class(name).info
-        measured = [measure(name, n, d, batch_size, repeats) for n in sorted(lengths)]
-        ref = measured[-1]
-        for row in measured:
-            row["theory_ms"] = ref["ms"] * info.time(row["n"], d) / info.time(ref["n"], d)
-            row["theory_bytes"] = (
-                ref["activation_bytes"] * info.train_memory(row["n"], d) / info.train_memory(ref["n"], d)
-            )
-            row["theory_time"] = info.time.text
-            row["theory_memory"] = info.train_memory.text
-            rows.append(row)
+        rows += with_theory([measure(name, n, d, batch_size, repeats) for n in sorted(lengths)])
     return rows
+
+
+def with_theory(measured: list[dict]) -> list[dict]:
+    """Add each model's declared cost curves, scaled through the measurement at the largest n
+    (time and FLOPs follow ``info.time``, saved activations ``info.train_memory``)."""
+    info = model_class(measured[0]["model"]).info
+    ref = measured[-1]
+    d = ref["d"]
+    for row in measured:
+        t_scale = info.time(row["n"], d) / info.time(ref["n"], d)
+        row["theory_ms"] = ref["ms"] * t_scale
+        if "flops" in ref:
+            row["theory_flops"] = ref["flops"] * t_scale
+        row["theory_bytes"] = ref["activation_bytes"] * info.train_memory(row["n"], d) / info.train_memory(ref["n"], d)
+        row["theory_time"] = info.time.text
+        row["theory_memory"] = info.train_memory.text
+    return measured

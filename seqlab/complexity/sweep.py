@@ -20,7 +20,7 @@ from ..config import RunConfig
 from ..errors import ConfigError
 from ..models.registry import model_class
 from ..train.engine import Trainer
-from .quick import measure
+from .quick import measure, with_theory
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -70,9 +70,25 @@ def sweep(models: list[str], lengths: list[int], d: int = 64, batch_size: int = 
             row = measure(name, n, d, batch_size, repeats)
             row["flops"] = flops(name, n, d, batch_size)
             measured.append(row)
-        rows += measured
+        rows += with_theory(measured)
         ns = [r["n"] for r in measured]
         for metric, theory in (("ms", info.time.n), ("flops", info.time.n), ("activation_bytes", info.train_memory.n)):
             slope, err = fit_slope(ns, [r[metric] for r in measured])
             fits.append({"model": name, "metric": metric, "exponent": slope, "stderr": err, "theory": theory})
     return {"rows": rows, "fits": fits}
+
+
+def crossover(rows: list[dict], fast: str, slow: str, metric: str = "flops") -> float | None:
+    """The n at which ``slow``'s metric overtakes ``fast``'s (log–log interpolation between the
+    measured lengths), or None if it does not within the sweep."""
+    a = {r["n"]: r[metric] for r in rows if r["model"] == fast}
+    b = {r["n"]: r[metric] for r in rows if r["model"] == slow}
+    ns = sorted(set(a) & set(b))
+    for lo, hi in zip(ns, ns[1:], strict=False):
+        g_lo, g_hi = math.log(b[lo] / a[lo]), math.log(b[hi] / a[hi])
+        if g_lo < 0 <= g_hi:
+            frac = -g_lo / (g_hi - g_lo)
+            return math.exp(math.log(lo) + frac * (math.log(hi) - math.log(lo)))
+    if ns and b[ns[0]] >= a[ns[0]]:
+        return float(ns[0])
+    return None

@@ -247,6 +247,14 @@ def _complexity_spec(labels: tuple[str, ...], metric: str, large: bool) -> dict:
             "ms per step (log)",
             "theory_time",
         )
+    elif metric == "flops":
+        y_col, theory, title, y_title, claim = (
+            "mflops",
+            "theory_mflops",
+            "FLOPs per training step",
+            "MFLOPs, forward + backward (log)",
+            "theory_time",
+        )
     else:
         y_col, theory, title, y_title, claim = (
             "mib",
@@ -296,7 +304,9 @@ def _complexity_spec(labels: tuple[str, ...], metric: str, large: bool) -> dict:
 
 def complexity_chart(rows: pd.DataFrame, labels, metric: str = "ms", large: bool = False) -> Figure:
     """Measured points and the declared theory curve (dashed), log–log, per model."""
-    if metric != "ms":
+    if metric == "flops":
+        rows = rows.assign(mflops=rows["flops"] / 1e6, theory_mflops=rows["theory_flops"] / 1e6)
+    elif metric != "ms":
         rows = rows.assign(mib=rows["activation_bytes"] / 2**20, theory_mib=rows["theory_bytes"] / 2**20)
     return _fig(_complexity_spec(tuple(labels), metric, large), rows=rows)
 
