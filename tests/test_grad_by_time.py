@@ -16,7 +16,10 @@ def test_engine_grad_by_time_equals_autograd_reference(model, task):
     rec = trainer.step(log=True)
     batch = reference.sample()
     out = reference.model(batch)
-    (g,) = torch.autograd.grad(reference.task.loss(out.pred, batch), out.embedded)
+    loss = reference.task.loss(out.pred, batch)
+    if out.aux_loss is not None:  # L is the whole training loss (e.g. with MoE load balancing)
+        loss = loss + out.aux_loss
+    (g,) = torch.autograd.grad(loss, out.embedded)
     expected = g.norm(dim=-1).mean(0)  # (T,)
     assert torch.allclose(torch.tensor(rec.grad_by_time), expected, rtol=1e-5, atol=1e-12)
 

@@ -9,6 +9,7 @@ from ..errors import IncompatibleError, unknown_name
 from ..tasks.base import Task
 from .base import SeqModel
 from .mlp import MLP
+from .moe import MoE
 from .recurrent import GRU, LSTM, ElmanRNN
 from .ssm import S4D, SelectiveSSM
 from .transformer import BERT, GPT
@@ -20,6 +21,7 @@ MODELS: dict[str, type[SeqModel]] = {
     "gru": GRU,
     "gpt": GPT,
     "bert": BERT,
+    "moe": MoE,
     "ssm": S4D,
     "selective-ssm": SelectiveSSM,
 }
