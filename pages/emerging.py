@@ -1,15 +1,17 @@
 """Emerging architectures: state-space models — recurrence that trains like a convolution."""
 
+import pandas as pd
 import streamlit as st
 import torch
 
+from seqlab.diagnostics.experts import ExpertLoadRecorder
 from seqlab.ui import charts
 from seqlab.ui.controls import Preset, apply_preset, controls, seed_state, sync_url
 from seqlab.ui.panels import live_panels, model_cards, run_bar, show
 from seqlab.ui.state import large_fonts, page_runs, registry
 
 PAGE = "emerging"
-MODELS = ("ssm", "selective-ssm", "lstm", "gpt")
+MODELS = ("ssm", "selective-ssm", "moe", "lstm", "gpt")
 TASKS = ("copy", "recall", "reverse", "sort", "parity", "adding")
 DEFAULTS = {"model": "ssm", "task": "copy", "seq_len": 3, "delay": 60, "steps": 1500}
 PRESETS = [
@@ -34,8 +36,8 @@ st.markdown(
     "**Claim.** A linear recurrence s_k = Ā s_{k−1} + B̄ u_k can be unrolled into one long convolution, so it "
     "trains in parallel like a CNN and generates step by step like an RNN, in time linear in the length "
     "(Gu et al. 2022). Making its parameters depend on the input — *selectivity* (Gu & Dao 2023) — lets it choose "
-    "what to remember. Mixture-of-experts and architecture search, the other emerging directions of the "
-    "lineage, are not on this page yet."
+    "what to remember. A *mixture of experts* (Shazeer et al. 2017; Fedus et al. 2021) grows the parameter "
+    "count without growing the compute per token: each token is routed to k of E feed-forward experts."
 )
 for note in seed_state(PAGE, DEFAULTS, MODELS, initial=("ssm", "lstm")):
     st.info(f"From the link: {note}", icon="ℹ️")
@@ -51,7 +53,7 @@ with st.container(border=True):
     if st.session_state.get(f"{PAGE}:notice"):
         st.success(f"**What to notice:** {st.session_state[f'{PAGE}:notice']}")
     configs, error = controls(PAGE, MODELS, TASKS)
-    run_bar(PAGE, configs, error)
+    run_bar(PAGE, configs, error, observers=lambda: [ExpertLoadRecorder()])
 
 sync_url(PAGE, configs, page_runs(PAGE))
 shown = [label for label, _ in configs] or ["ssm"]
@@ -67,6 +69,27 @@ else:
         K = model.layers[0].kernel(ssm_runs[0].trainer.task.spec.length).cpu().numpy()
     show(charts.kernel_chart(K, large=large_fonts()))
     st.caption("Slowly decaying, oscillating kernels reach far back: that is the memory the copy task needs.")
+
+st.subheader("Experts: who does the work")
+moe_runs = [r for r in registry().visible(page_runs(PAGE)) if r.label == "moe" and r.trainer and r.observers]
+if not moe_runs:
+    st.caption(
+        "Train the mixture of experts (`moe`): the share of tokens each expert receives appears here, "
+        "one chart per layer, with total and active parameter counts."
+    )
+else:
+    run = moe_runs[0]
+    load = pd.DataFrame(run.observers[0].snapshot())
+    model = run.trainer.model
+    st.markdown(
+        f"**{model.param_count():,}** parameters in total, **{model.active_param_count():,}** active per "
+        f"token ({model.opts.top_k} of {model.opts.experts} experts per layer)."
+    )
+    if len(load):
+        cols = st.columns(int(load["layer"].max()))
+        for layer, col in enumerate(cols, start=1):
+            with col:
+                show(charts.expert_load_chart(load, layer, large_fonts()))
 
 st.subheader("The models")
 model_cards(shown)

@@ -257,3 +257,17 @@ def test_complexity_lab_measures_and_reports_slopes_and_crossover():
     lstm_flops = table[(table["model"] == "lstm") & (table["metric"] == "flops")].iloc[0]
     assert lstm_flops["agrees (±0.15)"] == "✓" and lstm_flops["theory"] == 1
     assert any("Crossover" in m.value and "gpt needs more FLOPs" in m.value for m in at.markdown)
+
+
+def test_emerging_page_shows_expert_load_per_layer_for_moe():
+    at = app(
+        {"task": "reverse", "seq_len": "4", "steps": "60", "eval_every": "20", "models": "moe", "layers": "2"},
+        page="pages/emerging.py",
+    )
+    at.button(key="emerging:train").click().run()
+    join_all()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    load = chart_data(at, "Expert load, layer 2")
+    assert set(load["expert"]) == {1, 2, 3, 4} and load.groupby("step")["share"].sum().round(5).eq(1.0).all()
+    assert any("active per token" in m.value for m in at.markdown)

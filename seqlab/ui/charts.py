@@ -442,3 +442,31 @@ def kernel_chart(kernel, channels: int = 4, large: bool = False) -> Figure:
         for l in range(kernel.shape[1])
     ]
     return _fig(_kernel_spec(large), kernel=pd.DataFrame(rows))
+
+
+# -- expert load -----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=16)
+def _experts_spec(layer: int, large: bool) -> dict:
+    chart = (
+        alt.Chart(_named("load"))
+        .mark_area(opacity=0.85)
+        .encode(
+            x=alt.X("step:Q", title="training step"),
+            y=alt.Y("share:Q", title="share of routed tokens", stack="normalize", axis=alt.Axis(format="%")),
+            color=alt.Color("expert:N", title="expert", scale=alt.Scale(range=COLORS)),
+            tooltip=[alt.Tooltip("step:Q"), alt.Tooltip("expert:N"), alt.Tooltip("share:Q", format=".1%")],
+        )
+    )
+    return _spec(
+        chart.properties(
+            title=alt.Title(f"Expert load, layer {layer}", subtitle="equal bands = balanced; one wide band = collapse"),
+            height=int(HEIGHT * 0.8),
+            width="container",
+        ),
+        large,
+    )
+
+
+def expert_load_chart(rows: pd.DataFrame, layer: int, large: bool = False) -> Figure:
+    """Share of routing assignments per expert over training, for one layer."""
+    return _fig(_experts_spec(layer, large), load=rows[rows["layer"] == layer])

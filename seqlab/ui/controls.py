@@ -59,6 +59,7 @@ def load_flat(page: str, flat: dict, models: list[str]) -> None:
     for key, value in flat.items():
         st.session_state[_k(page, key)] = value
     st.session_state[_k(page, "models")] = list(models)
+    st.session_state[_k(page, "model")] = models[0]
     st.session_state[_k(page, "compare")] = len(models) > 1
 
 
