@@ -271,3 +271,22 @@ def test_emerging_page_shows_expert_load_per_layer_for_moe():
     load = chart_data(at, "Expert load, layer 2")
     assert set(load["expert"]) == {1, 2, 3, 4} and load.groupby("step")["share"].sum().round(5).eq(1.0).all()
     assert any("active per token" in m.value for m in at.markdown)
+
+
+def test_emerging_page_runs_a_search_in_the_background_and_draws_the_pareto_front():
+    at = app(page="pages/emerging.py")
+    at.multiselect(key="emerging:search_families").set_value(["gru", "gpt"]).run()
+    at.selectbox(key="emerging:search_task").set_value("parity").run()
+    at.number_input(key="emerging:search_budget").set_value(8).run()
+    at.button(key="emerging:search").click().run()
+    search = at.session_state["emerging:search_obj"]
+    from seqlab.ui.state import _jobs
+
+    for fut in _jobs()[1].values():
+        fut.result(120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert search.status == "completed"
+    data = chart_data(at, "Accuracy vs size")
+    assert set(data.dropna(subset=["family"])["family"]) <= {"gru", "gpt"}
+    assert "Pareto front" in set(data["front"].dropna())

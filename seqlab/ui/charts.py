@@ -470,3 +470,66 @@ def _experts_spec(layer: int, large: bool) -> dict:
 def expert_load_chart(rows: pd.DataFrame, layer: int, large: bool = False) -> Figure:
     """Share of routing assignments per expert over training, for one layer."""
     return _fig(_experts_spec(layer, large), load=rows[rows["layer"] == layer])
+
+
+# -- architecture search ------------------------------------------------------------------------
+@functools.lru_cache(maxsize=16)
+def _pareto_spec(cost: str, metric: str, large: bool) -> dict:
+    x_title = "parameters (log)" if cost == "params" else "ms per training step (log)"
+    base = alt.Chart(_named("trials")).encode(
+        x=alt.X(f"{cost}:Q", title=x_title, scale=alt.Scale(type="log")),
+        y=alt.Y("metric:Q", title=f"held-out {metric.replace('_', ' ')}"),
+    )
+    points = base.mark_point(filled=True, size=90).encode(
+        color=alt.Color("family:N", title="family", scale=alt.Scale(range=COLORS)),
+        shape=alt.Shape(
+            "front:N", title="", scale=alt.Scale(domain=["Pareto front", "dominated"], range=["diamond", "circle"])
+        ),
+        opacity=alt.Opacity(
+            "front:N", scale=alt.Scale(domain=["Pareto front", "dominated"], range=[1.0, 0.45]), legend=None
+        ),
+        tooltip=[
+            alt.Tooltip("label:N", title="architecture"),
+            alt.Tooltip("rung:Q"),
+            alt.Tooltip("steps:Q"),
+            alt.Tooltip("metric:Q", format=".4g"),
+            alt.Tooltip("params:Q", format=","),
+            alt.Tooltip("ms_per_step:Q", format=".2f"),
+        ],
+    )
+    line = (
+        alt.Chart(_named("front"))
+        .mark_line(strokeDash=[4, 3], color="#444")
+        .encode(x=alt.X(f"{cost}:Q"), y=alt.Y("metric:Q"))
+    )
+    return _spec(
+        alt.layer(line, points).properties(
+            title=alt.Title(
+                f"Accuracy vs {'size' if cost == 'params' else 'speed'}",
+                subtitle="◆ and dashes: the Pareto front (nothing is better on both axes)",
+            ),
+            height=HEIGHT,
+            width="container",
+        ),
+        large,
+    )
+
+
+def pareto_chart(result: dict, cost: str = "params", large: bool = False) -> Figure:
+    """Every architecture's latest evaluation, with the Pareto front of score vs ``cost``."""
+    front_key = "pareto_params" if cost == "params" else "pareto_time"
+    front_labels = {t["label"] for t in result[front_key]}
+    latest: dict[str, dict] = {}
+    for t in result["trials"]:
+        latest[t["label"]] = t
+    rows = [
+        {
+            **{k: v for k, v in t.items() if k != "arch"},
+            "family": t["arch"]["model"],
+            "front": "Pareto front" if t["label"] in front_labels else "dominated",
+        }
+        for t in latest.values()
+    ]
+    df = pd.DataFrame(rows)
+    front = df[df["front"] == "Pareto front"].sort_values(cost) if len(df) else df
+    return _fig(_pareto_spec(cost, result["metric"], large), trials=df, front=front)
