@@ -71,3 +71,10 @@ def test_bad_state_size_names_the_field(flat, field):
     with pytest.raises(ConfigError) as e:
         RunConfig.from_flat({"task": "copy", **flat})
     assert str(e.value).startswith(field)
+
+
+def test_selectivity_helps_associative_recall():
+    flat = {"task": "recall", "seq_len": 3, "hidden": 32, "steps": 300, "lr": 0.01, "eval_every": 100}
+    s4d = train(RunConfig.from_flat({"model": "ssm", **flat}))
+    selective = train(RunConfig.from_flat({"model": "selective-ssm", **flat}))
+    assert selective.metrics["accuracy"] > s4d.metrics["accuracy"] + 0.1

@@ -138,7 +138,7 @@ class S4D(_SSMBase):
 
 
 class SelectiveScan(nn.Module):
-    """Δ_t, B_t, C_t computed from x_t (Gu & Dao 2023, Alg. 2, without the conv and hardware tricks):
+    """Δ_t, B_t, C_t computed from x_t (Gu & Dao 2023, Alg. 2, without the hardware-aware fused scan):
     s_t = exp(Δ_t A) s_{t-1} + Δ_t B_t x_t,   y_t = C_t · s_t + D x_t,   gated by SiLU(z_t)."""
 
     def __init__(self, d: int, state: int):
@@ -149,12 +149,17 @@ class SelectiveScan(nn.Module):
         self.to_B = nn.Linear(d, state, bias=False)
         self.to_C = nn.Linear(d, state, bias=False)
         self.to_z = nn.Linear(d, d)
+        # a short causal depthwise convolution before the scan, as in Mamba: it lets a token see its
+        # neighbours, e.g. a value the key just before it (the binding associative recall needs)
+        self.conv = nn.Conv1d(d, d, kernel_size=4, groups=d, padding=3)
         self.D = nn.Parameter(torch.ones(d))
         with torch.no_grad():  # Δ starts in [1e-3, 1e-1] as in Mamba
             dt = torch.exp(torch.rand(d) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
             self.to_dt.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, d)
+    def forward(self, x_in: torch.Tensor) -> torch.Tensor:  # (B, T, d)
+        T = x_in.shape[1]
+        x = F.silu(self.conv(x_in.transpose(1, 2))[..., :T].transpose(1, 2))  # causal: drop the right padding
         A = -self.A_log.exp()  # (d, N)
         dt = F.softplus(self.to_dt(x))  # (B, T, d)
         Bx = self.to_B(x)  # (B, T, N)
@@ -167,7 +172,7 @@ class SelectiveScan(nn.Module):
             s = dA_t * s + dBx_t
             ys.append((s * C_t[:, None, :]).sum(-1))  # (B, d)
         y = torch.stack(ys, 1) + x * self.D  # (B, T, d)
-        return y * F.silu(self.to_z(x))
+        return y * F.silu(self.to_z(x_in))
 
 
 class SelectiveSSM(_SSMBase):
