@@ -8,8 +8,8 @@ from seqlab.diagnostics.experts import ExpertLoadRecorder
 from seqlab.errors import SeqlabError
 from seqlab.search import Search, SearchConfig
 from seqlab.ui import charts, frames
-from seqlab.ui.controls import Preset, apply_preset, controls, seed_state, sync_url
-from seqlab.ui.panels import live_panels, model_cards, run_bar, show
+from seqlab.ui.controls import Preset
+from seqlab.ui.panels import experiment, live_panels, model_cards, show
 from seqlab.ui.state import background, large_fonts, page_runs, registry
 
 PAGE = "emerging"
@@ -42,24 +42,9 @@ st.markdown(
     "what to remember. A *mixture of experts* (Shazeer et al. 2017; Fedus et al. 2021) grows the parameter "
     "count without growing the compute per token: each token is routed to k of E feed-forward experts."
 )
-for note in seed_state(PAGE, DEFAULTS, MODELS, initial=("ssm", "lstm")):
-    st.info(f"From the link: {note}", icon="ℹ️")
-
-with st.container(border=True):
-    p1, p2 = st.columns([3, 1])
-    choice = p1.selectbox(
-        "Demos", [p.name for p in PRESETS], index=None, placeholder="choose a preset…", key=f"{PAGE}:preset"
-    )
-    if p2.button("Load preset", disabled=choice is None, width="stretch"):
-        apply_preset(PAGE, next(p for p in PRESETS if p.name == choice), DEFAULTS)
-        st.rerun()
-    if st.session_state.get(f"{PAGE}:notice"):
-        st.success(f"**What to notice:** {st.session_state[f'{PAGE}:notice']}")
-    configs, error = controls(PAGE, MODELS, TASKS)
-    run_bar(PAGE, configs, error, observers=lambda: [ExpertLoadRecorder()])
-
-sync_url(PAGE, configs, page_runs(PAGE))
-shown = [label for label, _ in configs] or ["ssm"]
+shown = experiment(
+    PAGE, MODELS, TASKS, DEFAULTS, PRESETS, initial=("ssm", "lstm"), observers=lambda: [ExpertLoadRecorder()]
+)
 live_panels(PAGE, shown)
 
 st.subheader("The kernel")

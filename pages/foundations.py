@@ -3,8 +3,7 @@
 import streamlit as st
 
 from seqlab.errors import SeqlabError
-from seqlab.ui.controls import controls, seed_state, sync_url
-from seqlab.ui.panels import live_panels, model_cards, run_bar
+from seqlab.ui.panels import experiment, live_panels, model_cards
 from seqlab.ui.state import page_runs, registry
 
 PAGE = "foundations"
@@ -19,13 +18,7 @@ st.markdown(
     "has its own weights, so the trained network cannot read a sequence of any other length. That limit is "
     "what recurrent networks removed."
 )
-for note in seed_state(PAGE, DEFAULTS, MODELS, initial=("mlp", "rnn")):
-    st.info(f"From the link: {note}", icon="ℹ️")
-with st.container(border=True):
-    configs, error = controls(PAGE, MODELS, TASKS)
-    run_bar(PAGE, configs, error)
-sync_url(PAGE, configs, page_runs(PAGE))
-shown = [label for label, _ in configs] or ["mlp"]
+shown = experiment(PAGE, MODELS, TASKS, DEFAULTS, (), initial=("mlp", "rnn"))
 live_panels(PAGE, shown)
 
 st.subheader("Now give it a longer sequence")

@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from seqlab.ui.controls import Preset, apply_preset, controls, seed_state, sync_url
-from seqlab.ui.panels import live_panels, model_cards, run_bar
-from seqlab.ui.state import page_runs
+from seqlab.ui.controls import Preset
+from seqlab.ui.panels import experiment, live_panels, model_cards
 
 PAGE = "recurrent"
 MODELS = ("rnn", "lstm", "gru")
@@ -40,25 +39,7 @@ st.markdown(
     "geometrically on the way (Bengio et al. 1994). The LSTM's additive cell (Hochreiter & Schmidhuber "
     "1997) and the GRU's gates (Cho et al. 2014) give it a path that does not vanish. Train them and watch."
 )
-notes = seed_state(PAGE, DEFAULTS, MODELS)
-for note in notes:
-    st.info(f"From the link: {note}", icon="ℹ️")
-
-with st.container(border=True):
-    p1, p2 = st.columns([3, 1])
-    choice = p1.selectbox(
-        "Classic demos", [p.name for p in PRESETS], index=None, placeholder="choose a preset…", key=f"{PAGE}:preset"
-    )
-    if p2.button("Load preset", disabled=choice is None, width="stretch"):
-        apply_preset(PAGE, next(p for p in PRESETS if p.name == choice), DEFAULTS)
-        st.rerun()
-    if st.session_state.get(f"{PAGE}:notice"):
-        st.success(f"**What to notice:** {st.session_state[f'{PAGE}:notice']}")
-    configs, error = controls(PAGE, MODELS, TASKS)
-    run_bar(PAGE, configs, error)
-
-sync_url(PAGE, configs, page_runs(PAGE))
-shown = [label for label, _ in configs] or ["lstm"]
+shown = experiment(PAGE, MODELS, TASKS, DEFAULTS, PRESETS)
 live_panels(PAGE, shown)
 
 st.subheader("The models")

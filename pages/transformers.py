@@ -4,8 +4,8 @@ import streamlit as st
 
 from seqlab.diagnostics.attention import AttentionRecorder
 from seqlab.ui import charts
-from seqlab.ui.controls import Preset, apply_preset, controls, seed_state, sync_url
-from seqlab.ui.panels import live_panels, model_cards, run_bar, show
+from seqlab.ui.controls import Preset
+from seqlab.ui.panels import experiment, live_panels, model_cards, show
 from seqlab.ui.state import large_fonts, page_runs, registry
 
 PAGE = "transformers"
@@ -44,24 +44,9 @@ st.markdown(
     "computed at once — the gradient needs no long path — but the score matrix grows as n². GPT masks the "
     "future (Radford et al. 2018); BERT reads both ways (Devlin et al. 2018)."
 )
-for note in seed_state(PAGE, DEFAULTS, MODELS, initial=("gpt", "lstm")):
-    st.info(f"From the link: {note}", icon="ℹ️")
-
-with st.container(border=True):
-    p1, p2 = st.columns([3, 1])
-    choice = p1.selectbox(
-        "Demos", [p.name for p in PRESETS], index=None, placeholder="choose a preset…", key=f"{PAGE}:preset"
-    )
-    if p2.button("Load preset", disabled=choice is None, width="stretch"):
-        apply_preset(PAGE, next(p for p in PRESETS if p.name == choice), DEFAULTS)
-        st.rerun()
-    if st.session_state.get(f"{PAGE}:notice"):
-        st.success(f"**What to notice:** {st.session_state[f'{PAGE}:notice']}")
-    configs, error = controls(PAGE, MODELS, TASKS)
-    run_bar(PAGE, configs, error, observers=lambda: [AttentionRecorder()])
-
-sync_url(PAGE, configs, page_runs(PAGE))
-shown = [label for label, _ in configs] or ["gpt"]
+shown = experiment(
+    PAGE, MODELS, TASKS, DEFAULTS, PRESETS, initial=("gpt", "lstm"), observers=lambda: [AttentionRecorder()]
+)
 live_panels(PAGE, shown)
 
 st.subheader("Attention maps of one held-out example, as training goes")

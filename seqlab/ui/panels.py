@@ -182,3 +182,32 @@ def model_cards(models: list[str]) -> None:
             st.markdown(f"**{info.title}** ({info.year}) — {info.summary}")
             st.latex(info.equation)
             st.caption(f"{info.paper}. Time {info.time.text}; parallel over time: {info.parallel}.")
+
+
+def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(), observers=None) -> list[str]:
+    """The top of every training page: settings from the link (with notes on what was ignored), the
+    classic-demo presets with their "what to notice", the controls, Train / Stop / Reset, and the URL
+    kept in sync. Returns the labels of the models being trained (for the panels and model cards)."""
+    from .controls import apply_preset, controls, seed_state, sync_url
+
+    for note in seed_state(page, defaults, tuple(models), initial=tuple(initial)):
+        st.info(f"From the link: {note}", icon="ℹ️")
+    with st.container(border=True):
+        if presets:
+            p1, p2 = st.columns([3, 1])
+            choice = p1.selectbox(
+                "Classic demos",
+                [p.name for p in presets],
+                index=None,
+                placeholder="choose a preset…",
+                key=f"{page}:preset",
+            )
+            if p2.button("Load preset", disabled=choice is None, width="stretch", key=f"{page}:load_preset"):
+                apply_preset(page, next(p for p in presets if p.name == choice), defaults)
+                st.rerun()
+            if st.session_state.get(f"{page}:notice"):
+                st.success(f"**What to notice:** {st.session_state[f'{page}:notice']}")
+        configs, error = controls(page, tuple(models), tuple(tasks))
+        run_bar(page, configs, error, observers)
+    sync_url(page, configs, page_runs(page))
+    return [label for label, _ in configs] or [defaults["model"]]
