@@ -7,8 +7,11 @@ from seqlab.complexity.sweep import crossover, sweep
 from seqlab.errors import SeqlabError
 from seqlab.models.registry import MODELS, model_class
 from seqlab.ui import charts
+from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.panels import show
 from seqlab.ui.state import background, large_fonts
+
+ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "complexity"
 LENGTHS = (32, 64, 128, 256, 512, 1024)

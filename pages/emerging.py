@@ -8,9 +8,12 @@ from seqlab.diagnostics.experts import ExpertLoadRecorder
 from seqlab.errors import SeqlabError
 from seqlab.search import Search, SearchConfig
 from seqlab.ui import charts, frames
+from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
 from seqlab.ui.panels import experiment, live_panels, model_cards, show
 from seqlab.ui.state import background, large_fonts, page_runs, registry
+
+ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "emerging"
 MODELS = ("ssm", "selective-ssm", "moe", "lstm", "gpt")

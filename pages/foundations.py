@@ -3,8 +3,11 @@
 import streamlit as st
 
 from seqlab.errors import SeqlabError
+from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.panels import experiment, live_panels, model_cards
 from seqlab.ui.state import page_runs, registry
+
+ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "foundations"
 MODELS = ("mlp", "rnn")

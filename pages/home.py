@@ -7,8 +7,11 @@ import streamlit as st
 
 from seqlab.lineage import COMPLEXITY, EQUATIONS, MILESTONES
 from seqlab.ui import charts
+from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.panels import show
 from seqlab.ui.state import large_fonts
+
+ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGES = {p.stem for p in Path(__file__).parent.glob("*.py")}
 

@@ -2,8 +2,11 @@
 
 import streamlit as st
 
+from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
 from seqlab.ui.panels import experiment, live_panels, model_cards
+
+ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "recurrent"
 MODELS = ("rnn", "lstm", "gru")

@@ -4,9 +4,12 @@ import streamlit as st
 
 from seqlab.diagnostics.attention import AttentionRecorder
 from seqlab.ui import charts
+from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
 from seqlab.ui.panels import experiment, live_panels, model_cards, show
 from seqlab.ui.state import large_fonts, page_runs, registry
+
+ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "transformers"
 MODELS = ("gpt", "bert", "lstm", "rnn")

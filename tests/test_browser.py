@@ -104,6 +104,19 @@ def _exceptions(pg) -> list[str]:
     return pg.eval_on_selector_all('[data-testid="stException"]', "els => els.map(e => e.innerText)")
 
 
+def test_a_shared_link_is_the_first_request_to_a_fresh_server(server, page):
+    """Runs first: the server has not yet executed app.py when this deep link arrives."""
+    page.goto(f"{server}/recurrent?model=gru&task=parity&seq_len=7&seed=5")
+    page.wait_for_selector(READY, timeout=60_000)
+    page.wait_for_timeout(500)
+    nav = page.inner_text('[data-testid="stSidebarNav"]')
+    assert "Recurrent: RNN, LSTM, GRU" in nav and "Home: the lineage" in nav  # app.py's navigation, not pages/
+    assert page.get_by_role("heading", name="Recurrent networks: RNN, LSTM, GRU").count() == 1
+    assert page.get_by_label("random seed").input_value() == "5"  # the link's settings were applied
+    assert page.get_by_label("number of bits T").input_value() == "7"  # parity's own length control
+    assert not _exceptions(page)
+
+
 def test_every_page_loads_without_exception(server, page):
     page.goto(server)
     page.wait_for_selector(READY, timeout=60_000)
