@@ -2,9 +2,10 @@
 
 import streamlit as st
 
+from seqlab.diagnostics.recurrent import HiddenGradProbe, ParamGradNorms
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
-from seqlab.ui.panels import experiment, live_panels, model_cards
+from seqlab.ui.panels import cell_diagnostics, experiment, live_panels, model_cards
 
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
@@ -42,8 +43,11 @@ st.markdown(
     "geometrically on the way (Bengio et al. 1994). The LSTM's additive cell (Hochreiter & Schmidhuber "
     "1997) and the GRU's gates (Cho et al. 2014) give it a path that does not vanish. Train them and watch."
 )
-shown = experiment(PAGE, MODELS, TASKS, DEFAULTS, PRESETS)
+shown = experiment(PAGE, MODELS, TASKS, DEFAULTS, PRESETS, observers=lambda: [HiddenGradProbe(), ParamGradNorms()])
 live_panels(PAGE, shown)
+
+st.subheader("Inside the cell")
+cell_diagnostics(PAGE)
 
 st.subheader("The models")
 model_cards(shown)

@@ -6,7 +6,7 @@ from seqlab.diagnostics.attention import AttentionRecorder
 from seqlab.ui import charts
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
-from seqlab.ui.panels import experiment, live_panels, model_cards, show
+from seqlab.ui.panels import attention_entropy, experiment, live_panels, model_cards, show
 from seqlab.ui.state import large_fonts, page_runs, registry
 
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
@@ -99,6 +99,8 @@ else:
         f"Step {steps[idx]} of the run. Rows are query positions, columns the positions they read; "
         "for reverse and copy the rows that produce the answer light up exactly where the answer is."
     )
+
+    attention_entropy(rec)
 
 st.subheader("The models")
 model_cards(shown)

@@ -144,3 +144,65 @@ def bench_live(
         "steps_per_s_watched": on,
         "slowdown": off / on,
     }
+
+
+def bench_diagnostics(
+    model: str = "lstm",
+    task: str = "parity",
+    seq_len: int = 50,
+    hidden: int = 64,
+    batch_size: int = 32,
+    rounds: int = 20,
+    block: int = 20,
+) -> list[dict]:
+    """Each deep diagnostic's cost as a ratio to the bare step, at its default cadence (blocks of
+    ``block`` steps, so a probe that runs every k steps is amortised as in a real run)."""
+    from .diagnostics.attention import AttentionRecorder
+    from .diagnostics.recurrent import HiddenGradProbe, ParamGradNorms
+
+    diagnostics = {
+        "grad-by-time (engine)": lambda: [],
+        "exact dL/dh_t + gates (every 50 steps, 4 sequences)": lambda: [HiddenGradProbe(every=50)],
+        "parameter grad norms (every 10 steps)": lambda: [ParamGradNorms(every=10)],
+        "attention maps (every evaluation)": lambda: [AttentionRecorder()],
+    }
+    cfg = RunConfig.from_flat(
+        {"model": model, "task": task, "seq_len": seq_len, "hidden": hidden, "batch_size": batch_size, "device": "cpu"}
+    )
+    rows = []
+    for name, make in diagnostics.items():
+        bare, instr = Trainer(cfg), Trainer(cfg, make())
+        for obs in instr.observers:
+            obs.on_start(instr)
+        t0 = time.perf_counter()
+
+        def watched(tr=instr, t=t0):
+            rec = tr.advance(t)
+            if tr.steps_done % tr.config.train.eval_every == 0:
+                tr._eval_record(t)
+            return rec
+
+        def plain(tr=bare):
+            bare_step(tr)
+            tr.steps_done += 1
+            if tr.steps_done % tr.config.train.eval_every == 0:
+                tr.evaluate()
+
+        for _ in range(5):
+            plain()
+            watched()
+        runners = [(plain, []), (watched, [])]
+        for r in range(rounds):
+            for fn, times in runners if r % 2 == 0 else runners[::-1]:
+                times.append(_block(fn, block))
+        ratio = statistics.median(i / b for i, b in zip(runners[1][1], runners[0][1], strict=True))
+        rows.append(
+            {
+                "diagnostic": name,
+                "model": model,
+                "bare_ms": statistics.median(runners[0][1]),
+                "with_ms": statistics.median(runners[1][1]),
+                "ratio": ratio,
+            }
+        )
+    return rows

@@ -312,6 +312,15 @@ def _int_list(text: str, field: str) -> list[int]:
 def cmd_bench(args) -> list:
     from .bench import bench_live, bench_steps
 
+    if args.diagnostics:
+        from .bench import bench_diagnostics
+
+        rows = bench_diagnostics(model=args.models or "lstm")
+        if not args.json:
+            print(f"{'diagnostic':<55} {'bare ms':>8} {'with ms':>8} {'ratio':>6}   (both include evaluation)")
+            for r in rows:
+                print(f"{r['diagnostic']:<55} {r['bare_ms']:>8.2f} {r['with_ms']:>8.2f} {r['ratio']:>6.3f}")
+        return rows
     if args.live:
         row = bench_live()
         if not args.json:
@@ -461,6 +470,7 @@ def build_parser() -> Parser:
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--rounds", type=int, default=30)
     s.add_argument("--live", action="store_true", help="instead: how much a page watching a run slows it")
+    s.add_argument("--diagnostics", action="store_true", help="instead: each deep diagnostic's cost vs the bare step")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
 

@@ -2,6 +2,7 @@
 run's own numbers, Stop works, bad query values fall back with a note."""
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -85,6 +86,9 @@ def test_recurrent_page_trains_and_fills_all_three_panels():
     loss = chart_data(at, "Loss").dropna(subset=["smoothed"])
     assert loss["loss"].round(6).isin([round(r.loss, 6) for r in snap.train]).all()
     assert round(snap.train[-1].loss, 6) in set(loss["loss"].round(6))  # the chart shows this run's numbers
+    probe = chart_data(at, "Exact ‖∂L/∂h_t‖ in the cell")  # the probe ran at step 50
+    assert len(probe) == 6 and (probe["step"] == 50).all()
+    assert "Gradient norm per parameter tensor" in t
     heat = chart_data(at, "Gradient reaching each input")
     assert set(heat["t"]) == set(range(1, 7))
     assert heat["norm"].max() == max(max(r.grad_by_time) for r in snap.train if r.step in set(heat["step"]))
@@ -214,6 +218,8 @@ def test_transformers_page_trains_and_shows_attention_maps_that_sum_to_one():
     assert not at.exception, [e.value for e in at.exception]
     t = titles(specs(at))
     assert "Loss" in t and "gpt · layer 1 · head 1" in t
+    entropy = chart_data(at, "Attention entropy per head")
+    assert entropy["entropy"].between(0, math.log(10) + 1e-6).all()
     alpha = chart_data(at, "gpt · layer 1 · head 1")
     assert len(alpha) == 10 * 10
     assert alpha.groupby("query")["weight"].sum().round(4).eq(1.0).all()

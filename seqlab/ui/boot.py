@@ -1,15 +1,20 @@
 """Make deep links work on a fresh server.
 
 Streamlit decides per process whether the app uses the legacy ``pages/`` folder: until app.py has
-called ``st.navigation`` once, a first request for ``/recurrent?…`` runs pages/recurrent.py on its
-own — without app.py's page config, titles and sidebar. A teacher's shared link is often exactly
-that first request. Each page calls ``ensure_navigation()`` first: if it was started the legacy
-way, it switches the process to ``st.navigation`` and reruns, so app.py routes the same URL.
+called ``st.navigation`` once, a request for ``/recurrent?…`` runs pages/recurrent.py on its own —
+without app.py's page config, titles and sidebar. A teacher's shared link is often exactly that
+first request. Each page calls ``ensure_navigation()`` before drawing anything: started the legacy
+way, it runs app.py in its place (which routes the same URL through ``st.navigation`` within this
+same script run, so no click or widget change is lost) and then stops the legacy run.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 def ensure_navigation() -> None:
@@ -19,4 +24,5 @@ def ensure_navigation() -> None:
         return
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        exec(compile(APP.read_text(), str(APP), "exec"), {"__name__": "__main__", "__file__": str(APP)})  # noqa: S102
+        st.stop()

@@ -207,13 +207,18 @@ def grad_heatmap(grads: pd.DataFrame, label: str, large: bool = False, domain=(-
 
 
 @functools.lru_cache(maxsize=128)
-def _latest_spec(labels: tuple[str, ...], large: bool) -> dict:
+def _latest_spec(
+    labels: tuple[str, ...],
+    large: bool,
+    title: str = "Gradient by input step, latest training step",
+    y_title: str = "‖∂L/∂x_t‖ (log scale)",
+) -> dict:
     chart = (
         alt.Chart(_named("latest"))
         .mark_line(point=alt.OverlayMarkDef(size=12))
         .encode(
             x=alt.X("t:Q", title="input time step t"),
-            y=alt.Y("norm:Q", title="‖∂L/∂x_t‖ (log scale)", scale=alt.Scale(type="log"), axis=alt.Axis(format="~e")),
+            y=alt.Y("norm:Q", title=y_title, scale=alt.Scale(type="log"), axis=alt.Axis(format="~e")),
             color=_color(labels),
             tooltip=[
                 alt.Tooltip("run:N"),
@@ -223,17 +228,15 @@ def _latest_spec(labels: tuple[str, ...], large: bool) -> dict:
             ],
         )
     )
-    return _spec(
-        chart.properties(
-            title="Gradient by input step, latest training step", height=int(HEIGHT * 0.8), width="container"
-        ),
-        large,
-    )
+    return _spec(chart.properties(title=title, height=int(HEIGHT * 0.8), width="container"), large)
 
 
-def grad_latest_chart(latest: pd.DataFrame, labels, large: bool = False) -> Figure:
-    """‖∂L/∂x_t‖ at each run's latest logged step, log scale."""
-    return _fig(_latest_spec(tuple(labels), large), latest=latest)
+def grad_latest_chart(
+    latest: pd.DataFrame, labels, large: bool = False, title: str | None = None, y_title: str | None = None
+) -> Figure:
+    """‖∂L/∂x_t‖ at each run's latest logged step (or another per-step norm), log scale."""
+    extra = {k: v for k, v in (("title", title), ("y_title", y_title)) if v}
+    return _fig(_latest_spec(tuple(labels), large, **extra), latest=latest)
 
 
 # -- complexity ------------------------------------------------------------------------------------
@@ -533,3 +536,95 @@ def pareto_chart(result: dict, cost: str = "params", large: bool = False) -> Fig
     df = pd.DataFrame(rows)
     front = df[df["front"] == "Pareto front"].sort_values(cost) if len(df) else df
     return _fig(_pareto_spec(cost, result["metric"], large), trials=df, front=front)
+
+
+# -- inside the cell / per parameter / attention entropy ------------------------------------------
+@functools.lru_cache(maxsize=32)
+def _lines_spec(
+    title: str,
+    subtitle: str,
+    x: str,
+    x_title: str,
+    y: str,
+    y_title: str,
+    color: str,
+    log: bool,
+    percent: bool,
+    large: bool,
+) -> dict:
+    y_enc = alt.Y(
+        f"{y}:Q",
+        title=y_title,
+        scale=alt.Scale(type="log") if log else alt.Scale(),
+        axis=alt.Axis(format="%") if percent else alt.Axis(format="~g"),
+    )
+    chart = (
+        alt.Chart(_named("rows"))
+        .mark_line(point=alt.OverlayMarkDef(size=10))
+        .encode(
+            x=alt.X(f"{x}:Q", title=x_title),
+            y=y_enc,
+            color=alt.Color(f"{color}:N", title=color, scale=alt.Scale(range=COLORS)),
+            tooltip=[alt.Tooltip(f"{color}:N"), alt.Tooltip(f"{x}:Q"), alt.Tooltip(f"{y}:Q", format=".3g")],
+        )
+    )
+    return _spec(
+        chart.properties(title=alt.Title(title, subtitle=subtitle), height=int(HEIGHT * 0.8), width="container"), large
+    )
+
+
+def gate_saturation_chart(rows: pd.DataFrame, label: str, large: bool = False) -> Figure:
+    """Share of saturated gate units (σ < 0.05 or > 0.95) per time step, one line per gate."""
+    return _fig(
+        _lines_spec(
+            f"Saturated gates — {label}",
+            "a saturated gate passes almost no gradient",
+            "t",
+            "time step t",
+            "saturated",
+            "share of units saturated",
+            "gate",
+            False,
+            True,
+            large,
+        ),
+        rows=rows,
+    )
+
+
+def param_norms_chart(rows: pd.DataFrame, large: bool = False) -> Figure:
+    """Gradient norm of every parameter tensor over training (log scale)."""
+    return _fig(
+        _lines_spec(
+            "Gradient norm per parameter tensor",
+            "before clipping",
+            "step",
+            "training step",
+            "norm",
+            "‖∂L/∂θ‖ (log scale)",
+            "param",
+            True,
+            False,
+            large,
+        ),
+        rows=rows,
+    )
+
+
+def attention_entropy_chart(rows: pd.DataFrame, large: bool = False) -> Figure:
+    """Mean entropy of each head's attention rows over training (nats): low = sharp, focused heads."""
+    return _fig(
+        _lines_spec(
+            "Attention entropy per head",
+            "ln T = uniform attention; 0 = one position",
+            "step",
+            "training step",
+            "entropy",
+            "entropy (nats)",
+            "head",
+            False,
+            False,
+            large,
+        ),
+        rows=rows,
+    )

@@ -211,3 +211,76 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
         run_bar(page, configs, error, observers)
     sync_url(page, configs, page_runs(page))
     return [label for label, _ in configs] or [defaults["model"]]
+
+
+def cell_diagnostics(page: str) -> None:
+    """Exact ‖∂L/∂h_t‖, gate saturation and per-parameter gradient norms for a page's recurrent runs
+    (recorded by the HiddenGradProbe / ParamGradNorms observers the page attached)."""
+    import pandas as pd
+
+    from ..diagnostics.recurrent import HiddenGradProbe, ParamGradNorms
+
+    runs = registry().visible(page_runs(page))
+    probes = [(r.label, o) for r in runs for o in r.observers if isinstance(o, HiddenGradProbe) and o.snapshot()]
+    params = [(r.label, o) for r in runs for o in r.observers if isinstance(o, ParamGradNorms) and o.snapshot()]
+    if not probes:
+        st.caption(
+            "Train a recurrent model: every 50 steps an unrolled copy of the cell measures the exact "
+            "‖∂L/∂h_t‖ and how saturated its gates are; they appear here."
+        )
+        return
+    large = large_fonts()
+    latest = pd.DataFrame(
+        [
+            {"run": label, "t": t + 1, "norm": max(v, frames.GRAD_FLOOR), "step": p.snapshot()[-1]["step"]}
+            for label, p in probes
+            for t, v in enumerate(p.snapshot()[-1]["dL_dh"])
+        ]
+    )
+    c1, c2, c3 = st.columns(3, gap="medium")
+    with c1:
+        show(
+            charts.grad_latest_chart(
+                latest,
+                [label for label, _ in probes],
+                large,
+                title="Exact ‖∂L/∂h_t‖ in the cell, latest probe",
+                y_title="‖∂L/∂h_t‖ (log)",
+            )
+        )
+    with c2:
+        for label, p in probes:
+            gates = p.snapshot()[-1]["gates"]
+            if gates:
+                rows = pd.DataFrame(
+                    [
+                        {"gate": g, "t": t + 1, "saturated": v}
+                        for g, s in gates.items()
+                        for t, v in enumerate(s["saturated"])
+                    ]
+                )
+                show(charts.gate_saturation_chart(rows, label, large))
+                break
+        else:
+            st.caption("The Elman RNN has no gates.")
+    with c3:
+        if params:
+            show(charts.param_norms_chart(pd.DataFrame(params[0][1].snapshot()), large))
+
+
+def attention_entropy(recorder) -> None:
+    """Entropy of each head's attention over training, from an AttentionRecorder."""
+    import numpy as np
+    import pandas as pd
+
+    steps, maps = recorder.snapshot()
+    rows = []
+    for step, m in zip(steps, maps, strict=True):  # m: (layers, heads, T, T)
+        ent = -(m * np.log(np.clip(m, 1e-12, None))).sum(-1).mean(-1)  # (layers, heads)
+        rows += [
+            {"step": step, "head": f"L{li + 1}·H{hi + 1}", "entropy": float(ent[li, hi])}
+            for li in range(ent.shape[0])
+            for hi in range(ent.shape[1])
+        ]
+    if rows:
+        show(charts.attention_entropy_chart(pd.DataFrame(rows), large_fonts()))
