@@ -174,7 +174,7 @@ def test_bench_json_lists_bare_and_instrumented_times(capsys):
     assert [r["model"] for r in rows] == ["rnn", "lstm"]
     for r in rows:
         assert r["bare_ms"] > 0 and r["instrumented_ms"] > 0
-        assert 0.5 < r["ratio"] < 2  # a ratio of paired timings, not a speed target (those live in the bench)
+        assert r["ratio"] > 0  # the contract only: speed targets live in the bench output, not in tests
 
 
 def test_recurrent_model_is_scored_at_another_length(capsys):

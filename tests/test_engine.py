@@ -65,7 +65,7 @@ def test_non_finite_loss_ends_the_run_as_diverged_and_keeps_the_history():
 def test_time_budget_stops_the_run():
     r = train(cfg(model="lstm", task="adding", steps=10**6, time_budget=0.3))
     assert r.status == "time_budget"
-    assert 0.3 <= r.seconds < 3
+    assert 0.3 <= r.seconds < 10  # stopped by the budget, not by the 10^6 steps
 
 
 def test_until_target_stops_once_held_out_metric_is_reached():

@@ -45,7 +45,7 @@ def test_pareto_of_a_handmade_set():
 
 def test_the_budget_stops_the_search():
     out = Search(small(trials=6, min_steps=10_000, budget=1.0)).run()
-    assert out["seconds"] < 6 and len(out["trials"]) <= 2
+    assert out["seconds"] < 15 and len(out["trials"]) <= 2  # the budget ended it, not 6 × 10^4 steps
 
 
 @pytest.mark.parametrize(
