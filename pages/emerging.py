@@ -5,13 +5,11 @@ import streamlit as st
 import torch
 
 from seqlab.diagnostics.experts import ExpertLoadRecorder
-from seqlab.errors import SeqlabError
-from seqlab.search import Search, SearchConfig
-from seqlab.ui import charts, frames
+from seqlab.ui import charts
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
-from seqlab.ui.panels import experiment, live_panels, model_cards, show
-from seqlab.ui.state import background, large_fonts, page_runs, registry
+from seqlab.ui.panels import experiment, live_panels, model_cards, search_section, show
+from seqlab.ui.state import large_fonts, page_runs, registry
 
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
@@ -83,71 +81,7 @@ else:
                 show(charts.expert_load_chart(load, layer, large_fonts()))
 
 st.subheader("Architecture search")
-st.markdown(
-    "Let the machine choose: sample architectures at random, train each briefly, keep the better half and train "
-    "those twice as long — *successive halving* (Jamieson & Talwalkar 2016) — within a time budget. Every point "
-    "below is one architecture at its longest training; the front shows what no other choice beats on both axes."
-)
-s1, s2, s3 = st.columns([1, 2, 1])
-s_task = s1.selectbox("search task", ("reverse", "sort", "copy", "recall", "parity"), key=f"{PAGE}:search_task")
-s_families = s2.multiselect(
-    "families",
-    ("lstm", "gru", "rnn", "gpt", "bert", "ssm", "moe"),
-    default=["lstm", "gru", "gpt", "ssm"],
-    key=f"{PAGE}:search_families",
-)
-s_budget = s3.number_input("budget (seconds)", 5, 600, 45, key=f"{PAGE}:search_budget")
-if st.button("Search", key=f"{PAGE}:search", disabled=not s_families):
-    try:
-        search = Search(
-            SearchConfig.build(
-                {
-                    "task": s_task,
-                    "space": {"families": s_families, "hidden": [16, 32, 64], "layers": [1, 2], "heads": [2, 4]},
-                    "trials": 8,
-                    "min_steps": 60,
-                    "budget": float(s_budget),
-                }
-            )
-        )
-        st.session_state[f"{PAGE}:search_obj"] = search
-        background(("search", id(search)), search.run)
-    except SeqlabError as e:
-        st.error(str(e))
-search = st.session_state.get(f"{PAGE}:search_obj")
-
-
-@st.fragment(run_every=frames.LIVE_POLL_SECONDS)
-def _search_progress(search):
-    _search_view(search)
-    if search.status != "running" and search.status != "pending":
-        st.rerun()
-
-
-def _search_view(search):
-    out = search.snapshot()
-    st.progress(
-        min(1.0, len(out["trials"]) / 15),
-        text=f"search {search.status}: {len(out['trials'])} trainings"
-        + (
-            f" · best so far {out['best']['label']} ({out['metric']} {out['best']['metric']:.3g})"
-            if out["best"]
-            else ""
-        ),
-    )
-    if out["trials"]:
-        a, b = st.columns(2)
-        with a:
-            show(charts.pareto_chart(out, "params", large_fonts()))
-        with b:
-            show(charts.pareto_chart(out, "ms_per_step", large_fonts()))
-
-
-if search is not None:
-    if search.status in ("pending", "running"):
-        _search_progress(search)
-    else:
-        _search_view(search)
+search_section(PAGE)
 
 st.subheader("The models")
 model_cards(shown)

@@ -202,12 +202,11 @@ def int_list(text: str, field: str) -> list[int]:
         raise ConfigError(f"expected comma-separated integers, got {text!r}", field) from None
 
 
-def steps_total(config: SearchConfig) -> int:
-    """Upper bound on training steps, for progress displays."""
-    n, steps, total = config.trials, config.min_steps, 0
-    while n >= 1:
-        total += n * steps
+def trainings_total(config: SearchConfig) -> int:
+    """How many trainings a search runs at most: trials + trials/η + … + 1."""
+    n, total = config.trials, 0
+    while True:
+        total += n
         if n == 1:
-            break
-        n, steps = max(1, n // config.eta), steps * config.eta
-    return total
+            return total
+        n = max(1, n // config.eta)

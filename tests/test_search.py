@@ -96,3 +96,10 @@ def test_search_cli_json_and_bad_budget(capsys):
     assert out["best"] and out["pareto_params"] and out["metric"] == "accuracy"
     assert main(["search", "--budget", "-1"]) == 2
     assert "search.budget" in capsys.readouterr().err
+
+
+def test_trainings_total_counts_every_rung():
+    from seqlab.search import trainings_total
+
+    assert trainings_total(small(trials=8)) == 8 + 4 + 2 + 1
+    assert trainings_total(small(trials=5, eta=3)) == 5 + 1

@@ -597,7 +597,7 @@ def param_norms_chart(rows: pd.DataFrame, large: bool = False) -> Figure:
     return _fig(
         _lines_spec(
             "Gradient norm per parameter tensor",
-            "before clipping",
+            "first run shown · before clipping",
             "step",
             "training step",
             "norm",

@@ -284,3 +284,65 @@ def attention_entropy(recorder) -> None:
         ]
     if rows:
         show(charts.attention_entropy_chart(pd.DataFrame(rows), large_fonts()))
+
+
+def search_section(page: str) -> None:
+    """Architecture search controls, the search running in a background thread, live Pareto charts."""
+    from ..search import Search, SearchConfig, trainings_total
+
+    st.markdown(
+        "Let the machine choose: sample architectures at random, train each briefly, keep the better half and "
+        "train those twice as long — *successive halving* (Jamieson & Talwalkar 2016) — within a time budget. "
+        "Every point below is one architecture at its longest training; the front shows what no other choice "
+        "beats on both axes."
+    )
+    s1, s2, s3 = st.columns([1, 2, 1])
+    task = s1.selectbox("search task", ("reverse", "sort", "copy", "recall", "parity"), key=f"{page}:search_task")
+    families = s2.multiselect(
+        "families",
+        ("lstm", "gru", "rnn", "gpt", "bert", "ssm", "moe"),
+        default=["lstm", "gru", "gpt", "ssm"],
+        key=f"{page}:search_families",
+    )
+    budget = s3.number_input("budget (seconds)", 5, 600, 45, key=f"{page}:search_budget")
+    if st.button("Search", key=f"{page}:search", disabled=not families):
+        try:
+            space = {"families": families, "hidden": [16, 32, 64], "layers": [1, 2], "heads": [2, 4]}
+            search = Search(
+                SearchConfig.build(
+                    {"task": task, "space": space, "trials": 8, "min_steps": 60, "budget": float(budget)}
+                )
+            )
+            st.session_state[f"{page}:search_obj"] = search
+            background(("search", id(search)), search.run)
+        except SeqlabError as e:
+            st.error(str(e))
+    search = st.session_state.get(f"{page}:search_obj")
+    if search is None:
+        return
+
+    def view():
+        out = search.snapshot()
+        best = out["best"]
+        text = f"search {search.status}: {len(out['trials'])} of at most {trainings_total(search.config)} trainings"
+        if best:
+            text += f" · best so far {best['label']} ({out['metric']} {best['metric']:.3g})"
+        st.progress(min(1.0, len(out["trials"]) / trainings_total(search.config)), text=text)
+        if out["trials"]:
+            a, b = st.columns(2)
+            with a:
+                show(charts.pareto_chart(out, "params", large_fonts()))
+            with b:
+                show(charts.pareto_chart(out, "ms_per_step", large_fonts()))
+
+    if search.status in ("pending", "running"):
+
+        @st.fragment(run_every=POLL_SECONDS)
+        def poll():
+            view()
+            if search.status not in ("pending", "running"):
+                st.rerun()
+
+        poll()
+    else:
+        view()
