@@ -9,7 +9,7 @@ PAGES = [
     st.Page("pages/foundations.py", title="Foundations: MLP & backprop"),
     st.Page("pages/recurrent.py", title="Recurrent: RNN, LSTM, GRU"),
     st.Page("pages/transformers.py", title="Transformers: GPT & BERT"),
-    st.Page("pages/emerging.py", title="Emerging: state-space models"),
+    st.Page("pages/emerging.py", title="Emerging: SSMs, MoE, search"),
     st.Page("pages/complexity.py", title="Complexity lab"),
 ]
 

@@ -1,4 +1,4 @@
-"""Emerging architectures: state-space models — recurrence that trains like a convolution."""
+"""Emerging architectures: state-space models, mixture of experts, architecture search."""
 
 import pandas as pd
 import streamlit as st
@@ -35,7 +35,7 @@ PRESETS = [
     ),
 ]
 
-st.title("Emerging: state-space models")
+st.title("Emerging: state-space models, mixture of experts, architecture search")
 st.markdown(
     "**Claim.** A linear recurrence s_k = Ā s_{k−1} + B̄ u_k can be unrolled into one long convolution, so it "
     "trains in parallel like a CNN and generates step by step like an RNN, in time linear in the length "
