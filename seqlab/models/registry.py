@@ -11,6 +11,7 @@ from .base import SeqModel
 from .mlp import MLP
 from .moe import MoE
 from .recurrent import GRU, LSTM, ElmanRNN
+from .seq2seq import Bahdanau, Luong, Seq2Seq
 from .ssm import S4D, SelectiveSSM
 from .transformer import BERT, GPT
 
@@ -24,6 +25,9 @@ MODELS: dict[str, type[SeqModel]] = {
     "moe": MoE,
     "ssm": S4D,
     "selective-ssm": SelectiveSSM,
+    "seq2seq": Seq2Seq,
+    "bahdanau": Bahdanau,
+    "luong": Luong,
 }
 
 
