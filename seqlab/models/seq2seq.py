@@ -154,6 +154,14 @@ class EncoderDecoder(SeqModel):
         return ModelOutput(pred, x_t, extras=extras)
 
     # -- costs -------------------------------------------------------------------------------------------
+    def uncounted_flops(self, batch_size: int) -> float:
+        """The fused encoder kernel, counted as in ``Recurrent.uncounted_flops`` (per direction); the
+        decoder's cells run as ordinary ops that torch's FLOP counter sees. Assumes full-length sources."""
+        k = 2 if self.bidirectional else 1
+        h, g, T = self.cfg.hidden // k, 4 if self.lstm else 3, self.spec.length
+        d_in = [self.source_embed.dim] + [k * h] * (self.cfg.layers - 1)
+        return 3.0 * sum(2 * batch_size * T * g * h * (d + h) * k for d in d_in)
+
     @classmethod
     def estimate_activation_bytes(cls, cfg, spec, batch_size: int) -> float:
         e = cfg.embed_dim or cfg.hidden
