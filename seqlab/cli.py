@@ -221,7 +221,9 @@ def cmd_train(args) -> dict:
             summary["accuracy_by_length"] = rows
             if not args.json:
                 shown = ", ".join(f"{r['length']}: {r['sequence_accuracy']:.2f}" for r in rows)
-                print(f"sequence accuracy by {trainer.task.seq_len_meaning} (trained ≤ {trainer.task.seq_len}): {shown}")
+                print(
+                    f"sequence accuracy by {trainer.task.seq_len_meaning} (trained ≤ {trainer.task.seq_len}): {shown}"
+                )
     if run_id:
         summary["run_id"] = run_id
     if not args.json:

@@ -47,9 +47,8 @@ def incompatibility(cls: type[SeqModel], task: Task | type[Task]) -> str | None:
     kind = task.output_kind
     if kind not in cls.outputs:
         able = [name for name, other in MODELS.items() if kind in other.outputs]
-        return (
-            f"{cls.info.title} cannot produce '{kind}' outputs (it makes: {', '.join(sorted(cls.outputs))})"
-            + (f"; models that can: {', '.join(able)}" if able else "")
+        return f"{cls.info.title} cannot produce '{kind}' outputs (it makes: {', '.join(sorted(cls.outputs))})" + (
+            f"; models that can: {', '.join(able)}" if able else ""
         )
     spec_kind = task.spec.input_kind if isinstance(task, Task) else None
     if spec_kind and spec_kind not in cls.input_kinds:

@@ -19,9 +19,10 @@ one token at a time, its state s_i fed the previous output y_{i−1}:
 All three share the encoder (a fused GRU or LSTM over the packed source, so padding is never read;
 its last state is each example's own h_n; by default bidirectional as in Bahdanau et al., with
 h/2 units each way so h_j has the decoder's size and Luong's dot score is defined) and s_0 = h_n,
-so the only difference between them is attention. Training feeds the true previous token with probability ``teacher_forcing`` (Williams &
-Zipser 1989; 1 = always); in eval mode the decoder feeds back its own greedy choice. Padded source
-positions get score −∞, so α_ij = 0 there and outputs do not depend on what padding holds.
+so the only difference between them is attention. Training feeds the true previous token with
+probability ``teacher_forcing`` (Williams & Zipser 1989; 1 = always); in eval mode the decoder feeds
+back its own greedy choice. Padded source positions get score −∞, so α_ij = 0 there and outputs do
+not depend on what padding holds.
 
 Attention weights go to ``ModelOutput.extras["attention"]`` in the Transformer's layout — a list with
 one (B, heads=1, U, T) tensor — so the same recorder, charts and entropy diagnostics read them.
@@ -206,7 +207,9 @@ class Bahdanau(EncoderDecoder):
     info = ModelInfo(
         title="Bahdanau attention",
         year=2015,
-        paper="Bahdanau, Cho & Bengio (2015), Neural Machine Translation by Jointly Learning to Align and Translate, ICLR",
+        paper=(
+            "Bahdanau, Cho & Bengio (2015), Neural Machine Translation by Jointly Learning to Align and Translate, ICLR"
+        ),
         summary="A new context per output step: an additive score picks which encoder states to read.",
         equation=(
             r"\begin{aligned} e_{ij} &= v^\top \tanh(W s_{i-1} + U h_j), \quad "
@@ -250,7 +253,8 @@ class Luong(EncoderDecoder):
         equation=(
             r"\begin{aligned} \mathrm{score}(s_i, h_j) &= s_i^\top h_j \;|\; s_i^\top W_a h_j \;|\; "
             r"v^\top \tanh(W_a [s_i; h_j]) \\ "
-            r"\alpha_{ij} &= \mathrm{softmax}_j\, \mathrm{score}(s_i, h_j), \quad c_i = \textstyle\sum_j \alpha_{ij} h_j \\ "
+            r"\alpha_{ij} &= \mathrm{softmax}_j\, \mathrm{score}(s_i, h_j), \quad "
+            r"c_i = \textstyle\sum_j \alpha_{ij} h_j \\ "
             r"\tilde{h}_i &= \tanh(W_c [c_i; s_i]), \quad p(y_i) = \mathrm{softmax}(W_o \tilde{h}_i) \end{aligned}"
         ),
         # dot and general score in O(d) per pair without storing a d-vector per pair; concat does (as Bahdanau)
@@ -296,4 +300,3 @@ class Luong(EncoderDecoder):
     def attention_floats_per_pair(cls, cfg):
         # concat keeps tanh(W_s s + W_h h_j) per pair, as Bahdanau; dot and general a score and a weight
         return 2.0 * cfg.hidden if cfg.options.get("score") == "concat" else 2.0
-

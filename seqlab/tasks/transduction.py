@@ -80,6 +80,7 @@ class _Symbols(_Transduction):
     Options = SymbolOptions
     default_seq_len = 10
     seq_len_meaning = "longest source L (symbols)"
+    length_label = "source length n (symbols)"
 
     @property
     def spec(self) -> TaskSpec:
@@ -131,10 +132,12 @@ class SeqSort(_Symbols):
         return symbols.masked_fill(symbols == PAD, big).sort(1).values
 
 
+# fmt: off
 _ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen"
-).split()
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+)
+# fmt: on
 _TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 _SCALES = ("", "thousand", "million", "billion", "trillion")
 WORDS = (*_ONES, *_TENS[2:], "hundred", *_SCALES[1:])  # source tokens 1..len(WORDS)
@@ -182,6 +185,7 @@ class Numbers(_Transduction):
     citation = "a synthetic stand-in for translation; the setting of Bahdanau, Cho & Bengio (2015)"
     default_seq_len = 6
     seq_len_meaning = "most digits D"
+    length_label = "digits in the number"
     max_seq_len = 15  # up to trillions
 
     @property
