@@ -16,13 +16,12 @@ one token at a time, its state s_i fed the previous output y_{i−1}:
         h̃_i = tanh(W_c [c_i; s_i]),   p(y_i) = softmax(W_o h̃_i),   s_i = f(s_{i−1}, [y_{i−1}; h̃_{i−1}])
     (h̃ fed back is Luong's "input feeding").
 
-All three share the encoder (a fused GRU or LSTM over the packed source, so padding is never read;
-its last state is each example's own h_n; by default bidirectional as in Bahdanau et al., with
-h/2 units each way so h_j has the decoder's size and Luong's dot score is defined) and s_0 = h_n,
-so the only difference between them is attention. Training feeds the true previous token with
-probability ``teacher_forcing`` (Williams & Zipser 1989; 1 = always); in eval mode the decoder feeds
-back its own greedy choice. Padded source positions get score −∞, so α_ij = 0 there and outputs do
-not depend on what padding holds.
+All three share the encoder (fused GRU or LSTM layers; by default bidirectional as in Bahdanau et
+al., h/2 units each way so h_j has the decoder's size and Luong's dot score is defined; no real
+position's state ever reads padding) and s_0 = h_n, so the only difference between them is
+attention. Training feeds the true previous token with probability ``teacher_forcing`` (Williams &
+Zipser 1989; 1 = always); in eval mode the decoder feeds back its own greedy choice. Padded source
+positions get score −∞, so α_ij = 0 there and outputs do not depend on what padding holds.
 
 Attention weights go to ``ModelOutput.extras["attention"]`` in the Transformer's layout — a list with
 one (B, heads=1, U, T) tensor — so the same recorder, charts and entropy diagnostics read them.
@@ -35,7 +34,6 @@ from typing import ClassVar, Literal
 import torch
 from pydantic import Field
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..errors import ConfigError
 from ..tasks.base import Batch
@@ -79,12 +77,25 @@ class EncoderDecoder(SeqModel):
         self.lstm = self.opts.cell == "lstm"
         self.source_embed = InputEncoder(spec, E)
         self.bidirectional = self.opts.bidirectional
-        self.encoder = (nn.LSTM if self.lstm else nn.GRU)(
-            E, H // 2 if self.bidirectional else H, cfg.layers, batch_first=True, bidirectional=self.bidirectional
+        rnn, k = (nn.LSTM if self.lstm else nn.GRU), (2 if self.bidirectional else 1)
+        # one fused single-layer module per layer and direction: dense (unpacked) fused loops are several
+        # times faster than packed ones on CPU, and reading each source reversed *within its own length*
+        # keeps padding out of every real position's state (see ``encode``)
+        self.encoder = nn.ModuleList(
+            nn.ModuleList(rnn(E if layer == 0 else H, H // k, batch_first=True) for _ in range(k))
+            for layer in range(cfg.layers)
         )
         self.target_embed = nn.Embedding(spec.n_outputs + 1, E)  # target classes + BOS
-        self.decoder = (nn.LSTMCell if self.lstm else nn.GRUCell)(E + H, H)
+        self.decoder = self.make_decoder(E + H, H)
         self.build(H)
+
+    def make_decoder(self, d_in: int, H: int) -> nn.Module:
+        return (nn.LSTMCell if self.lstm else nn.GRUCell)(d_in, H)
+
+    def forced(self, e: torch.Tensor, s0, mem: dict) -> torch.Tensor | None:
+        """Every step's features at once when each decoder input is known in advance (teacher forcing
+        with ratio 1) and nothing depends on the previous state but the recurrence; None = step by step."""
+        return None
 
     @classmethod
     def check(cls, cfg) -> None:
@@ -102,15 +113,20 @@ class EncoderDecoder(SeqModel):
     def encode(self, batch: Batch):
         x_t = self.source_embed(batch.x)  # (B, T, E)
         B, T = batch.x.shape
-        lengths = batch.x_lengths if batch.x_lengths is not None else torch.full((B,), T, dtype=torch.long)
-        packed = pack_padded_sequence(x_t, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, state = self.encoder(packed)
-        h, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, H), 0 at padding
-        # the top layer's last state per example (packing stops each one at its own length); both
-        # directions side by side: forward after x_n, backward after x_1
-        k = 2 if self.bidirectional else 1
-        s0 = tuple(torch.cat(tuple(part[-k:]), -1) for part in (state if self.lstm else (state,)))  # (B, H)
-        return x_t, h, s0 if self.lstm else s0[0], batch.x_mask
+        n = batch.x_lengths if batch.x_lengths is not None else torch.full((B,), T, dtype=torch.long)
+        n = n.to(x_t.device)
+        inp = x_t
+        for directions in self.encoder:
+            outs = [directions[0](inp)[0]]  # (B, T, H/k): causal, so padding after x_n never reaches h_1 … h_n
+            if self.bidirectional:
+                outs.append(within(directions[1](within(inp, n))[0], n))  # reads x_n … x_1, then padding
+            inp = torch.cat(outs, -1)
+        h = inp  # (B, T, H); positions ≥ n hold junk that attention masks out
+        last = h.gather(1, (n - 1).view(B, 1, 1).expand(B, 1, h.shape[-1])).squeeze(1)  # (B, H) at x_n
+        # the forward half after x_n, the backward half after x_1
+        s0 = torch.cat([last[:, : h.shape[-1] // 2], h[:, 0, h.shape[-1] // 2 :]], -1) if self.bidirectional else last
+        # an LSTM decoder starts from h_n with an empty cell
+        return x_t, h, (s0, torch.zeros_like(s0)) if self.lstm else s0, batch.x_mask
 
     @staticmethod
     def query(s):
@@ -121,10 +137,11 @@ class EncoderDecoder(SeqModel):
         return {"c": self.query(s0)}  # (B, H) the one fixed context vector
 
     def step(self, e: torch.Tensor, s, feed: torch.Tensor | None, mem: dict):
-        """(embedded y_{i-1}, state, what was fed back) → (new state, logits, α or None, what to feed back)."""
+        """(embedded y_{i-1}, state, what was fed back) → (new state, the features ``self.out`` reads,
+        α or None, what to feed back next step)."""
         c = mem["c"]
         s = self.decoder(torch.cat([e, c], -1), s)
-        return s, self.out(torch.cat([self.query(s), c], -1)), None, None
+        return s, torch.cat([self.query(s), c], -1), None, None
 
     # -- the decoding loop -----------------------------------------------------------------------------
     def forward(self, batch: Batch, return_attention: bool = False) -> ModelOutput:
@@ -134,10 +151,15 @@ class EncoderDecoder(SeqModel):
         forced = self.training and batch.y_in is not None
         ratio = self.opts.teacher_forcing if forced else 0.0
         gold = batch.y_in.unbind(1) if forced else (None,) * U  # U × (B,)
-        gold_e = self.target_embed(batch.y_in).unbind(1) if ratio == 1.0 else None  # U × (B, E), one lookup
+        if ratio == 1.0:
+            e_all = self.target_embed(batch.y_in)  # (B, U, E), one lookup
+            feats = self.forced(e_all, s, mem)
+            if feats is not None:  # (B, U, F)
+                return ModelOutput(self.out(feats), x_t)
+        gold_e = e_all.unbind(1) if ratio == 1.0 else None  # U × (B, E)
         prev = torch.full((B,), self.spec.bos, dtype=torch.long, device=batch.x.device)
         feed = None
-        logits, alphas = [], []
+        feats, logits, alphas = [], [], []
         for i, y_prev in enumerate(gold):
             if gold_e is not None:
                 e = gold_e[i]
@@ -145,19 +167,22 @@ class EncoderDecoder(SeqModel):
                 if y_prev is not None and ratio > 0.0:
                     prev = torch.where(torch.rand(B, device=prev.device) < ratio, y_prev, prev)
                 e = self.target_embed(prev)  # (B, E)
-            s, logit, alpha, feed = self.step(e, s, feed, mem)
-            logits.append(logit)
+            s, feat, alpha, feed = self.step(e, s, feed, mem)
             if alpha is not None:
                 alphas.append(alpha)
-            prev = logit.detach().argmax(-1)  # the greedy choice, fed back when not forced
-        pred = torch.stack(logits, 1)  # (B, U, V)
+            if gold_e is None:  # the greedy choice is fed back (always, or when the coin says so)
+                logits.append(self.out(feat))
+                prev = logits[-1].detach().argmax(-1)
+            else:  # fully forced: one output projection for all steps after the loop
+                feats.append(feat)
+        pred = torch.stack(logits, 1) if logits else self.out(torch.stack(feats, 1))  # (B, U, V)
         extras = {"attention": [torch.stack(alphas, 1)[:, None]]} if alphas else {}  # [(B, 1, U, T)]
         return ModelOutput(pred, x_t, extras=extras)
 
     # -- costs -------------------------------------------------------------------------------------------
     def uncounted_flops(self, batch_size: int) -> float:
         """The fused encoder kernel, counted as in ``Recurrent.uncounted_flops`` (per direction); the
-        decoder's cells run as ordinary ops that torch's FLOP counter sees. Assumes full-length sources."""
+        decoder's cells run as ordinary ops that torch's FLOP counter sees. Every position, padding too, is computed."""
         k = 2 if self.bidirectional else 1
         h, g, T = self.cfg.hidden // k, 4 if self.lstm else 3, self.spec.length
         d_in = [self.source_embed.dim] + [k * h] * (self.cfg.layers - 1)
@@ -175,6 +200,15 @@ class EncoderDecoder(SeqModel):
     @classmethod
     def attention_floats_per_pair(cls, cfg) -> float:
         return 0.0
+
+
+def within(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """Reverse each row's first n_b positions, leaving its padding where it is: (B, T, …) → (B, T, …).
+    Its own inverse."""
+    t = torch.arange(x.shape[1], device=x.device)
+    idx = n[:, None] - 1 - t  # (B, T)
+    idx = torch.where(idx >= 0, idx, t)
+    return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x))
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -201,6 +235,22 @@ class Seq2Seq(EncoderDecoder):
         train_memory=Cost(1, 1, "O((n+m)·d)"),
         parallel="none",
     )
+
+    def make_decoder(self, d_in, H):
+        # without attention the recurrence is all a step needs, so a forced decoder runs as one fused loop
+        return (nn.LSTM if self.lstm else nn.GRU)(d_in, H, batch_first=True)
+
+    def forced(self, e, s0, mem):
+        c = mem["c"][:, None].expand(-1, e.shape[1], -1)  # (B, U, H)
+        out, _ = self.decoder(torch.cat([e, c], -1), tuple(x[None] for x in s0) if self.lstm else s0[None])
+        return torch.cat([out, c], -1)  # (B, U, 2H)
+
+    def step(self, e, s, feed, mem):
+        c = mem["c"]
+        state = tuple(x[None] for x in s) if self.lstm else s[None]
+        _, state = self.decoder(torch.cat([e, c], -1)[:, None], state)
+        s = tuple(x[0] for x in state) if self.lstm else state[0]
+        return s, torch.cat([self.query(s), c], -1), None, None
 
 
 class Bahdanau(EncoderDecoder):
@@ -237,7 +287,7 @@ class Bahdanau(EncoderDecoder):
         alpha = masked_softmax(e_ij, mem["mask"])  # (B, T)
         c = torch.bmm(alpha[:, None], mem["h"]).squeeze(1)  # (B, H)
         s = self.decoder(torch.cat([e, c], -1), s)
-        return s, self.out(torch.cat([self.query(s), c], -1)), alpha, None
+        return s, torch.cat([self.query(s), c], -1), alpha, None
 
     @classmethod
     def attention_floats_per_pair(cls, cfg):
@@ -294,7 +344,7 @@ class Luong(EncoderDecoder):
         alpha = masked_softmax(scores, mem["mask"])
         c = torch.bmm(alpha[:, None], mem["h"]).squeeze(1)  # (B, H)
         h_tilde = torch.tanh(self.W_c(torch.cat([c, q], -1)))  # (B, H)
-        return s, self.out(h_tilde), alpha, h_tilde
+        return s, h_tilde, alpha, h_tilde
 
     @classmethod
     def attention_floats_per_pair(cls, cfg):
