@@ -19,10 +19,11 @@ PRESETS = [
         "The bottleneck: seq2seq vs Bahdanau on reverse, length 30",
         ("seq2seq", "bahdanau"),
         {"task": "seq-reverse", "seq_len": 30, "steps": 1000},
-        "Within about a minute Bahdanau's held-out sequence accuracy passes 80 % while seq2seq stalls near 25 % "
-        "— and the by-length chart shows where that 25 % comes from: seq2seq only reverses the short sources "
-        "and falls to 0 beyond about ten symbols, while Bahdanau holds up to the trained length. Its alignment "
-        "map turns into the anti-diagonal: output i reads source position n + 1 − i.",
+        "Bahdanau pulls away within about a minute (measured in this app on the 2-core machine: at 60 s it "
+        "reversed 54 % of held-out sources exactly against seq2seq's 23 %, at 90 s 86 % against 24 %). The "
+        "by-length chart shows where seq2seq's share comes from: only the short sources; it falls to 0 beyond "
+        "about ten symbols, while Bahdanau holds up far longer. Its alignment map turns into the anti-diagonal: "
+        "output i reads source position n + 1 − i.",
     ),
     Preset(
         "Luong scores: dot vs general vs concat",
