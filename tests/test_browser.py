@@ -161,7 +161,8 @@ def test_train_on_the_seq2seq_page_draws_accuracy_by_length_and_the_alignment(se
             CHART, "els => els.filter(e => e.querySelector('canvas, svg .mark-group, svg .marks')).length"
         )
         text = page.inner_text("body")
-        if drawn >= 9 and text.count("completed ·") == 2 and "Probe source" in text:
+        ready = "Probe source" in text and "Sequence accuracy by input length" in text
+        if drawn >= 9 and text.count("completed ·") == 2 and ready:
             break
         page.wait_for_timeout(1000)
     page.get_by_role("heading", name="Accuracy by input length").scroll_into_view_if_needed()
