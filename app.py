@@ -8,6 +8,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home: the lineage", default=True),
     st.Page("pages/foundations.py", title="Foundations: MLP & backprop"),
     st.Page("pages/recurrent.py", title="Recurrent: RNN, LSTM, GRU"),
+    st.Page("pages/seq2seq.py", title="Seq2seq & attention"),
     st.Page("pages/transformers.py", title="Transformers: GPT & BERT"),
     st.Page("pages/emerging.py", title="Emerging: SSMs, MoE, search"),
     st.Page("pages/complexity.py", title="Complexity lab"),

@@ -213,6 +213,17 @@ def cmd_train(args) -> dict:
         if not args.json:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
             print(f"at --seq-len {args.eval_seq_len}: held-out loss {loss:.4g}, {shown}")
+    if trainer.task.variable_length and result.steps and result.status != "diverged":
+        from .diagnostics.lengths import accuracy_by_length
+
+        rows = accuracy_by_length(trainer.model, trainer.task, device=trainer.device)
+        if rows:
+            summary["accuracy_by_length"] = rows
+            if not args.json:
+                shown = ", ".join(f"{r['length']}: {r['sequence_accuracy']:.2f}" for r in rows)
+                print(
+                    f"sequence accuracy by {trainer.task.seq_len_meaning} (trained ≤ {trainer.task.seq_len}): {shown}"
+                )
     if run_id:
         summary["run_id"] = run_id
     if not args.json:

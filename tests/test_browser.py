@@ -148,3 +148,26 @@ def test_train_on_the_recurrent_page_draws_all_three_panels(server, page):
     assert drawn >= 6, f"only {drawn} charts drew marks"
     assert "completed" in page.inner_text("body")
     assert not _exceptions(page)
+
+
+def test_train_on_the_seq2seq_page_draws_accuracy_by_length_and_the_alignment(server, page):
+    page.goto(f"{server}/seq2seq?task=seq-reverse&seq_len=6&steps=150&eval_every=25&hidden=32&models=seq2seq,bahdanau")
+    page.wait_for_selector(READY, timeout=60_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    # the three panels (≥ 6), accuracy by length (2) and bahdanau's alignment map (1)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        drawn = page.eval_on_selector_all(
+            CHART, "els => els.filter(e => e.querySelector('canvas, svg .mark-group, svg .marks')).length"
+        )
+        text = page.inner_text("body")
+        ready = "Probe source" in text and "Sequence accuracy by input length" in text
+        if drawn >= 9 and text.count("completed ·") == 2 and ready:
+            break
+        page.wait_for_timeout(1000)
+    page.get_by_role("heading", name="Accuracy by input length").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "seq2seq-trained.png"))
+    assert drawn >= 9, f"only {drawn} charts drew marks"
+    assert "Sequence accuracy by input length" in text and "Probe source" in text
+    assert not _exceptions(page)

@@ -24,7 +24,12 @@ def test_every_compatible_pair_produces_the_right_shapes(model, task):
     batch = t.sample(4, torch.Generator().manual_seed(0))
     out = m(batch)
     kind = t.spec.output_kind
-    expected = {"label": (4, t.spec.n_outputs), "real": (4,), "tokens": (4, t.spec.length, t.spec.n_outputs)}
+    expected = {
+        "label": (4, t.spec.n_outputs),
+        "real": (4,),
+        "tokens": (4, t.spec.length, t.spec.n_outputs),
+        "sequence": (4, t.spec.target_length, t.spec.n_outputs),
+    }
     assert out.pred.shape == expected[kind]
     assert out.embedded.shape[:2] == (4, t.spec.length)
     assert torch.isfinite(t.loss(out.pred, batch))

@@ -38,9 +38,25 @@ def saved_activation_bytes(trainer: Trainer) -> int:
     return sum(seen.values())
 
 
-def measure(model: str, n: int, d: int, batch_size: int = 8, repeats: int = 3, task: str = "parity") -> dict:
+def measurement_settings(model: str, n: int, task: str | None = None) -> dict:
+    """Flat task settings to time ``model`` at length n: ``task`` if given, else parity when the model
+    can train on it, else the first task it can (encoder–decoders: seq-reverse) with every example
+    exactly n long, so a step's cost depends on n alone."""
+    from ..models.registry import incompatibility
+    from ..tasks.registry import TASKS, make_task
+
+    if task is None:
+        cls = model_class(model)
+        task = next(t for t in ("parity", *TASKS) if incompatibility(cls, make_task(t)) is None)
+    flat = {"task": task, "seq_len": n}
+    if "min_len" in TASKS[task].Options.model_fields:
+        flat["min_len"] = n
+    return flat
+
+
+def measure(model: str, n: int, d: int, batch_size: int = 8, repeats: int = 3, task: str | None = None) -> dict:
     cfg = RunConfig.from_flat(
-        {"model": model, "task": task, "seq_len": n, "hidden": d, "batch_size": batch_size, "device": "cpu"}
+        {"model": model, **measurement_settings(model, n, task), "hidden": d, "batch_size": batch_size, "device": "cpu"}
     )
     trainer = Trainer(cfg)
     act = saved_activation_bytes(trainer)  # also warms up

@@ -20,7 +20,7 @@ from ..config import RunConfig
 from ..errors import ConfigError
 from ..models.registry import model_class
 from ..train.engine import Trainer
-from .quick import measure, with_theory
+from .quick import measure, measurement_settings, with_theory
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -35,9 +35,9 @@ def parse_lengths(text: str) -> list[int]:
     return lengths
 
 
-def flops(model: str, n: int, d: int, batch_size: int, task: str = "parity") -> float:
+def flops(model: str, n: int, d: int, batch_size: int, task: str | None = None) -> float:
     cfg = RunConfig.from_flat(
-        {"model": model, "task": task, "seq_len": n, "hidden": d, "batch_size": batch_size, "device": "cpu"}
+        {"model": model, **measurement_settings(model, n, task), "hidden": d, "batch_size": batch_size, "device": "cpu"}
     )
     trainer = Trainer(cfg)
     with FlopCounterMode(display=False) as counter:

@@ -23,13 +23,19 @@ class AttentionRecorder(Observer):
         self.steps: list[int] = []
         self.maps: list[np.ndarray] = []  # each (layers, heads, T, T)
         self.tokens: list[int] = []
+        self.source_text: list[str] = []  # display form of the probe's tokens (the map's columns)
+        self.target_text: list[str] = []  # "sequence" tasks: the probe's target (the map's rows)
         self._lock = threading.Lock()
 
     def on_start(self, trainer) -> None:
         self.trainer = trainer
-        self.probe = trainer.eval_batch.__class__(trainer.eval_batch.x[:1], trainer.eval_batch.y[:1])
+        # trimmed: a variable-length probe keeps exactly its own source and target positions
+        self.probe = trainer.eval_batch.take(slice(0, 1), trim=True)
         if self.probe.x.dtype == torch.long:
             self.tokens = self.probe.x[0].tolist()
+            self.source_text = trainer.task.source_text(self.tokens)
+        if trainer.task.output_kind == "sequence":  # an encoder–decoder's rows are its output steps
+            self.target_text = trainer.task.target_text(self.probe.y[0].tolist())
         self.record(0)
 
     @torch.no_grad()
@@ -45,7 +51,7 @@ class AttentionRecorder(Observer):
         maps = out.extras.get("attention")
         if not maps:
             return
-        stacked = torch.stack([m[0] for m in maps]).cpu().numpy()  # (layers, heads, T, T)
+        stacked = torch.stack([m[0] for m in maps]).cpu().numpy()  # (layers, heads, T, T) or (…, U, T)
         with self._lock:
             self.steps.append(step)
             self.maps.append(stacked)

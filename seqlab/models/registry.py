@@ -11,6 +11,7 @@ from .base import SeqModel
 from .mlp import MLP
 from .moe import MoE
 from .recurrent import GRU, LSTM, ElmanRNN
+from .seq2seq import Bahdanau, Luong, Seq2Seq
 from .ssm import S4D, SelectiveSSM
 from .transformer import BERT, GPT
 
@@ -24,6 +25,9 @@ MODELS: dict[str, type[SeqModel]] = {
     "moe": MoE,
     "ssm": S4D,
     "selective-ssm": SelectiveSSM,
+    "seq2seq": Seq2Seq,
+    "bahdanau": Bahdanau,
+    "luong": Luong,
 }
 
 
@@ -42,7 +46,10 @@ def incompatibility(cls: type[SeqModel], task: Task | type[Task]) -> str | None:
     """Why ``cls`` cannot train on ``task``, or None if it can. Decided from declared capabilities."""
     kind = task.output_kind
     if kind not in cls.outputs:
-        return f"{cls.info.title} cannot produce '{kind}' outputs (it makes: {', '.join(sorted(cls.outputs))})"
+        able = [name for name, other in MODELS.items() if kind in other.outputs]
+        return f"{cls.info.title} cannot produce '{kind}' outputs (it makes: {', '.join(sorted(cls.outputs))})" + (
+            f"; models that can: {', '.join(able)}" if able else ""
+        )
     spec_kind = task.spec.input_kind if isinstance(task, Task) else None
     if spec_kind and spec_kind not in cls.input_kinds:
         return f"{cls.info.title} cannot read '{spec_kind}' inputs"

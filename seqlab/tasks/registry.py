@@ -9,6 +9,7 @@ from .copy import Copy
 from .order import Reverse, Sort
 from .parity import Parity
 from .recall import Recall
+from .transduction import Numbers, SeqReverse, SeqSort
 
 TASKS: dict[str, type[Task]] = {
     "adding": Adding,
@@ -17,6 +18,9 @@ TASKS: dict[str, type[Task]] = {
     "recall": Recall,
     "reverse": Reverse,
     "sort": Sort,
+    "seq-reverse": SeqReverse,
+    "seq-sort": SeqSort,
+    "numbers": Numbers,
 }
 
 

@@ -374,41 +374,108 @@ def panel_figures(snaps, labels, smoothing: float = 0.9, y_title: str = "loss", 
 
 # -- attention maps ------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=32)
-def _attention_spec(title: str, large: bool) -> dict:
+def _attention_spec(title: str, large: bool, x_title: str, y_title: str, subtitle: str) -> dict:
     chart = (
         alt.Chart(_named("alpha"))
         .mark_rect()
         .encode(
-            x=alt.X("key:O", title="attends to position j (key)", axis=alt.Axis(labelAngle=0, labelOverlap=True)),
-            y=alt.Y("query:O", title="position i (query)", axis=alt.Axis(labelOverlap=True)),
+            x=alt.X("key:O", title=x_title, axis=alt.Axis(labelAngle=0, labelOverlap=True)),
+            y=alt.Y("query:O", title=y_title, axis=alt.Axis(labelOverlap=True)),
             color=alt.Color("weight:Q", title="α_ij", scale=alt.Scale(scheme="blues", domain=[0, 1])),
             tooltip=[
                 alt.Tooltip("query:O", title="i"),
                 alt.Tooltip("key:O", title="j"),
                 alt.Tooltip("weight:Q", format=".3f", title="α_ij"),
+                alt.Tooltip("out:N", title="output i"),
                 alt.Tooltip("token:N", title="token j"),
             ],
         )
     )
-    return _spec(
-        chart.properties(title=alt.Title(title, subtitle="each row sums to 1"), height=HEIGHT, width="container"), large
-    )
+    return _spec(chart.properties(title=alt.Title(title, subtitle=subtitle), height=HEIGHT, width="container"), large)
 
 
-def attention_chart(weights, title: str, tokens: list | None = None, large: bool = False) -> Figure:
-    """One head's attention matrix α (T × T) for the probe input."""
-    T = weights.shape[0]
+def attention_chart(
+    weights,
+    title: str,
+    tokens: list | None = None,
+    large: bool = False,
+    outputs: list | None = None,
+    alignment: bool = False,
+) -> Figure:
+    """One head's attention matrix α for the probe input: T × T self-attention, or with ``alignment``
+    an encoder–decoder's U × T alignment (output step i down, source position j across; Bahdanau
+    et al. 2015, Fig. 3). ``tokens`` / ``outputs`` label the columns / rows in the tooltip."""
+    U, T = weights.shape
     rows = [
         {
             "query": i + 1,
             "key": j + 1,
             "weight": float(weights[i, j]),
             "token": "" if tokens is None else str(tokens[j]),
+            "out": "" if outputs is None else str(outputs[i]),
         }
-        for i in range(T)
+        for i in range(U)
         for j in range(T)
     ]
-    return _fig(_attention_spec(title, large), alpha=pd.DataFrame(rows))
+    if alignment:
+        axes = ("source position j", "output step i", "each row sums to 1: where output i reads the source")
+    else:
+        axes = ("attends to position j (key)", "position i (query)", "each row sums to 1")
+    return _fig(_attention_spec(title, large, *axes), alpha=pd.DataFrame(rows))
+
+
+# -- accuracy by length ------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
+def _length_spec(labels: tuple[str, ...], metric: str, x_title: str, large: bool) -> dict:
+    pretty = metric.replace("_", " ")
+    line = (
+        alt.Chart(_named("lengths"))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("length:Q", title=x_title),
+            y=alt.Y(
+                f"{metric}:Q", title=f"held-out {pretty}", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")
+            ),
+            color=_color(labels),
+            tooltip=[
+                alt.Tooltip("run:N"),
+                alt.Tooltip("length:Q"),
+                alt.Tooltip(f"{metric}:Q", format=".1%"),
+                alt.Tooltip("step:Q", title="at training step"),
+            ],
+        )
+    )
+    trained = alt.Chart(_named("trained")).mark_rule(strokeDash=[6, 4], color="#666").encode(x="length:Q")
+    label = (
+        alt.Chart(_named("trained"))
+        .mark_text(align="left", dx=4, color="#444", baseline="top")
+        .encode(x="length:Q", y=alt.value(4), text=alt.Text("label:N"))
+    )
+    return _spec(
+        alt.layer(line, trained, label).properties(
+            title=alt.Title(
+                f"{pretty.capitalize()} by input length",
+                subtitle="trained on lengths left of the dashed line; right of it the model must extrapolate",
+            ),
+            height=HEIGHT,
+            width="container",
+        ),
+        large,
+    )
+
+
+def accuracy_by_length_chart(
+    rows: pd.DataFrame,
+    labels,
+    trained_length: int,
+    metric: str = "sequence_accuracy",
+    x_title: str = "input length n",
+    large: bool = False,
+) -> Figure:
+    """Held-out accuracy at single input lengths (``rows``: run, length, metric, step), one line per
+    run, with the longest trained length marked: the bottleneck shows as a fall with n."""
+    trained = pd.DataFrame({"length": [trained_length], "label": [f"trained ≤ {trained_length}"]})
+    return _fig(_length_spec(tuple(labels), metric, x_title, large), lengths=rows, trained=trained)
 
 
 # -- SSM kernels -----------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ class Preset:
     models: tuple[str, ...]
     settings: dict  # flat settings
     notice: str  # the one sentence of "what to notice"
+    # one model trained once per value of one of its options, e.g. ("score", ("dot", "general", "concat"))
+    sweep: tuple[str, tuple[str, ...]] | None = None
 
 
 def _k(page: str, name: str) -> str:
@@ -37,7 +39,10 @@ def seed_state(page: str, defaults: dict, models: tuple[str, ...], initial: tupl
     were ignored."""
     if st.session_state.get(_k(page, "seeded")):
         return st.session_state.get(_k(page, "notes"), [])
-    params = {k: v for k, v in st.query_params.to_dict().items() if k not in ("runs", "models")}
+    params = {k: v for k, v in st.query_params.to_dict().items() if k not in ("runs", "models", "sweep")}
+    if ":" in st.query_params.get("sweep", ""):
+        name, values = st.query_params["sweep"].split(":", 1)
+        st.session_state[_k(page, "sweep")] = (name, tuple(v for v in values.split(",") if v))
     base = RunConfig.from_flat(defaults)
     cfg, notes = RunConfig.from_query(params, base=base) if params else (base, [])
     chosen = [m for m in st.query_params.get("models", "").split(",") if m]
@@ -180,7 +185,23 @@ def controls(
                 _field_widget(page, name, info, label=f"{name.replace('_', ' ')} ({', '.join(users)})")
     if not chosen:
         return [], "models: choose at least one model to train"
+    sweep = ss.get(_k(page, "sweep"))
+    if sweep and len(chosen) == 1 and sweep[0] in model_class(chosen[0]).Options.model_fields:
+        st.toggle(
+            f"Train {chosen[0]} once per {sweep[0].replace('_', ' ')}: {', '.join(sweep[1])}",
+            value=True,
+            key=_k(page, "sweep_on"),
+            help="from the preset; off = train once with the setting above",
+        )
     return build_configs(page, chosen, task_name)
+
+
+def active_sweep(page: str, chosen: list[str]) -> tuple[str, tuple[str, ...]] | None:
+    """The preset's option sweep, if it applies to the (single) chosen model and is switched on."""
+    sweep = st.session_state.get(_k(page, "sweep"))
+    if not sweep or len(chosen) != 1 or sweep[0] not in model_class(chosen[0]).Options.model_fields:
+        return None
+    return sweep if st.session_state.get(_k(page, "sweep_on"), True) else None
 
 
 def build_configs(page: str, chosen: list[str], task_name: str) -> tuple[list[tuple[str, RunConfig]], str | None]:
@@ -217,7 +238,12 @@ def build_configs(page: str, chosen: list[str], task_name: str) -> tuple[list[tu
             mflat = {**flat, "model": m, **{k: ss[_k(page, k)] for k in cls.Options.model_fields if _k(page, k) in ss}}
             init = ss.get(_k(page, "init"), "auto")
             mflat["init"] = init if init in cls.inits else "auto"
-            out.append((m, RunConfig.from_flat(mflat)))
+            sweep = active_sweep(page, chosen)
+            if sweep:
+                name, values = sweep
+                out += [(f"{m}·{v}", RunConfig.from_flat({**mflat, name: v})) for v in values]
+            else:
+                out.append((m, RunConfig.from_flat(mflat)))
     except SeqlabError as e:
         return [], str(e)
     return out, None
@@ -228,8 +254,13 @@ def sync_url(page: str, configs: list[tuple[str, RunConfig]], run_ids: list[str]
     if not configs:
         return
     q = configs[0][1].to_query()
-    if len(configs) > 1:
-        q["models"] = ",".join(label for label, _ in configs)
+    names = list(dict.fromkeys(cfg.model.name for _, cfg in configs))
+    if len(names) > 1:
+        q["models"] = ",".join(names)
+    sweep = active_sweep(page, names)
+    if sweep:
+        q.pop(sweep[0], None)
+        q["sweep"] = f"{sweep[0]}:{','.join(sweep[1])}"
     if run_ids:
         q["runs"] = ",".join(run_ids)
     if q != st.query_params.to_dict():
@@ -242,5 +273,7 @@ def apply_preset(page: str, preset: Preset, defaults: dict) -> None:
         if isinstance(key, str) and key.startswith(f"{page}:") and key.split(":", 1)[1] not in ("runs", "seeded"):
             del st.session_state[key]
     load_flat(page, {**flat, "lr": preset.settings.get("lr")}, list(preset.models))
+    if preset.sweep:
+        st.session_state[_k(page, "sweep")] = preset.sweep
     st.session_state[_k(page, "seeded")] = True
     st.session_state[_k(page, "notice")] = preset.notice

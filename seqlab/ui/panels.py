@@ -187,7 +187,7 @@ def model_cards(models: list[str]) -> None:
 def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(), observers=None) -> list[str]:
     """The top of every training page: settings from the link (with notes on what was ignored), the
     classic-demo presets with their "what to notice", the controls, Train / Stop / Reset, and the URL
-    kept in sync. Returns the labels of the models being trained (for the panels and model cards)."""
+    kept in sync. Returns the names of the models being trained (for the panels and model cards)."""
     from .controls import apply_preset, controls, seed_state, sync_url
 
     for note in seed_state(page, defaults, tuple(models), initial=tuple(initial)):
@@ -210,7 +210,8 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
         configs, error = controls(page, tuple(models), tuple(tasks))
         run_bar(page, configs, error, observers)
     sync_url(page, configs, page_runs(page))
-    return [label for label, _ in configs] or [defaults["model"]]
+    # model names, not run labels: a preset may train one model several times (an option sweep)
+    return list(dict.fromkeys(cfg.model.name for _, cfg in configs)) or [defaults["model"]]
 
 
 def cell_diagnostics(page: str) -> None:
@@ -346,3 +347,94 @@ def search_section(page: str) -> None:
         poll()
     else:
         view()
+
+
+def _polled(page: str, draw) -> None:
+    """Draw now, and again every poll while any of the page's runs is training."""
+    if not any(r.alive for r in registry().visible(page_runs(page))):
+        draw()
+        return
+    st.fragment(run_every=POLL_SECONDS)(draw)()
+
+
+def _observers(page: str, kind) -> list[tuple[str, object]]:
+    return [(r.label, o) for r in registry().visible(page_runs(page)) for o in r.observers if isinstance(o, kind)]
+
+
+def accuracy_by_length_panel(page: str) -> None:
+    """Held-out accuracy at single input lengths up to twice the trained length, per run, from the
+    runs' LengthProbe observers (latest measurement), redrawn while they train."""
+    import pandas as pd
+
+    from ..diagnostics.lengths import LengthProbe
+
+    def draw():
+        probes = [(label, p) for label, p in _observers(page, LengthProbe) if p.snapshot()]
+        if not probes:
+            st.caption(
+                "Train on a variable-length task: every other evaluation the models are scored on fresh examples "
+                "of single lengths, up to twice the longest they train on; the curves appear here."
+            )
+            return
+        rows = pd.DataFrame(
+            [
+                {"run": label, "step": step, **row}
+                for label, p in probes
+                for step, rows in p.snapshot()[-1:]
+                for row in rows
+            ]
+        )
+        first = probes[0][1]
+        labels = [label for label, _ in probes]
+        x_title = first.trainer.task.length_label
+        c1, c2 = st.columns(2, gap="medium")
+        for col, metric in ((c1, "sequence_accuracy"), (c2, "accuracy")):
+            with col:
+                show(
+                    charts.accuracy_by_length_chart(rows, labels, first.trained_length, metric, x_title, large_fonts())
+                )
+        steps = ", ".join(f"{label} at step {p.snapshot()[-1][0]:,}" for label, p in probes)
+        st.caption(f"{len(first.lengths)} lengths × {first.size} held-out examples each; measured {steps}.")
+
+    _polled(page, draw)
+
+
+def alignment_panel(page: str) -> None:
+    """Each encoder–decoder run's alignment α for one fixed held-out example, with a slider over the
+    training steps at which it was recorded (AttentionRecorder), so the alignment can be watched forming."""
+    from ..diagnostics.attention import AttentionRecorder
+
+    def draw():
+        recs = [(label, r) for label, r in _observers(page, AttentionRecorder) if r.snapshot()[0]]
+        if not recs:
+            st.caption(
+                "Train a model with attention (bahdanau or luong): at every evaluation its alignment for one fixed "
+                "held-out example is recorded and appears here, with a slider over training steps."
+            )
+            return
+        steps = sorted({s for _, r in recs for s in r.snapshot()[0]})
+        # no key: while maps keep arriving the options change and the slider moves to the newest map
+        chosen = st.select_slider("training step", options=steps, value=steps[-1]) if len(steps) > 1 else steps[0]
+        cols = st.columns(min(3, len(recs)))
+        for col, (label, rec) in zip(cols, recs[:3], strict=False):
+            rec_steps, maps = rec.snapshot()
+            i = max((k for k, s in enumerate(rec_steps) if s <= chosen), default=0)
+            with col:
+                show(
+                    charts.attention_chart(
+                        maps[i][0, 0],
+                        f"{label} · step {rec_steps[i]:,}",
+                        rec.source_text or None,
+                        large_fonts(),
+                        outputs=rec.target_text or None,
+                        alignment=True,
+                    )
+                )
+        rec = recs[0][1]
+        if rec.source_text:
+            st.caption(
+                f"Probe source: {' '.join(rec.source_text)}  →  target: {' '.join(rec.target_text)}. "
+                "Rows are output steps (decoded greedily), columns source positions; hover for tokens."
+            )
+
+    _polled(page, draw)
