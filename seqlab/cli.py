@@ -381,30 +381,40 @@ def cmd_classics(args) -> list:
 
 
 def cmd_complexity(args) -> dict:
-    from .complexity.sweep import parse_lengths, sweep
-    from .models.registry import model_class
+    from .complexity.sweep import parse_lengths, parse_metrics, sweep, table1, validate
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    if not models:
-        raise UsageError("name at least one model", "models")
-    for m in models:
-        model_class(m)
     lengths = parse_lengths(args.lengths)
-    for m in models:  # refuse before measuring anything: the largest n must fit in memory
-        RunConfig.from_flat(
-            {"model": m, "task": "parity", "seq_len": lengths[-1], "hidden": args.d, "batch_size": args.batch_size}
-        )
-    out = sweep(models, lengths, args.d, args.batch_size, args.repeats)
+    metrics = parse_metrics(args.metrics)
+    validate(models, lengths, args.d, args.batch_size)  # refuse before measuring anything
+
+    def progress(done, total, label):
+        if not args.quiet:
+            print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    out = sweep(models, lengths, args.d, args.batch_size, args.repeats, progress=progress, metrics=metrics)
+    out["seconds"] = time.perf_counter() - t0
+    out["table1"] = table1(out["rows"], out["fits"])
     if not args.json:
-        print(f"{'model':<14} {'n':>6} {'ms/step':>9} {'MFLOPs':>10} {'activations MiB':>16}")
+        print(
+            f"{'model':<14} {'n':>6} {'ms/step':>9} {'MFLOPs':>10} {'saved MiB':>10} {'peak MiB':>9} "
+            f"{'seq. depth':>10} {'max path':>9}"
+        )
+
+        def cell(v, width, scale=1.0, fmt=".2f"):
+            return f"{'–':>{width}}" if v is None else f"{v / scale:>{width}{fmt}}"
+
         for r in out["rows"]:
             print(
-                f"{r['model']:<14} {r['n']:>6} {r['ms']:>9.2f} {r['flops'] / 1e6:>10.1f} "
-                f"{r['activation_bytes'] / 2**20:>16.2f}"
+                f"{r['model']:<14} {r['n']:>6} {cell(r['ms'], 9)} {cell(r['flops'], 10, 1e6, '.1f')} "
+                f"{cell(r['activation_bytes'], 10, 2**20)} {cell(r['peak_bytes'], 9, 2**20)} "
+                f"{cell(r['sequential_depth'], 10, fmt='.0f')} {cell(r['max_path_length'], 9, fmt='.0f')}"
             )
         print(f"\n{'model':<14} {'metric':<17} {'measured exponent':>18} {'theory':>7}")
         for f in out["fits"]:
             print(f"{f['model']:<14} {f['metric']:<17} {f['exponent']:>11.2f} ± {f['stderr']:<5.2f} {f['theory']:>7g}")
+        print(f"\nmeasured in {out['seconds']:.1f} s")
     return out
 
 
@@ -486,11 +496,19 @@ def build_parser() -> Parser:
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("complexity", help="measured time, FLOPs and activation memory vs n, with log-log fits")
-    s.add_argument("--models", default="rnn,lstm,gpt", help="comma-separated model names")
+    s.add_argument(
+        "--models", default="rnn,lstm,gpt", help="comma-separated model names, or attention-op (the operation alone)"
+    )
     s.add_argument("--lengths", default="64,128,256,512", help="comma-separated, strictly increasing")
     s.add_argument("--d", type=int, default=64, help="hidden size d")
     s.add_argument("--batch-size", type=int, default=8)
-    s.add_argument("--repeats", type=int, default=3, help="timed steps per point (median)")
+    s.add_argument("--repeats", type=int, default=3, help="timed steps per point (median; fewer once they pass 0.5 s)")
+    s.add_argument(
+        "--metrics",
+        default="time,flops,memory,graph",
+        help="what to measure: time (ms/step), flops, memory (saved + peak bytes), graph (depth, path length)",
+    )
+    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_complexity)
 

@@ -247,7 +247,7 @@ def test_emerging_page_trains_an_ssm_and_draws_its_kernel():
 
 def test_complexity_lab_measures_and_reports_slopes_and_crossover():
     at = app(page="pages/complexity.py")
-    at.multiselect(key="complexity:models").set_value(["lstm", "gpt"]).run()
+    at.multiselect(key="complexity:models").set_value(["lstm", "gpt", "attention-op"]).run()
     at.multiselect(key="complexity:lengths").set_value([64, 128, 256]).run()
     at.number_input(key="complexity:d").set_value(16).run()
     at.button(key="complexity:measure").click().run()
@@ -258,11 +258,25 @@ def test_complexity_lab_measures_and_reports_slopes_and_crossover():
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     t = titles(specs(at))
-    assert {"Time per training step", "FLOPs per training step", "Activations saved for backward"} <= set(t)
+    assert {
+        "Time per training step",
+        "FLOPs per training step",
+        "Activations saved for backward",
+        "Peak memory of a training step",
+        "Maximum path length: input 1 → last output",
+        "Sequential depth of the forward graph",
+    } <= set(t)
+    path = chart_data(at, "Maximum path length")
+    lstm_path = path[path["model"] == "lstm"].sort_values("n")["max_path_length"].tolist()
+    assert lstm_path[2] - lstm_path[1] == 2 * (lstm_path[1] - lstm_path[0]) > 0  # ∝ n
+    assert path[path["model"] == "gpt"]["max_path_length"].nunique() == 1  # constant
     table = at.dataframe[0].value
     lstm_flops = table[(table["model"] == "lstm") & (table["metric"] == "flops")].iloc[0]
     assert lstm_flops["agrees (±0.15)"] == "✓" and lstm_flops["theory"] == 1
     assert any("Crossover" in m.value and "gpt needs more FLOPs" in m.value for m in at.markdown)
+    vaswani = at.dataframe[1].value.set_index("model")
+    assert vaswani.loc["lstm", "max path ∝ n^"] == pytest.approx(1.0, abs=0.05)
+    assert vaswani.loc["attention-op", "FLOPs ∝ n^"] == pytest.approx(2.0, abs=1e-6)
 
 
 def test_emerging_page_shows_expert_load_per_layer_for_moe():

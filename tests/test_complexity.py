@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -89,3 +91,153 @@ def test_crossover_interpolates_where_the_quadratic_model_overtakes():
     assert crossover(rows, "rnn", "att") == pytest.approx(100.0)
     assert crossover(rows[:2] + rows[3:5], "rnn", "att") == pytest.approx(100.0)
     assert crossover([r for r in rows if r["n"] < 100], "rnn", "att") is None
+
+
+# -- sequential depth and maximum path length (Vaswani et al. 2017, Table 1) ---------------------------------
+def _structure(model, n, **flat):
+    from seqlab.complexity.graph import structure
+
+    tr = Trainer(RunConfig.from_flat({"model": model, "task": "parity", "seq_len": n, "hidden": 8, **flat}))
+    return structure(tr.model, tr.sample())
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru", "selective-ssm"])
+def test_path_length_and_depth_grow_in_proportion_to_n_for_recurrences(model):
+    a, b, c = (_structure(model, n, batch_size=1) for n in (8, 16, 32))
+    for key in ("max_path_length", "sequential_depth"):
+        step = b[key] - a[key]
+        assert step >= 8, (key, a, b)  # at least one operation per extra position
+        assert c[key] - b[key] == 2 * step  # exactly linear: the same operations per position
+
+
+@pytest.mark.parametrize("model", ["gpt", "bert", "moe", "ssm"])
+def test_path_length_and_depth_do_not_depend_on_n_for_parallel_layers(model):
+    a, b = _structure(model, 8, batch_size=1), _structure(model, 64, batch_size=1)
+    assert a == b and a["max_path_length"] <= 12, (a, b)
+
+
+def test_path_length_grows_with_layers_of_attention_but_not_with_n():
+    one, two = _structure("gpt", 16, layers=1), _structure("gpt", 16, layers=2)
+    assert two["max_path_length"] > one["max_path_length"] and two == _structure("gpt", 48, layers=2)
+
+
+def test_distances_are_tracked_per_position_not_per_tensor():
+    from seqlab.complexity.graph import INF, _Distances
+
+    torch.manual_seed(0)
+    w, x = torch.randn(4, 3), torch.randn(1, 5, 3)
+    with _Distances() as mode:
+        mode.mark(x)
+        h = torch.tanh(F.linear(x, w))  # position-wise: position 1 reaches only position 1
+        q = F.linear(h, torch.randn(4, 4))
+        alpha = (q @ q.transpose(1, 2)).softmax(-1)  # every query reads key 1
+        mixed = alpha @ q
+        rows = torch.stack(list(h.unbind(1)), 1)
+        first, last, moved, read = h[:, 0], h[:, -1], rows[:, -1], mixed[:, -1]
+    assert mode.least(last) == INF and mode.least(first) == 2
+    assert mode.least(moved) == INF  # moving data keeps per-position distances
+    # the shortest way in is through the values: linear, tanh, linear (v_1), αV — not via the scores (+2)
+    assert mode.least(read) == 4
+
+
+def test_a_path_that_does_not_exist_is_an_error_not_a_number():
+    from seqlab.complexity.graph import structure
+    from seqlab.models.base import SequenceHead
+
+    tr = Trainer(RunConfig.from_flat({"model": "rnn", "task": "parity", "seq_len": 6, "hidden": 8}))
+    tr.model.rnn = torch.nn.Identity()  # no recurrence left: the last output cannot see position 1
+    tr.model.rnn.forward = lambda x: (x, None)
+    tr.model.head = SequenceHead(tr.model.spec, tr.model.encoder.dim)
+    from seqlab.models.recurrent import Recurrent
+
+    class Plain(torch.nn.Module):  # not a Recurrent, so it is traced as it runs
+        spec = tr.model.spec
+
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, batch):
+            return type("Out", (), {"pred": self.m.head(self.m.encoder(batch.x))})()
+
+    assert not isinstance(Plain(tr.model), Recurrent)
+    with pytest.raises(RuntimeError, match="does not depend on input position 1"):
+        structure(Plain(tr.model), tr.sample())
+
+
+# -- FLOPs and peak memory counted in one pass ---------------------------------------------------------------
+def test_step_counter_counts_matmul_flops_and_the_peak_of_live_tensors():
+    from seqlab.complexity.counters import StepCounter
+
+    a = torch.randn(64, 64)
+    with StepCounter() as c:
+        b = a @ a  # 16 KiB
+        d = b @ b  # 16 KiB more: both alive
+        del b
+        e = d @ d  # b freed first: the peak stays at two matrices
+        del d
+    assert c.flops == 3 * 2 * 64**3
+    assert c.peak == 2 * 64 * 64 * 4 and c.current == 64 * 64 * 4
+    assert e.shape == (64, 64)
+
+
+@pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
+def test_recurrent_flops_are_counted_once_whether_or_not_the_counter_sees_the_kernel(model):
+    # the unrolled loop does the same matrix products as the kernel; the counter sees all of them
+    from seqlab.diagnostics.recurrent import unrolled
+
+    tr = Trainer(RunConfig.from_flat({"model": model, "task": "parity", "seq_len": 10, "hidden": 16, "batch_size": 4}))
+    batch = tr.sample()
+    with FlopCounterMode(display=False) as fc:
+        out, _, _ = unrolled(tr.model, tr.model.encoder(batch.x))
+        tr.task.loss(tr.model.head(out), batch).backward()
+    tr.model.zero_grad()
+    explicit = fc.get_total_flops()
+    measured = flops(model, 10, 16, 4)
+    assert measured == pytest.approx(explicit, rel=1e-9)  # not twice (RNN, GRU) and not zero (LSTM)
+
+
+def test_sweep_rows_carry_every_metric_and_table1_reads_them():
+    from seqlab.complexity.sweep import table1
+
+    out = sweep(["rnn", "gpt", "attention-op"], [32, 64, 128], d=16, batch_size=2, repeats=1)
+    keys = {"model", "n", "d", "flops", "activation_bytes", "peak_bytes", "ms", "sequential_depth", "max_path_length"}
+    assert all(keys <= set(r) for r in out["rows"])
+    fit = {(f["model"], f["metric"]): f["exponent"] for f in out["fits"]}
+    assert fit[("rnn", "max_path_length")] == pytest.approx(1.0, abs=0.05)
+    assert fit[("gpt", "max_path_length")] == 0.0 and fit[("gpt", "sequential_depth")] == 0.0
+    assert fit[("attention-op", "flops")] == pytest.approx(2.0, abs=1e-9)
+    assert fit[("attention-op", "activation_bytes")] == pytest.approx(1.0, abs=0.05)  # fused: O(n) saved
+    assert fit[("rnn", "peak_bytes")] == pytest.approx(1.0, abs=0.15)
+    table = {row["model"]: row for row in table1(out["rows"], out["fits"])}
+    assert table["rnn"]["max path ∝ n^"] == pytest.approx(1.0, abs=0.05) and table["gpt"]["max path ∝ n^"] == 0.0
+
+
+def test_sweep_measures_only_the_chosen_metrics():
+    out = sweep(["lstm"], [16, 32], d=8, batch_size=2, repeats=1, metrics=("graph",))
+    assert all(r["ms"] is None and r["flops"] is None and r["sequential_depth"] > 0 for r in out["rows"])
+    assert {f["metric"] for f in out["fits"]} == {"sequential_depth", "max_path_length"}
+
+
+def test_complexity_cli_json_has_the_documented_keys(capsys):
+    argv = ["complexity", "--models", "gru,attention-op", "--lengths", "16,32", "--d", "8", "--repeats", "1"]
+    assert main([*argv, "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(out) >= {"rows", "fits", "table1"}
+    assert set(out["rows"][0]) >= {
+        "model", "n", "d", "flops", "activation_bytes", "peak_bytes", "ms", "sequential_depth", "max_path_length"
+    }  # fmt: skip
+    assert set(out["fits"][0]) == {"model", "metric", "exponent", "stderr", "theory"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [
+        (["--metrics", "speed"], "metrics"),
+        (["--models", "attention-op", "--lengths", "64,100000"], "lengths"),
+    ],
+)
+def test_complexity_cli_more_bad_input(capsys, argv, field):
+    assert main(["complexity", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0]

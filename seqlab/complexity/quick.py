@@ -90,18 +90,27 @@ def quick_sweep(
     return rows
 
 
-def with_theory(measured: list[dict]) -> list[dict]:
+def with_theory(measured: list[dict], info=None) -> list[dict]:
     """Add each model's declared cost curves, scaled through the measurement at the largest n
     (time and FLOPs follow ``info.time``, saved activations ``info.train_memory``)."""
-    info = model_class(measured[0]["model"]).info
+    info = info or model_class(measured[0]["model"]).info
     ref = measured[-1]
     d = ref["d"]
     for row in measured:
         t_scale = info.time(row["n"], d) / info.time(ref["n"], d)
-        row["theory_ms"] = ref["ms"] * t_scale
-        if "flops" in ref:
+        m_scale = info.train_memory(row["n"], d) / info.train_memory(ref["n"], d)
+        row["theory_ms"] = None if ref.get("ms") is None else ref["ms"] * t_scale
+        if ref.get("flops") is not None:
             row["theory_flops"] = ref["flops"] * t_scale
-        row["theory_bytes"] = ref["activation_bytes"] * info.train_memory(row["n"], d) / info.train_memory(ref["n"], d)
+        if ref.get("activation_bytes") is not None:
+            row["theory_bytes"] = ref["activation_bytes"] * m_scale
+        if ref.get("peak_bytes") is not None:
+            row["theory_peak"] = ref["peak_bytes"] * m_scale
+        s_scale = info.sequential(row["n"], d) / info.sequential(ref["n"], d)
+        for key, theory in (("max_path_length", "theory_path"), ("sequential_depth", "theory_depth")):
+            if ref.get(key) is not None:
+                row[theory] = ref[key] * s_scale
+        row["theory_path_text"] = info.sequential.text
         row["theory_time"] = info.time.text
         row["theory_memory"] = info.train_memory.text
     return measured

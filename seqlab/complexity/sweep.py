@@ -3,24 +3,33 @@
     seqlab complexity --models rnn,lstm,gpt --lengths 64,128,256,512 [--d 64] [--json]
 
 Per (model, n): wall time of one training step (median of repeats, 1 thread), the bytes autograd
-saves for backward, and the FLOPs of forward + backward counted by ``torch.utils.flop_counter``
-plus, for kernels that counter cannot see (PyTorch's fused RNN/LSTM/GRU on CPU), the model's own
-analytic count (``SeqModel.uncounted_flops``). Each metric gets a slope of log(metric) against
-log(n) with its standard error, next to the theory exponent the model declares.
+saves for backward, the step's peak memory (``memory.PeakMemory``), the FLOPs of forward + backward
+counted by ``torch.utils.flop_counter`` plus, for kernels that counter cannot see (PyTorch's fused
+RNN/LSTM/GRU and attention on CPU), the model's own analytic count (``SeqModel.uncounted_flops``),
+and the sequential depth and maximum path length of its graph (``graph``). Each metric gets a slope
+of log(metric) against log(n) with its standard error, next to the exponent the model declares.
+``attention-op`` measures scaled dot-product attention alone, without a model around it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import statistics
+import time
 
-from torch.utils.flop_counter import FlopCounterMode
+import torch
+import torch.nn.functional as F
 
 from ..bench import bare_step
 from ..config import RunConfig
 from ..errors import ConfigError
+from ..models.base import Cost, ModelInfo
 from ..models.registry import model_class
 from ..train.engine import Trainer
-from .quick import measure, measurement_settings, with_theory
+from .counters import StepCounter
+from .graph import sequential_depth, structure
+from .quick import measurement_settings, with_theory
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -35,15 +44,204 @@ def parse_lengths(text: str) -> list[int]:
     return lengths
 
 
-def flops(model: str, n: int, d: int, batch_size: int, task: str | None = None) -> float:
-    cfg = RunConfig.from_flat(
-        {"model": model, **measurement_settings(model, n, task), "hidden": d, "batch_size": batch_size, "device": "cpu"}
+def _trainer(model: str, n: int, d: int, batch_size: int, task: str | None = None) -> Trainer:
+    return Trainer(
+        RunConfig.from_flat(
+            {
+                "model": model,
+                **measurement_settings(model, n, task),
+                "hidden": d,
+                "batch_size": batch_size,
+                "device": "cpu",
+            }
+        )
     )
-    trainer = Trainer(cfg)
-    with FlopCounterMode(display=False) as counter:
+
+
+def flops(model: str, n: int, d: int, batch_size: int, task: str | None = None) -> float:
+    """FLOPs of one training step's forward + backward (counted, plus the model's fused-kernel formula)."""
+    return instrumented_step(_trainer(model, n, d, batch_size, task))["flops"]
+
+
+def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
+    """One forward + backward under every counter at once: FLOPs and the step's peak memory
+    (``StepCounter``; plus the model's formula for fused kernels the counter cannot see) and bytes saved
+    for backward (saved-tensor hooks, each storage once). The optimizer update is left out: its cost
+    does not depend on n."""
+    params = {p.data_ptr() for p in trainer.model.parameters()}
+    saved: dict[tuple, int] = {}
+
+    def pack(t: torch.Tensor):
+        if t.data_ptr() not in params:
+            saved[(t.data_ptr(), tuple(t.shape), t.dtype)] = t.numel() * t.element_size()
+        return t
+
+    batch = trainer.sample()
+    trainer.optimizer.zero_grad(set_to_none=True)
+    with StepCounter(memory=memory) as counter:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = trainer.model(batch)
+            loss = trainer.task.loss(out.pred, batch)
+            if out.aux_loss is not None:
+                loss = loss + out.aux_loss
+        loss.backward()
+        del out, loss
+    trainer.optimizer.zero_grad(set_to_none=True)
+    return {
+        "flops": float(counter.flops + trainer.model.uncounted_flops(len(batch))),
+        "activation_bytes": sum(saved.values()),
+        "peak_bytes": counter.peak,
+    }
+
+
+def timed_steps(trainer: Trainer, repeats: int, budget_s: float = 0.5) -> float:
+    """Median ms of up to ``repeats`` full training steps (at least one; fewer once they exceed the budget)."""
+    times: list[float] = []
+    while len(times) < repeats and (not times or sum(times) < budget_s * 1000):
+        t = time.perf_counter()
         bare_step(trainer)
-    extra = trainer.model.uncounted_flops(batch_size)
-    return float(counter.get_total_flops() + extra)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+STRUCTURE_D = 8  # depth and path length do not depend on d or the batch: traced small
+
+
+@functools.lru_cache(maxsize=256)
+def structure_at(model: str, n: int, task: str | None = None) -> dict:
+    """Sequential depth and maximum path length of ``model`` at length n (one example, d = 8; cached)."""
+    trainer = _trainer(model, n, STRUCTURE_D, 1, task)
+    return structure(trainer.model, trainer.sample())
+
+
+# what ``--metrics`` can choose, and the row keys each one fills (the others stay None)
+METRIC_GROUPS = {
+    "time": ("ms",),
+    "flops": ("flops",),
+    "memory": ("activation_bytes", "peak_bytes"),
+    "graph": ("sequential_depth", "max_path_length"),
+}
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    unknown = [m for m in chosen if m not in METRIC_GROUPS]
+    if unknown or not chosen:
+        raise ConfigError(f"choose from {', '.join(METRIC_GROUPS)} (comma-separated), got {text!r}", "metrics")
+    return chosen
+
+
+def measure_point(
+    model: str,
+    n: int,
+    d: int,
+    batch_size: int = 8,
+    repeats: int = 3,
+    task: str | None = None,
+    metrics: tuple[str, ...] = tuple(METRIC_GROUPS),
+) -> dict:
+    """The chosen metrics of one (model, n, d): a row of ``sweep`` (unmeasured metrics are None)."""
+    if model in OPS:
+        row = OPS[model].measure(n, d, batch_size, repeats)
+    else:
+        trainer = _trainer(model, n, d, batch_size, task)
+        row = {"model": model, "n": n, "d": d, "params": trainer.model.param_count()}
+        if "flops" in metrics or "memory" in metrics:
+            row.update(instrumented_step(trainer, memory="memory" in metrics))  # also the warm-up
+        else:
+            bare_step(trainer)  # warm-up
+        if "time" in metrics:
+            row["ms"] = timed_steps(trainer, repeats)
+        if "graph" in metrics:
+            row.update(structure_at(model, n, task))
+    for group, keys in METRIC_GROUPS.items():
+        for k in keys:
+            row[k] = row.get(k) if group in metrics else None
+    return row
+
+
+class AttentionOp:
+    """Scaled dot-product attention alone — softmax(QKᵀ/√d)V over n positions, forward + backward through
+    ``F.scaled_dot_product_attention`` — so its n² can be fitted without a model's n·d² projections
+    around it. Path length and sequential depth: one operation, whatever n."""
+
+    name = "attention-op"
+    info = ModelInfo(
+        title="Self-attention (the operation alone)",
+        year=2017,
+        paper="Vaswani et al. (2017), Attention Is All You Need, NeurIPS",
+        summary="softmax(QKᵀ/√d)·V for n queries and n keys: n² scores of d multiply-adds each.",
+        equation=r"\mathrm{softmax}(QK^\top/\sqrt{d})\,V",
+        time=Cost(2, 1, "O(n²·d)"),
+        space=Cost(2, 0, "O(n²)"),
+        train_memory=Cost(2, 0, "O(n²)"),
+        parallel="full",
+    )
+    heads = 4
+
+    @classmethod
+    def measure(cls, n: int, d: int, batch_size: int, repeats: int) -> dict:
+        torch.manual_seed(0)
+        h = cls.heads if d % cls.heads == 0 else 1
+        q, k, v = (torch.randn(batch_size, h, n, d // h, requires_grad=True) for _ in range(3))
+
+        def step():
+            out = F.scaled_dot_product_attention(q, k, v)
+            out.sum().backward()
+            return out
+
+        saved: dict[tuple, int] = {}
+        inputs = {t.data_ptr() for t in (q, k, v)}
+
+        def pack(t):
+            if t.data_ptr() not in inputs:
+                saved[(t.data_ptr(), tuple(t.shape))] = t.numel() * t.element_size()
+            return t
+
+        with StepCounter() as memory, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = step()
+        depth = sequential_depth(out)
+        del out
+        times = []
+        while len(times) < repeats and (not times or sum(times) < 500):
+            t = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - t) * 1000)
+        # QKᵀ and αV: 2·n²·d FLOPs each forward; backward twice that (the fused CPU kernel is not counted
+        # by torch's FLOP counter; the same formula is tested against the explicit computation)
+        return {
+            "model": cls.name,
+            "n": n,
+            "d": d,
+            "ms": statistics.median(times),
+            "flops": 3.0 * 4.0 * batch_size * n * n * d,
+            "activation_bytes": sum(saved.values()),
+            "peak_bytes": memory.peak,
+            "sequential_depth": depth,
+            "max_path_length": 1,
+            "params": 0,
+        }
+
+
+OPS = {AttentionOp.name: AttentionOp}
+
+
+def info_of(name: str) -> ModelInfo:
+    return OPS[name].info if name in OPS else model_class(name).info
+
+
+def validate(models: list[str], lengths: list[int], d: int, batch_size: int) -> None:
+    """Refuse (ConfigError naming the field) what cannot be measured, before measuring anything: unknown
+    names, and a largest n whose activations would not fit in memory."""
+    if not models:
+        raise ConfigError("name at least one model", "models")
+    for m in models:
+        if m in OPS:
+            if batch_size * lengths[-1] ** 2 * 4 * 4 > 2**31:
+                raise ConfigError(f"n={lengths[-1]} needs over 2 GB for the n × n attention scores", "lengths")
+            continue
+        model_class(m)
+        RunConfig.from_flat({"model": m, **measurement_settings(m, lengths[-1]), "hidden": d, "batch_size": batch_size})
 
 
 def fit_slope(ns: list[int], ys: list[float]) -> tuple[float, float]:
@@ -61,21 +259,80 @@ def fit_slope(ns: list[int], ys: list[float]) -> tuple[float, float]:
     return slope, math.sqrt(resid / (k - 2) / sxx)
 
 
-def sweep(models: list[str], lengths: list[int], d: int = 64, batch_size: int = 8, repeats: int = 3) -> dict:
+FITTED = (
+    # metric, the ModelInfo cost it is compared with
+    ("ms", "time"),
+    ("flops", "time"),
+    ("activation_bytes", "train_memory"),
+    ("peak_bytes", "train_memory"),
+    ("sequential_depth", "sequential"),
+    ("max_path_length", "sequential"),
+)
+
+
+def sweep(
+    models: list[str],
+    lengths: list[int],
+    d: int = 64,
+    batch_size: int = 8,
+    repeats: int = 3,
+    progress=None,
+    metrics: tuple[str, ...] = tuple(METRIC_GROUPS),
+) -> dict:
+    """Rows (one per model and n) and fits (one per model and measured metric: the exponent of n with its
+    standard error, next to the declared one). ``progress(done, total, label)`` is called per point."""
     rows, fits = [], []
+    total, done = len(models) * len(lengths), 0
     for name in models:
-        info = model_class(name).info
+        info = info_of(name)
         measured = []
         for n in lengths:
-            row = measure(name, n, d, batch_size, repeats)
-            row["flops"] = flops(name, n, d, batch_size)
-            measured.append(row)
-        rows += with_theory(measured)
+            if progress:
+                progress(done, total, f"{name} n={n}")
+            measured.append(measure_point(name, n, d, batch_size, repeats, metrics=metrics))
+            done += 1
+        rows += with_theory(measured, info)
         ns = [r["n"] for r in measured]
-        for metric, theory in (("ms", info.time.n), ("flops", info.time.n), ("activation_bytes", info.train_memory.n)):
-            slope, err = fit_slope(ns, [r[metric] for r in measured])
+        for metric, cost in FITTED:
+            values = [r[metric] for r in measured]
+            if any(v is None for v in values) or len(set(values)) == 1 and values[0] == 0:
+                continue
+            slope, err = fit_slope(ns, values)
+            theory = getattr(info, cost).n
             fits.append({"model": name, "metric": metric, "exponent": slope, "stderr": err, "theory": theory})
+    if progress:
+        progress(total, total, "done")
     return {"rows": rows, "fits": fits}
+
+
+def table1(rows: list[dict], fits: list[dict]) -> list[dict]:
+    """Vaswani et al. (2017), Table 1, measured: per model, the fitted exponent of n of the FLOPs per layer,
+    the sequential depth and the maximum path length, with the values at the largest n and the declared forms."""
+    out = []
+    for name in dict.fromkeys(r["model"] for r in rows):
+        info = info_of(name)
+        last = [r for r in rows if r["model"] == name][-1]
+        fit = {f["metric"]: f for f in fits if f["model"] == name}
+
+        def exp(metric, fit=fit):
+            f = fit.get(metric)
+            return None if f is None else round(f["exponent"], 2)
+
+        out.append(
+            {
+                "model": name,
+                "layer type": info.title,
+                "complexity (declared)": info.time.text,
+                "FLOPs ∝ n^": exp("flops"),
+                "sequential ops (declared)": info.sequential.text,
+                "sequential depth ∝ n^": exp("sequential_depth"),
+                f"sequential depth at n={last['n']}": last["sequential_depth"],
+                "max path (declared)": info.sequential.text,
+                "max path ∝ n^": exp("max_path_length"),
+                f"max path at n={last['n']}": last["max_path_length"],
+            }
+        )
+    return out
 
 
 def crossover(rows: list[dict], fast: str, slow: str, metric: str = "flops") -> float | None:

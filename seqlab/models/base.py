@@ -51,6 +51,12 @@ class ModelInfo:
     parallel: str  # over time steps: "full" | "none"
     url: str = ""
 
+    @property
+    def sequential(self) -> Cost:
+        """Vaswani et al. (2017), Table 1: minimum sequential operations (and, for these layer types, the
+        maximum path length): O(1) when every position is computed at once, O(n) for a recurrence."""
+        return Cost(0, 0, "O(1)") if self.parallel == "full" else Cost(1, 0, "O(n)")
+
 
 @dataclass
 class ModelOutput:

@@ -10,15 +10,30 @@ C_t = f_t ⊙ C_{t-1} + i_t ⊙ C̃_t gives the gradient a path that is only sca
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import ConfigError
 from ..tasks.base import Batch
 from .base import Cost, InputEncoder, ModelInfo, ModelOptions, ModelOutput, SeqModel, SequenceHead
+
+
+@functools.cache
+def counter_misses(kind: type[nn.RNNBase], device: str = "cpu") -> bool:
+    """True when torch's FLOP counter cannot see ``kind``'s kernel on ``device`` (probed once). On CPU in
+    torch 2.13 only the LSTM runs as one fused oneDNN kernel; RNN and GRU run as ordinary matrix
+    products the counter sees, so adding a formula for them would count them twice."""
+    module = kind(4, 4, batch_first=True).to(device)
+    x = torch.randn(1, 2, 4, device=device, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        module(x)[0].sum().backward()
+    return counter.get_total_flops() == 0
+
 
 _RECURRENT_COST = dict(
     time=Cost(1, 2, "O(n·d²)"),
@@ -55,6 +70,8 @@ class Recurrent(SeqModel):
         """The fused recurrent kernel: per step and layer, ``gates`` matrix products of (d_in + H) × H at
         2 FLOPs per multiply-add; backward computes gradients for both inputs and weights (twice the
         forward), except that no gradient flows into the zero initial state."""
+        if not counter_misses(type(self.rnn), self.rnn.weight_hh_l0.device.type):
+            return 0.0
         T, H, B, g = self.spec.length, self.cfg.hidden, batch_size, self.gates
         d_in = [self.encoder.dim] + [H] * (self.cfg.layers - 1)
         forward = sum(2 * B * T * g * H * (d + H) for d in d_in)

@@ -38,6 +38,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..tasks.base import Batch
 from .base import Cost, InputEncoder, ModelInfo, ModelOptions, ModelOutput, SeqModel
+from .recurrent import counter_misses
 
 
 class Seq2SeqOptions(ModelOptions):
@@ -182,7 +183,11 @@ class EncoderDecoder(SeqModel):
     # -- costs -------------------------------------------------------------------------------------------
     def uncounted_flops(self, batch_size: int) -> float:
         """The fused encoder kernel, counted as in ``Recurrent.uncounted_flops`` (per direction); the
-        decoder's cells run as ordinary ops that torch's FLOP counter sees. Every position, padding too, is computed."""
+        decoder's cells run as ordinary ops that torch's FLOP counter sees. Every position, padding too, is computed.
+        Nothing when the counter sees the kernel (``counter_misses``)."""
+        layer = self.encoder[0][0]
+        if not counter_misses(type(layer), layer.weight_hh_l0.device.type):
+            return 0.0
         k = 2 if self.bidirectional else 1
         h, g, T = self.cfg.hidden // k, 4 if self.lstm else 3, self.spec.length
         d_in = [self.source_embed.dim] + [k * h] * (self.cfg.layers - 1)
@@ -239,6 +244,21 @@ class Seq2Seq(EncoderDecoder):
     def make_decoder(self, d_in, H):
         # without attention the recurrence is all a step needs, so a forced decoder runs as one fused loop
         return (nn.LSTM if self.lstm else nn.GRU)(d_in, H, batch_first=True)
+
+    def uncounted_flops(self, batch_size: int) -> float:
+        """The encoder, plus the forced decoder's fused loop when the counter cannot see it (an LSTM on CPU)."""
+        flops = super().uncounted_flops(batch_size)
+        if self.opts.teacher_forcing == 1.0 and counter_misses(
+            type(self.decoder), self.decoder.weight_hh_l0.device.type
+        ):
+            H, E, U, g = (
+                self.cfg.hidden,
+                self.target_embed.embedding_dim,
+                self.spec.target_length,
+                4 if self.lstm else 3,
+            )
+            flops += 3.0 * 2 * batch_size * U * g * H * (E + H + H)  # input [y; c] is E + H wide
+        return flops
 
     def forced(self, e, s0, mem):
         c = mem["c"][:, None].expand(-1, e.shape[1], -1)  # (B, U, H)

@@ -240,32 +240,38 @@ def grad_latest_chart(
 
 
 # -- complexity ------------------------------------------------------------------------------------
+# metric -> (column, theory column, title, y axis title, the declared form shown in the tooltip)
+COMPLEXITY_METRICS = {
+    "ms": ("ms", "theory_ms", "Time per training step", "ms per step (log)", "theory_time"),
+    "flops": ("mflops", "theory_mflops", "FLOPs per training step", "MFLOPs, forward + backward (log)", "theory_time"),
+    "bytes": ("mib", "theory_mib", "Activations saved for backward", "MiB (log)", "theory_memory"),
+    "peak": (
+        "peak_mib",
+        "theory_peak_mib",
+        "Peak memory of a training step",
+        "MiB above the model (log)",
+        "theory_memory",
+    ),
+    "path": (
+        "max_path_length",
+        "theory_path",
+        "Maximum path length: input 1 → last output",
+        "operations on the shortest path (log)",
+        "theory_path_text",
+    ),
+    "depth": (
+        "sequential_depth",
+        "theory_depth",
+        "Sequential depth of the forward graph",
+        "nodes on the longest chain (log)",
+        "theory_path_text",
+    ),
+}
+
+
 @functools.lru_cache(maxsize=128)
 def _complexity_spec(labels: tuple[str, ...], metric: str, large: bool) -> dict:
-    if metric == "ms":
-        y_col, theory, title, y_title, claim = (
-            "ms",
-            "theory_ms",
-            "Time per training step",
-            "ms per step (log)",
-            "theory_time",
-        )
-    elif metric == "flops":
-        y_col, theory, title, y_title, claim = (
-            "mflops",
-            "theory_mflops",
-            "FLOPs per training step",
-            "MFLOPs, forward + backward (log)",
-            "theory_time",
-        )
-    else:
-        y_col, theory, title, y_title, claim = (
-            "mib",
-            "theory_mib",
-            "Activations saved for backward",
-            "MiB (log)",
-            "theory_memory",
-        )
+    y_col, theory, title, y_title, claim = COMPLEXITY_METRICS[metric]
     color = _color(labels, "model")
     x = alt.X("n:Q", title="sequence length n (log)", scale=alt.Scale(type="log"), axis=alt.Axis(format="~g"))
     y_scale, y_axis = alt.Scale(type="log"), alt.Axis(format="~g", tickCount=6)
@@ -309,8 +315,10 @@ def complexity_chart(rows: pd.DataFrame, labels, metric: str = "ms", large: bool
     """Measured points and the declared theory curve (dashed), log–log, per model."""
     if metric == "flops":
         rows = rows.assign(mflops=rows["flops"] / 1e6, theory_mflops=rows["theory_flops"] / 1e6)
-    elif metric != "ms":
+    elif metric == "bytes":
         rows = rows.assign(mib=rows["activation_bytes"] / 2**20, theory_mib=rows["theory_bytes"] / 2**20)
+    elif metric == "peak":
+        rows = rows.assign(peak_mib=rows["peak_bytes"] / 2**20, theory_peak_mib=rows["theory_peak"] / 2**20)
     return _fig(_complexity_spec(tuple(labels), metric, large), rows=rows)
 
 

@@ -1,0 +1,94 @@
+"""The Complexity lab's measurement job (in a worker thread, with progress) and its results."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ..complexity.sweep import crossover, info_of, sweep, table1
+from . import charts
+from .panels import show
+from .state import background, large_fonts
+
+BATCH, REPEATS = 4, 3
+
+# Vaswani et al. (2017), Table 1, as printed (n: sequence length, d: representation dimension)
+VASWANI = {
+    "Self-Attention": ("O(n²·d)", "O(1)", "O(1)"),
+    "Recurrent": ("O(n·d²)", "O(n)", "O(n)"),
+    "Convolutional": ("O(k·n·d²)", "O(1)", "O(log_k(n))"),
+    "Self-Attention (restricted)": ("O(r·n·d)", "O(1)", "O(n/r)"),
+}
+
+
+@st.cache_resource
+def _progress() -> dict:
+    return {}
+
+
+def start(key: tuple):
+    """Measure ``key`` = (tag, models, lengths, d) once per process, in the background."""
+    return background(key, _measure, key)
+
+
+def progress(key: tuple) -> tuple[int, int, str]:
+    return _progress().get(key, (0, 1, "starting"))
+
+
+def _measure(key: tuple) -> dict:
+    _, models, lengths, d = key
+    board = _progress()
+
+    def report(done, total, label):
+        board[key] = (done, total, label)
+
+    return sweep(list(models), list(lengths), d, BATCH, REPEATS, progress=report)
+
+
+def results(out: dict, labels: list[str], d: int) -> None:
+    rows, fits = pd.DataFrame(out["rows"]), pd.DataFrame(out["fits"])
+    large = large_fonts()
+    for metrics in (("ms", "flops", "bytes"), ("peak", "path", "depth")):
+        for col, metric in zip(st.columns(3), metrics, strict=True):
+            with col:
+                if metric == "path" and rows["max_path_length"].isna().all():
+                    st.caption("No path length: it is measured for models with one output per sequence.")
+                    continue
+                show(charts.complexity_chart(rows.dropna(subset=[_column(metric)]), labels, metric, large))
+    st.caption(
+        "Peak memory: the most bytes alive at once during forward + backward beyond the model's own weights. "
+        "Path length and depth are counted on the graph of one forward pass (tracing, not timing), so they are exact."
+    )
+
+    fits["measured"] = [f"{e:.2f} ± {s:.2f}" for e, s in zip(fits["exponent"], fits["stderr"], strict=True)]
+    fits["agrees (±0.15)"] = [
+        "✓" if abs(e - t) <= 0.15 else "✗" for e, t in zip(fits["exponent"], fits["theory"], strict=True)
+    ]
+    st.subheader("Exponent of n, measured vs declared")
+    st.dataframe(fits[["model", "metric", "measured", "theory", "agrees (±0.15)"]], hide_index=True, width="stretch")
+
+    recurrent = [m for m in labels if info_of(m).parallel == "none"]
+    attention = [m for m in labels if "n²" in info_of(m).time.text]
+    for a in attention:
+        for r in recurrent:
+            n_x = crossover(out["rows"], r, a, "flops")
+            st.markdown(
+                f"**Crossover** at d={d}: {a} needs more FLOPs per step than {r} from n ≈ "
+                + (f"**{n_x:,.0f}**" if n_x else "beyond the measured lengths")
+                + "."
+            )
+
+    st.subheader("Vaswani et al. (2017), Table 1 — measured")
+    st.dataframe(pd.DataFrame(table1(out["rows"], out["fits"])), hide_index=True, width="stretch")
+    st.caption(
+        "As printed in the paper (per layer; n = length, d = width): "
+        + "; ".join(f"{k}: {c}, sequential {s}, path {p}" for k, (c, s, p) in VASWANI.items())
+        + ". Sequential depth and path length are counted in operations, so their constants depend on how a "
+        "cell is written; the exponent of n is the claim."
+    )
+
+
+def _column(metric: str) -> str:
+    return {"ms": "ms", "flops": "flops", "bytes": "activation_bytes", "peak": "peak_bytes"}.get(
+        metric, {"path": "max_path_length", "depth": "sequential_depth"}.get(metric, metric)
+    )
