@@ -332,6 +332,18 @@ def cmd_bench(args) -> list:
             for r in rows:
                 print(f"{r['diagnostic']:<55} {r['bare_ms']:>8.2f} {r['with_ms']:>8.2f} {r['ratio']:>6.3f}")
         return rows
+    if args.complexity:
+        from .bench import COMPLEXITY_LENGTHS, COMPLEXITY_MODELS, bench_complexity
+
+        rows = bench_complexity()
+        if not args.json:
+            print(f"full sweep: {','.join(COMPLEXITY_MODELS)} at n = {COMPLEXITY_LENGTHS}, d = 64, batch 4, 1 thread")
+            for r in rows:
+                print(f"  measuring {r['metrics']}: {r['seconds']:.1f} s (target < 10 s)")
+            print("  fitted exponent − theory (target |·| ≤ 0.15 for the recurrent models and attention-op):")
+            for k, v in rows[-1]["exponent_minus_theory"].items():
+                print(f"    {k:<24} {v:+.2f}")
+        return rows
     if args.live:
         row = bench_live()
         if not args.json:
@@ -492,6 +504,7 @@ def build_parser() -> Parser:
     s.add_argument("--rounds", type=int, default=30)
     s.add_argument("--live", action="store_true", help="instead: how much a page watching a run slows it")
     s.add_argument("--diagnostics", action="store_true", help="instead: each deep diagnostic's cost vs the bare step")
+    s.add_argument("--complexity", action="store_true", help="instead: the full complexity sweep's time and fits")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
 

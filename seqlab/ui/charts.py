@@ -256,14 +256,14 @@ COMPLEXITY_METRICS = {
         "max_path_length",
         "theory_path",
         "Maximum path length: input 1 → last output",
-        "operations on the shortest path (log)",
+        "operations (log)",
         "theory_path_text",
     ),
     "depth": (
         "sequential_depth",
         "theory_depth",
         "Sequential depth of the forward graph",
-        "nodes on the longest chain (log)",
+        "autograd nodes (log)",
         "theory_path_text",
     ),
 }

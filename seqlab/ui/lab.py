@@ -72,20 +72,51 @@ def results(out: dict, labels: list[str], d: int) -> None:
     for a in attention:
         for r in recurrent:
             n_x = crossover(out["rows"], r, a, "flops")
-            st.markdown(
-                f"**Crossover** at d={d}: {a} needs more FLOPs per step than {r} from n ≈ "
-                + (f"**{n_x:,.0f}**" if n_x else "beyond the measured lengths")
-                + "."
-            )
+            first = min(row["n"] for row in out["rows"])
+            if n_x is None:
+                where = "only beyond the measured lengths"
+            elif n_x <= first:
+                where = f"at every measured length, already at n = {first} (add shorter lengths to find the crossover)"
+            else:
+                where = f"from n ≈ **{n_x:,.0f}**"
+            st.markdown(f"**Crossover** at d={d}: {a} needs more FLOPs per step than {r} {where}.")
 
     st.subheader("Vaswani et al. (2017), Table 1 — measured")
-    st.dataframe(pd.DataFrame(table1(out["rows"], out["fits"])), hide_index=True, width="stretch")
+    st.dataframe(_table1_display(table1(out["rows"], out["fits"])), hide_index=True, width="stretch")
     st.caption(
         "As printed in the paper (per layer; n = length, d = width): "
         + "; ".join(f"{k}: {c}, sequential {s}, path {p}" for k, (c, s, p) in VASWANI.items())
         + ". Sequential depth and path length are counted in operations, so their constants depend on how a "
         "cell is written; the exponent of n is the claim."
     )
+
+
+def _table1_display(table: list[dict]) -> pd.DataFrame:
+    """Table 1 in three columns, as the paper prints it: declared form → measured exponent of n."""
+
+    def cell(declared, exponent, value=None, n=None):
+        if exponent is None:
+            return f"{declared} → not measured"
+        tail = f" ({value:,} ops at n = {n})" if value is not None else ""
+        return f"{declared} → n^{exponent:.2f}{tail}"
+
+    out = []
+    for row in table:
+        n = next(int(k.rsplit("=", 1)[1]) for k in row if k.startswith("max path at n="))
+        out.append(
+            {
+                "model": row["model"],
+                "layer type": row["layer type"],
+                "complexity per layer (FLOPs)": cell(row["complexity (declared)"], row["FLOPs ∝ n^"]),
+                "sequential operations": cell(
+                    row["sequential ops (declared)"], row["sequential depth ∝ n^"], row[f"sequential depth at n={n}"], n
+                ),
+                "maximum path length": cell(
+                    row["max path (declared)"], row["max path ∝ n^"], row[f"max path at n={n}"], n
+                ),
+            }
+        )
+    return pd.DataFrame(out)
 
 
 def _column(metric: str) -> str:
