@@ -11,7 +11,7 @@ from seqlab.ui.panels import accuracy_by_length_panel, alignment_panel, experime
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "seq2seq"
-MODELS = ("seq2seq", "bahdanau", "luong")
+MODELS = ("seq2seq", "bahdanau", "luong", "transformer")
 TASKS = ("seq-reverse", "seq-sort", "numbers")
 DEFAULTS = {"model": "bahdanau", "task": "seq-reverse", "seq_len": 30, "steps": 1000}
 PRESETS = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..errors import IncompatibleError, unknown_name
 from ..tasks.base import Task
 from .base import SeqModel
+from .encdec import EncoderDecoderTransformer
 from .mlp import MLP
 from .moe import MoE
 from .recurrent import GRU, LSTM, ElmanRNN
@@ -28,6 +29,7 @@ MODELS: dict[str, type[SeqModel]] = {
     "seq2seq": Seq2Seq,
     "bahdanau": Bahdanau,
     "luong": Luong,
+    "transformer": EncoderDecoderTransformer,
 }
 
 

@@ -408,8 +408,8 @@ def alignment_panel(page: str) -> None:
         recs = [(label, r) for label, r in _observers(page, AttentionRecorder) if r.snapshot()[0]]
         if not recs:
             st.caption(
-                "Train a model with attention (bahdanau or luong): at every evaluation its alignment for one fixed "
-                "held-out example is recorded and appears here, with a slider over training steps."
+                "Train a model with attention (bahdanau, luong or transformer): at every evaluation its alignment "
+                "for one fixed held-out example is recorded and appears here, with a slider over training steps."
             )
             return
         steps = sorted({s for _, r in recs for s in r.snapshot()[0]})
@@ -422,7 +422,7 @@ def alignment_panel(page: str) -> None:
             with col:
                 show(
                     charts.attention_chart(
-                        maps[i][0, 0],
+                        maps[i][-1].mean(0),  # the last layer, averaged over heads (seq2seq: its one map)
                         f"{label} · step {rec_steps[i]:,}",
                         rec.source_text or None,
                         large_fonts(),
