@@ -22,6 +22,8 @@ from .train.engine import Trainer
 from .train.observers import Observer
 from .train.records import clean_json
 
+MAX_READ = 2_000_001  # one byte over the upload limit, so an oversized file is reported as such
+
 
 class UsageError(SeqlabError):
     """A malformed command line."""
@@ -186,7 +188,28 @@ def _check_writable(path: str | None) -> None:
 
 
 def cmd_train(args) -> dict:
-    config = RunConfig.from_flat(flat_from_args(args))
+    flat = flat_from_args(args)
+    if args.text_file:
+        from .tasks.chars import register_text
+
+        try:
+            with open(args.text_file, "rb") as f:
+                data = f.read(MAX_READ)
+        except OSError as e:
+            raise UsageError(f"cannot read {args.text_file}: {e.strerror}", "text_file") from None
+        flat.update(corpus="text", text_id=register_text(data))
+    config = RunConfig.from_flat(flat)
+    sampling = None
+    if args.sample:
+        from .sampling import SamplingConfig, check_samplable
+
+        sampling = SamplingConfig.build(
+            prompt=args.prompt,
+            length=args.sample,
+            temperature=args.temperature,
+            top_k=args.sample_top_k,
+            seed=args.seed or 0,
+        )
     _check_writable(args.out)
     if args.eval_seq_len is not None:
         _check_eval_length(config, args.eval_seq_len)
@@ -198,6 +221,12 @@ def cmd_train(args) -> dict:
         run_id = new_run_id(config.model.name, config.task.name)
         observers.append(RunStore().writer(run_id))
     trainer = Trainer(config, observers)
+    if sampling is not None:
+        check_samplable(trainer.model, trainer.task)  # before training, not after
+        sampling.prompt = (
+            sampling.prompt if args.prompt is not None else trainer.task.decode(trainer.eval_batch.x[0, :4])
+        )
+        trainer.task.encode(sampling.prompt)
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.request_stop())
     try:
         result = trainer.run()
@@ -226,6 +255,13 @@ def cmd_train(args) -> dict:
                 )
     if run_id:
         summary["run_id"] = run_id
+    if sampling is not None and result.status != "diverged":
+        from .sampling import sample_text
+
+        summary["sample"] = {**sampling.model_dump(), "text": sample_text(trainer.model, trainer.task, sampling)}
+        if not args.json:
+            print(f"sample (τ = {sampling.temperature}, top-k {sampling.top_k or 'all'}):")
+            print(sampling.prompt + summary["sample"]["text"])
     if not args.json:
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
         base = ", ".join(f"{k} {v:.4g}" for k, v in result.baseline_metrics.items())
@@ -481,6 +517,13 @@ def build_parser() -> Parser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--save", action="store_true", help="keep the run in the run store ($SEQLAB_RUNS, default runs/)")
     s.add_argument("--eval-seq-len", type=int, help="after training, also score the model at this task length")
+    s.add_argument("--text-file", help="chars task: train on this UTF-8 text (≤ 2 MB) instead of a generated corpus")
+    s.add_argument("--sample", type=int, metavar="N", help="chars task: after training, write N characters")
+    s.add_argument("--prompt", help="text the sample continues (default: the start of a held-out window)")
+    s.add_argument("--temperature", type=float, default=0.8, help="sampling temperature τ > 0")
+    s.add_argument(
+        "--sample-top-k", type=int, help="sample among the k most likely characters (--top-k is MoE routing)"
+    )
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("runs", help="list stored runs, or show one")

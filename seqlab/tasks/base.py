@@ -165,6 +165,11 @@ class Task:
     def baseline(self) -> Baseline:
         raise NotImplementedError
 
+    def sample_heldout(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """The held-out batch. Generated tasks draw it like training batches (from another stream);
+        a task over a fixed text draws it from its held-out part."""
+        return self.sample(batch_size, generator)
+
     def validate(self) -> None:
         """Raise ConfigError for option combinations that cannot make a batch."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import ConfigError, unknown_name
 from .adding import Adding
 from .base import Task
+from .chars import Chars
 from .copy import Copy
 from .order import Reverse, Sort
 from .parity import Parity
@@ -21,6 +22,7 @@ TASKS: dict[str, type[Task]] = {
     "seq-reverse": SeqReverse,
     "seq-sort": SeqSort,
     "numbers": Numbers,
+    "chars": Chars,
 }
 
 

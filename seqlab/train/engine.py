@@ -79,7 +79,9 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(tc.optimizer, self.params, tc.lr)
         self.generator = torch.Generator().manual_seed(tc.seed)
-        self.eval_batch = self.task.sample(tc.eval_size, torch.Generator().manual_seed(EVAL_SEED)).to(self.device)
+        self.eval_batch = self.task.sample_heldout(tc.eval_size, torch.Generator().manual_seed(EVAL_SEED)).to(
+            self.device
+        )
         self.baseline = self.task.baseline()
         self.target = tc.target
         self.max_norm = tc.clip if tc.clip > 0 else math.inf

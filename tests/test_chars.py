@@ -1,0 +1,172 @@
+"""Character language modelling: the corpora, uploads, the held-out split, sampling, the CLI."""
+
+import json
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+from seqlab.cli import main
+from seqlab.config import RunConfig
+from seqlab.errors import ConfigError
+from seqlab.sampling import SampleRecorder, SamplingConfig, sample_text
+from seqlab.tasks import make_task
+from seqlab.tasks.chars import MAX_UPLOAD_BYTES, generated_corpus, register_text, validate_text
+from seqlab.train import Trainer, train
+
+
+def test_generated_corpora_are_deterministic_and_well_formed():
+    assert generated_corpus("grammar", 0) == generated_corpus("grammar", 0) != generated_corpus("grammar", 1)
+    for line in generated_corpus("dyck").splitlines()[:200]:
+        depth = 0
+        for b in line.split():
+            depth += 1 if b in "([" else -1
+            assert depth >= 0
+        assert depth == 0
+    sentences = generated_corpus("grammar").splitlines()
+    assert all(s.endswith(" .") for s in sentences[:200])
+    assert sum(s.startswith(("the cats ", "some cats ")) for s in sentences) > 10
+
+
+def test_windows_predict_the_next_character_and_held_out_comes_from_the_last_tenth():
+    task = make_task("chars", 16)
+    b = task.sample(32, torch.Generator().manual_seed(0))
+    assert torch.equal(b.x[:, 1:], b.y[:, :-1])  # y_t = x_{t+1}
+    text = task.text
+    for row in b.x[:4]:
+        assert task.decode(row) in text[: task.split]
+    held = task.sample_heldout(32, torch.Generator().manual_seed(0))
+    for x, y in zip(held.x[:4], held.y[:4], strict=True):
+        window = task.decode(x) + task.decode(y[-1:])
+        assert text.find(window, task.split - 17) >= task.split - 17  # inside the held-out part
+
+
+def test_baseline_is_the_unigram_entropy_of_the_training_text():
+    task = make_task("chars", 16)
+    counts = Counter(task.text[: task.split])
+    n = sum(counts.values())
+    assert task.baseline().loss == pytest.approx(-sum(c / n * math.log(c / n) for c in counts.values()))
+    assert task.baseline().metrics["accuracy"] == pytest.approx(counts[" "] / n)  # space is the commonest
+
+
+def test_a_small_gpt_learns_the_grammar_well_below_the_unigram_baseline():
+    cfg = {"model": "gpt", "task": "chars", "seq_len": 32, "hidden": 32, "steps": 150, "lr": 3e-3, "eval_every": 150}
+    r = train(RunConfig.from_flat(cfg))
+    assert r.final_loss < 0.75 * r.baseline_loss, (r.final_loss, r.baseline_loss)
+
+
+def test_uploaded_text_trains_and_is_named_by_its_hash():
+    text = "abcab cab\n" * 2000
+    tid = register_text(text.encode())
+    assert tid == register_text(text) and len(tid) == 16
+    cfg = RunConfig.from_flat({"model": "lstm", "task": "chars", "corpus": "text", "text_id": tid, "seq_len": 20})
+    task = cfg.make_task()
+    assert task.alphabet == "\n abc" and task.text == text
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xff\xfe\x00a", "not UTF-8"),
+        (b"", "empty"),
+        (b"   \n ", "empty"),
+        (b"a" * (MAX_UPLOAD_BYTES + 1), "MB"),
+        ("".join(chr(0x4E00 + i) for i in range(300)).encode(), "distinct characters"),
+    ],
+)
+def test_bad_uploads_are_refused_with_a_reason(data, message):
+    with pytest.raises(ConfigError) as e:
+        validate_text(data)
+    assert str(e.value).startswith("task.text:") and message in str(e.value)
+
+
+def test_too_short_a_text_or_a_missing_one_is_refused_naming_the_field():
+    tid = register_text("short text\n" * 5)
+    with pytest.raises(ConfigError, match="^task.seq_len"):
+        RunConfig.from_flat({"model": "gpt", "task": "chars", "corpus": "text", "text_id": tid})
+    with pytest.raises(ConfigError, match="^task.text_id"):
+        RunConfig.from_flat({"model": "gpt", "task": "chars", "corpus": "text", "text_id": "0123456789abcdef"})
+
+
+@pytest.fixture(scope="module")
+def trained():
+    cfg = RunConfig.from_flat({"model": "gpt", "task": "chars", "seq_len": 32, "hidden": 32, "steps": 60})
+    tr = Trainer(cfg)
+    tr.run()
+    return tr
+
+
+def test_near_zero_temperature_and_top_1_are_greedy(trained):
+    model, task = trained.model, trained.task
+    greedy = []
+    ids = task.encode("the ")
+    with torch.no_grad():
+        model.eval()
+        for _ in range(30):
+            from seqlab.tasks.base import Batch
+
+            w = ids[-task.seq_len :][None]
+            nxt = model(Batch(w, w)).pred[0, -1].argmax()
+            greedy.append(int(nxt))
+            ids = torch.cat([ids, nxt[None]])
+    expected = task.decode(greedy)
+    assert sample_text(model, task, SamplingConfig(length=30, top_k=1, temperature=1.0, seed=5)) == expected
+    assert sample_text(model, task, SamplingConfig(length=30, temperature=1e-4, seed=7)) == expected
+
+
+def test_samples_are_reproducible_per_seed(trained):
+    a = sample_text(trained.model, trained.task, SamplingConfig(length=60, temperature=1.5, seed=1))
+    b = sample_text(trained.model, trained.task, SamplingConfig(length=60, temperature=1.5, seed=1))
+    c = sample_text(trained.model, trained.task, SamplingConfig(length=60, temperature=1.5, seed=2))
+    assert a == b != c and len(a) == 60
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"temperature": 0.0}, "sampling.temperature"),
+        ({"temperature": -1.0}, "sampling.temperature"),
+        ({"top_k": 0}, "sampling.top_k"),
+        ({"top_k": 1000}, "sampling.top_k"),
+        ({"prompt": "THE"}, "sampling.prompt"),
+    ],
+)
+def test_bad_sampling_settings_are_refused_naming_the_field(trained, values, field):
+    with pytest.raises(ConfigError) as e:
+        sample_text(trained.model, trained.task, SamplingConfig.build(**values))
+    assert str(e.value).startswith(field)
+
+
+def test_bidirectional_models_cannot_be_sampled_from():
+    tr = Trainer(RunConfig.from_flat({"model": "bert", "task": "chars", "seq_len": 16, "hidden": 16}))
+    with pytest.raises(ConfigError, match="^model.name: .*not a causal model"):
+        sample_text(tr.model, tr.task, SamplingConfig())
+
+
+def test_sample_recorder_keeps_a_sample_per_evaluation():
+    rec = SampleRecorder(SamplingConfig(length=20))
+    cfg = {"model": "lstm", "task": "chars", "seq_len": 16, "hidden": 16, "steps": 20, "eval_every": 10}
+    Trainer(RunConfig.from_flat(cfg), [rec]).run()
+    samples = rec.snapshot()
+    assert [s for s, _ in samples] == [0, 10, 20] and all(len(t) == 20 for _, t in samples)
+
+
+def test_cli_trains_on_a_text_file_and_samples(tmp_path, capsys):
+    path = tmp_path / "t.txt"
+    path.write_text("to be or not to be, that is the question.\n" * 300, encoding="utf-8")
+    argv = ["train", "--model", "lstm", "--task", "chars", "--text-file", str(path), "--seq-len", "24"]
+    code = main([*argv, "--steps", "30", "--sample", "40", "--prompt", "to ", "--json", "--quiet"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and out["task"] == "chars" and len(out["sample"]["text"]) == 40
+    assert set(out["sample"]["text"]) <= set("to be or not to be, that is the question.\n")
+
+
+def test_cli_bad_text_file_exit_2_one_line(tmp_path, capsys):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"\xff\xfeabc")
+    assert main(["train", "--model", "gpt", "--task", "chars", "--text-file", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "task.text: not UTF-8" in err[0]
+    assert main(["train", "--model", "gpt", "--task", "chars", "--text-file", str(tmp_path / "missing.txt")]) == 2
+    assert "cannot read" in capsys.readouterr().err
