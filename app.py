@@ -10,6 +10,7 @@ PAGES = [
     st.Page("pages/recurrent.py", title="Recurrent: RNN, LSTM, GRU"),
     st.Page("pages/seq2seq.py", title="Seq2seq & attention"),
     st.Page("pages/transformers.py", title="Transformers: GPT & BERT"),
+    st.Page("pages/language.py", title="Language models"),
     st.Page("pages/emerging.py", title="Emerging: SSMs, MoE, search"),
     st.Page("pages/complexity.py", title="Complexity lab"),
 ]

@@ -170,3 +170,50 @@ def test_cli_bad_text_file_exit_2_one_line(tmp_path, capsys):
     assert len(err) == 1 and "task.text: not UTF-8" in err[0]
     assert main(["train", "--model", "gpt", "--task", "chars", "--text-file", str(tmp_path / "missing.txt")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+# -- the page --------------------------------------------------------------------------------------------------
+def _page(query=None):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("pages/language.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _train(at):
+    from seqlab.ui.state import registry
+
+    at.button(key="language:train").click().run()
+    runs = registry().visible(at.session_state["language:runs"])
+    for r in runs:
+        r.join(120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return runs
+
+
+def test_language_page_trains_and_shows_samples_with_the_chosen_temperature():
+    at = _page({"seq_len": "16", "steps": "20", "eval_every": "10", "hidden": "16", "layers": "1"})
+    at.number_input(key="language:temperature").set_value(0.5).run()
+    runs = _train(at)
+    assert [r.status for r in runs] == ["completed"]
+    rec = runs[0].observers[0]
+    assert [s for s, _ in rec.snapshot()] == [0, 10, 20] and rec.config.temperature == 0.5
+    shown = [c.value for c in at.code]
+    assert any(code == "the " + rec.snapshot()[-1][1] for code in shown)
+    assert any("step 20" in m.value for m in at.markdown)
+    at.button(key="language:sample_now").click().run()
+    assert not at.exception and len(at.code) > len(shown)
+
+
+def test_language_page_refuses_a_zero_temperature_next_to_the_control():
+    at = _page()
+    at.number_input(key="language:temperature").set_value(0.0).run()
+    assert any(e.value.startswith("sampling.temperature") for e in at.error)

@@ -1,0 +1,60 @@
+"""Language models: a character-level GPT learning a generated language, sampled as it trains."""
+
+import streamlit as st
+
+from seqlab.ui.boot import ensure_navigation
+from seqlab.ui.controls import Preset
+from seqlab.ui.lm import recorder_factory, sample_now, samples_panel, sampling_settings, upload_box
+from seqlab.ui.panels import experiment, live_panels, model_cards
+
+ensure_navigation()  # before anything is drawn: a deep link on a fresh server
+
+PAGE = "language"
+MODELS = ("gpt", "lstm", "gru", "rnn", "ssm", "selective-ssm", "moe")
+TASKS = ("chars",)
+DEFAULTS = {"model": "gpt", "task": "chars", "seq_len": 64, "steps": 1500, "layers": 2, "eval_every": 100}
+PRESETS = [
+    Preset(
+        "A character GPT learns a grammar",
+        ("gpt",),
+        {"task": "chars", "corpus": "grammar", "seq_len": 64, "steps": 600, "layers": 2, "eval_every": 50},
+        "Watch the samples: random letters at step 0; by step ~150 real words and the full stop; by step ~600 "
+        "(about 25 s here) grammatical clauses — and plural subjects mostly take plural verbs, a dependency "
+        "across the whole noun phrase. The held-out loss falls from the unigram baseline (2.9 nats) to ~0.55.",
+    ),
+    Preset(
+        "Brackets: GPT vs LSTM on Dyck words",
+        ("gpt", "lstm"),
+        {"task": "chars", "corpus": "dyck", "seq_len": 64, "steps": 800, "layers": 2, "eval_every": 50},
+        "To close a bracket correctly a model must know which one is open, at any depth. Both learn to write "
+        "balanced words; compare how fast each gets there, and how long the samples stay balanced.",
+    ),
+]
+
+st.title("Language models: predict the next character")
+st.markdown(
+    "**Claim.** A model trained only to predict the next symbol of a text learns its spelling, its words and "
+    "its grammar (Shannon 1951; Radford et al. 2018, 2019): that is all a GPT is. Here a small GPT (or an "
+    "LSTM, for comparison) reads a corpus this app generates — English-like sentences from a probabilistic "
+    "grammar, or nested brackets — or your own text, and writes samples as it learns."
+)
+upload_box(PAGE)
+st.markdown("**Sampling** (used by runs you start next, and by *Sample again*)")
+config, _ = sampling_settings(PAGE)
+st.session_state[f"{PAGE}:sampling"] = config
+shown = experiment(PAGE, MODELS, TASKS, DEFAULTS, PRESETS, observers=recorder_factory(PAGE))
+live_panels(PAGE, shown)
+
+st.subheader("What the model writes, as training goes")
+samples_panel(PAGE)
+sample_now(PAGE, config)
+
+st.subheader("The models")
+model_cards(shown)
+st.markdown(
+    "**What to notice.** The loss panel's dashed line is the unigram entropy — the best a model can do "
+    "without reading the context; everything below it is learned structure. The gradient panel shows how far "
+    "back each character's prediction reaches. Temperature trades accuracy for variety: near 0 the sample "
+    "repeats the most likely sentence, at 1.5 it invents words. BERT is not offered: it reads both sides, so "
+    "it cannot write left to right."
+)
