@@ -1,60 +1,12 @@
 """AppTest for every page: loads, controls present, a short run fills the three panels with the
 run's own numbers, Stop works, bad query values fall back with a note."""
 
-import json
 import math
-from pathlib import Path
 
-import pandas as pd
-import pyarrow as pa
 import pytest
-from streamlit.testing.v1 import AppTest
+from pagetest import app, chart_data, join_all, specs, titles
 
 from seqlab.ui.state import registry
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def app(query: dict | None = None, page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def charts(at):
-    return list(at.get("arrow_vega_lite_chart")) + list(at.get("vega_lite_chart"))
-
-
-def specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in charts(at)]
-
-
-def chart_data(at, title: str):
-    """The rows behind the chart with this title (datasets travel as Arrow IPC streams)."""
-    for c in charts(at):
-        t = json.loads(c.proto.spec).get("title")
-        if (t.get("text") if isinstance(t, dict) else t or "").startswith(title):
-            frames = [pa.ipc.open_stream(d.data.data).read_pandas() for d in c.proto.datasets]
-            return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    raise AssertionError(f"no chart titled {title!r}")
-
-
-def join_all():
-    for r in registry().running():
-        r.join(120)
-
-
-def titles(spec_list):
-    out = []
-    for s in spec_list:
-        t = s.get("title")
-        out.append(t.get("text") if isinstance(t, dict) else t)
-    return out
 
 
 def test_home_shows_timeline_equations_and_complexity_table():

@@ -6,6 +6,8 @@ from collections import Counter
 
 import pytest
 import torch
+from pagetest import app
+from pagetest import train as train_page
 
 from seqlab.cli import main
 from seqlab.config import RunConfig
@@ -174,29 +176,11 @@ def test_cli_bad_text_file_exit_2_one_line(tmp_path, capsys):
 
 # -- the page --------------------------------------------------------------------------------------------------
 def _page(query=None):
-    from pathlib import Path
-
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("pages/language.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return app(query, "pages/language.py")
 
 
 def _train(at):
-    from seqlab.ui.state import registry
-
-    at.button(key="language:train").click().run()
-    runs = registry().visible(at.session_state["language:runs"])
-    for r in runs:
-        r.join(120)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return runs
+    return train_page(at, "language")
 
 
 def test_language_page_trains_and_shows_samples_with_the_chosen_temperature():

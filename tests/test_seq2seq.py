@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from pagetest import app, chart_data
+from pagetest import train as train_page
 
 from seqlab.cli import main
 from seqlab.config import RunConfig
@@ -232,41 +234,11 @@ def test_token_models_refuse_sequence_tasks_and_name_the_ones_that_can(name):
 
 # -- the page ---------------------------------------------------------------------------------------------------
 def _page(query):
-    from pathlib import Path
-
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("pages/seq2seq.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return app(query, "pages/seq2seq.py")
 
 
 def _train(at):
-    from seqlab.ui.state import registry
-
-    at.button(key="seq2seq:train").click().run()
-    runs = registry().visible(at.session_state["seq2seq:runs"])
-    for r in runs:
-        r.join(120)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return runs
-
-
-def _chart(at, title, dataset=None):
-    import pandas as pd
-    import pyarrow as pa
-
-    for c in list(at.get("vega_lite_chart")) + list(at.get("arrow_vega_lite_chart")):
-        t = json.loads(c.proto.spec).get("title")
-        if (t.get("text") if isinstance(t, dict) else t or "").startswith(title):
-            frames = [d for d in c.proto.datasets if dataset in (None, d.name)]
-            return pd.concat([pa.ipc.open_stream(d.data.data).read_pandas() for d in frames])
-    raise AssertionError(f"no chart titled {title!r}")
+    return train_page(at, "seq2seq")
 
 
 def test_page_trains_and_draws_accuracy_by_length_and_the_alignment():
@@ -283,10 +255,10 @@ def test_page_trains_and_draws_accuracy_by_length_and_the_alignment():
     assert "bottleneck" in at.title[0].value
     runs = _train(at)
     assert [r.status for r in runs] == ["completed", "completed"]
-    by_length = _chart(at, "Sequence accuracy by input length", "lengths")
+    by_length = chart_data(at, "Sequence accuracy by input length", "lengths")
     assert set(by_length["run"]) == {"seq2seq", "bahdanau"} and by_length["length"].max() == 8
     assert by_length["sequence_accuracy"].between(0, 1).all()
-    alpha = _chart(at, "bahdanau · step 40")
+    alpha = chart_data(at, "bahdanau · step 40")
     assert alpha.groupby("query")["weight"].sum().round(4).eq(1.0).all()
     assert alpha["token"].iloc[-1] != "·"  # the probe is trimmed to its own length: no padding columns
     assert any(c.value.startswith("Probe source") for c in at.caption)

@@ -1,0 +1,68 @@
+"""Helpers for the AppTest page tests: open a page (optionally from a link), train, read charts."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+from streamlit.testing.v1 import AppTest
+
+from seqlab.ui.state import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def app(query: dict | None = None, page: str | None = None) -> AppTest:
+    """app.py run once (navigation), then ``page`` (e.g. "pages/seq2seq.py"), with ``query`` in the URL."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def train(at: AppTest, page: str) -> list:
+    """Press the page's Train, wait for its runs to finish, redraw; returns the runs."""
+    at.button(key=f"{page}:train").click().run()
+    runs = registry().visible(at.session_state[f"{page}:runs"])
+    for r in runs:
+        r.join(120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return runs
+
+
+def join_all():
+    for r in registry().running():
+        r.join(120)
+
+
+def charts(at):
+    return list(at.get("arrow_vega_lite_chart")) + list(at.get("vega_lite_chart"))
+
+
+def specs(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in charts(at)]
+
+
+def titles(spec_list):
+    out = []
+    for s in spec_list:
+        t = s.get("title")
+        out.append(t.get("text") if isinstance(t, dict) else t)
+    return out
+
+
+def chart_data(at, title: str, dataset: str | None = None) -> pd.DataFrame:
+    """The rows behind the chart whose title starts with ``title`` (datasets travel as Arrow IPC streams)."""
+    for c in charts(at):
+        t = json.loads(c.proto.spec).get("title")
+        if (t.get("text") if isinstance(t, dict) else t or "").startswith(title):
+            frames = [
+                pa.ipc.open_stream(d.data.data).read_pandas() for d in c.proto.datasets if dataset in (None, d.name)
+            ]
+            return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    raise AssertionError(f"no chart titled {title!r}")
