@@ -27,9 +27,9 @@ MILESTONES = (
         2017, "Transformer", "Vaswani et al. (2017), Attention Is All You Need", "transformers", "transformers", 4
     ),
     Milestone(2018, "BERT", "Devlin et al. (2018)", "transformers", "transformers", 5),
-    Milestone(2019, "GPT-2", "Radford et al. (2019)", "transformers", "transformers", 6),
-    Milestone(2020, "GPT-3 (few-shot)", "Brown et al. (2020)", "transformers", "transformers", 7),
-    Milestone(2017, "Mixture of experts", "Shazeer et al. (2017)", "emerging", "", 8),
+    Milestone(2019, "GPT-2", "Radford et al. (2019)", "transformers", "language", 6),
+    Milestone(2020, "GPT-3 (few-shot)", "Brown et al. (2020)", "transformers", "language", 7),
+    Milestone(2017, "Mixture of experts", "Shazeer et al. (2017)", "emerging", "emerging", 8),
     Milestone(2022, "State-space models (S4D)", "Gu et al. (2022)", "emerging", "emerging", 9),
     Milestone(2023, "Selective SSM (Mamba)", "Gu & Dao (2023)", "emerging", "emerging", 10),
 )
