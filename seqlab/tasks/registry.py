@@ -6,6 +6,8 @@ from ..errors import ConfigError, unknown_name
 from .adding import Adding
 from .base import Task
 from .copy import Copy
+from .incontext import FewShot
+from .language import LanguageID, LanguageModel, MaskedLM
 from .order import Reverse, Sort
 from .parity import Parity
 from .recall import Recall
@@ -21,6 +23,10 @@ TASKS: dict[str, type[Task]] = {
     "seq-reverse": SeqReverse,
     "seq-sort": SeqSort,
     "numbers": Numbers,
+    "lm": LanguageModel,
+    "mlm": MaskedLM,
+    "langid": LanguageID,
+    "fewshot": FewShot,
 }
 
 
