@@ -55,9 +55,13 @@ class ExperimentConfig(BaseModel):
             raise ConfigError(message, field) from None
 
 
-def history(trainer) -> dict[str, list[dict]]:
-    """A finished trainer's curves: training loss per logged step, held-out loss and metrics per evaluation."""
+def history(trainer, max_points: int = 500) -> dict[str, list[dict]]:
+    """A finished trainer's curves: training loss per logged step (every n-th, at most ``max_points``, the
+    last one kept), held-out loss and metrics per evaluation."""
+    train = trainer.train_history
+    every = max(1, -(-len(train) // max_points))
+    kept = train[::every] + ([train[-1]] if train and (len(train) - 1) % every else [])
     return {
-        "train": [{"step": r.step, "loss": r.loss} for r in trainer.train_history],
+        "train": [{"step": r.step, "loss": r.loss} for r in kept],
         "eval": [{"step": r.step, "loss": r.loss, **r.metrics} for r in trainer.eval_history],
     }

@@ -43,12 +43,12 @@ class PretrainConfig(ExperimentConfig):
     layers: int = Field(2, ge=1, le=16, description="Transformer blocks")
     heads: int = Field(4, ge=1, le=64, description="attention heads")
     # pre-training: unlabelled, so it can be long
-    pretrain_steps: int = Field(1500, ge=1, le=1_000_000, description="masked-token training steps")
+    pretrain_steps: int = Field(3000, ge=1, le=1_000_000, description="masked-token training steps")
     pretrain_batch: int = Field(32, ge=1, le=4096, description="unlabelled sequences per pre-training step")
     # 3e-3 was the fastest stable rate in a sweep over 1e-3, 3e-3 (this corpus, 2 layers, d=32)
     pretrain_lr: float = Field(3e-3, gt=0, le=1, description="Adam learning rate for pre-training")
     # fine-tuning: the labelled budget, identical for both arms
-    finetune_steps: int = Field(100, ge=1, le=100_000, description="fine-tuning steps (each arm)")
+    finetune_steps: int = Field(200, ge=1, le=100_000, description="fine-tuning steps (each arm)")
     finetune_batch: int = Field(8, ge=1, le=4096, description="labelled examples per fine-tuning step")
     finetune_lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate for fine-tuning (both arms)")
     eval_every: int = Field(5, ge=1, le=100_000, description="held-out evaluation interval while fine-tuning")

@@ -43,7 +43,7 @@ T975 = {1: 12.71, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8:
 class ScalingConfig(ExperimentConfig):
     section = "scaling"
     widths: list[int] = Field(
-        default_factory=lambda: [8, 16, 32, 64], description="hidden sizes d of the models, increasing"
+        default_factory=lambda: [8, 16, 32, 64, 128], description="hidden sizes d of the models, increasing"
     )
     layers: int = Field(2, ge=1, le=16, description="Transformer blocks (the same for every size)")
     heads: int = Field(2, ge=1, le=64, description="attention heads (must divide every width)")
