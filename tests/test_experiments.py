@@ -200,7 +200,7 @@ def test_run_config_errors_are_renamed_to_the_experiment_setting():
 
 # -- charts --------------------------------------------------------------------------------------
 def _texts(fig):
-    return json.dumps(fig.to_dict(), default=str)
+    return json.dumps(fig.to_dict(), default=str, ensure_ascii=False)
 
 
 def test_finetune_chart_draws_both_arms_against_labelled_examples(pretrain_result):
@@ -217,9 +217,13 @@ def test_scaling_chart_is_log_log_with_points_fit_and_floor(scaling_result):
     fig = charts.scaling_chart(scaling_result)
     text = _texts(fig)
     assert fig.title == "Held-out loss vs model size"
-    assert "non-embedding parameters N (log)" in text and "nats per token" in text and '"log"' in text
-    assert len(fig.data["points"]) == 3 and len(fig.data["fit"]) > 10 and len(fig.data["floor"]) == 2
-    assert "α = " in fig.data["note"]["text"].iloc[0]
+    assert "non-embedding parameters N (log)" in text and "L − c, nats per token" in text and '"log"' in text
+    c = scaling_result["fit"]["c"]
+    losses = [p["loss"] - c for p in scaling_result["points"]]
+    assert list(fig.data["points"]["loss"]) == pytest.approx(losses) and len(fig.data["fit"]) > 10
+    assert fig.data["floor"].empty and "α = " in fig.data["note"]["text"].iloc[0]
+    whole = charts.scaling_chart(scaling_result, reducible=False)
+    assert "held-out loss L" in _texts(whole) and list(whole.data["floor"]["loss"]) == [c, c]
 
 
 def test_fewshot_chart_has_model_ideal_and_chance_and_marks_the_trained_range(fewshot_result):

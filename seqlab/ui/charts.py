@@ -757,14 +757,19 @@ SCALING_SERIES = ("measured", "power-law fit", "irreducible loss c")
 
 
 @functools.lru_cache(maxsize=4)
-def _scaling_spec(large: bool) -> dict:
+def _scaling_spec(reducible: bool, large: bool) -> dict:
     x = alt.X("N:Q", title="non-embedding parameters N (log)", scale=alt.Scale(type="log"), axis=alt.Axis(format="~s"))
-    y_scale = alt.Scale(type="log")
-    y_title = "held-out loss, nats per token (log)"
+    y_scale = alt.Scale(type="log", zero=False, nice=False)
+    if reducible:
+        y_title, series = "reducible loss L − c, nats per token (log)", SCALING_SERIES[:2]
+        subtitle = "every model trained on the same tokens · L − c = a·N^(−α) is a straight line on log–log axes"
+    else:
+        y_title, series = "held-out loss L, nats per token (log)", SCALING_SERIES
+        subtitle = "every model trained on the same tokens · the fit bends towards the irreducible loss c"
     color = alt.Color(
         "series:N",
         title="",
-        scale=alt.Scale(domain=list(SCALING_SERIES), range=[COLORS[0], COLORS[1], "#666"]),
+        scale=alt.Scale(domain=list(series), range=[COLORS[0], COLORS[1], "#666"][: len(series)]),
     )
     fit = (
         alt.Chart(_named("fit"))
@@ -797,11 +802,8 @@ def _scaling_spec(large: bool) -> dict:
         .encode(x=alt.value("width"), y=alt.value(0), text=alt.Text("text:N"))
     )
     return _spec(
-        alt.layer(floor, fit, points, note).properties(
-            title=alt.Title(
-                "Held-out loss vs model size",
-                subtitle="every model trained on the same tokens · on log–log axes a power law is a straight line",
-            ),
+        alt.layer(*([] if reducible else [floor]), fit, points, note).properties(
+            title=alt.Title("Held-out loss vs model size", subtitle=subtitle),
             height=HEIGHT,
             width="container",
         ),
@@ -809,30 +811,33 @@ def _scaling_spec(large: bool) -> dict:
     )
 
 
-def scaling_chart(result: dict, large: bool = False) -> Figure:
+def scaling_chart(result: dict, reducible: bool = True, large: bool = False) -> Figure:
     """Loss against non-embedding parameters on log–log axes, from ``run_scaling``'s result: the measured
-    points, the fitted L(N) = a·N^(−α) + c as a curve, and c dashed. Datasets: ``points`` (series, width, N,
-    loss, seconds), ``fit`` and ``floor`` (series, N, loss), ``note`` (text: the fitted exponent)."""
-    pts = [p for p in result["points"] if p["loss"] is not None]
+    points and the fitted power law. With ``reducible`` (default) the y axis is L − c, where the fit is a
+    straight line; otherwise L itself, the fit a curve bending to c (dashed). Datasets: ``points`` (series,
+    width, N, loss, seconds), ``fit`` and ``floor`` (series, N, loss), ``note`` (text: the fitted exponent).
+    ``loss`` is L − c in the reducible view."""
+    f = result["fit"]
+    c = f.get("c", 0.0) if reducible else 0.0
+    pts = [p for p in result["points"] if p["loss"] is not None and p["loss"] > c]
     points = pd.DataFrame(
         [
-            {"series": "measured", "width": p["width"], "N": p["non_embedding_params"], "loss": p["loss"]}
+            {"series": "measured", "width": p["width"], "N": p["non_embedding_params"], "loss": p["loss"] - c}
             | {"seconds": p["seconds"]}
             for p in pts
         ],
         columns=["series", "width", "N", "loss", "seconds"],
     )
-    f = result["fit"]
     fit_rows, floor_rows, text = [], [], ""
     if pts and "alpha" in f:
         lo, hi = min(points["N"]) / 1.5, max(points["N"]) * 1.5
         ns = [lo * (hi / lo) ** (i / 40) for i in range(41)]
-        fit_rows = [{"series": "power-law fit", "N": n, "loss": f["a"] * n ** (-f["alpha"]) + f["c"]} for n in ns]
-        if f["c"] > 0:
+        fit_rows = [{"series": "power-law fit", "N": n, "loss": f["a"] * n ** (-f["alpha"]) + f["c"] - c} for n in ns]
+        if f["c"] > 0 and not reducible:
             floor_rows = [{"series": "irreducible loss c", "N": n, "loss": f["c"]} for n in (lo, hi)]
         text = f"α = {f['alpha']:.2f} ± {f['alpha_stderr']:.2f}, c = {f['c']:.3g}"
     return _fig(
-        _scaling_spec(large),
+        _scaling_spec(reducible, large),
         points=points,
         fit=pd.DataFrame(fit_rows, columns=["series", "N", "loss"]),
         floor=pd.DataFrame(floor_rows, columns=["series", "N", "loss"]),
@@ -845,7 +850,9 @@ FEWSHOT_SERIES = ("model (frozen GPT)", "ideal in-context learner", "chance")
 
 @functools.lru_cache(maxsize=4)
 def _fewshot_spec(large: bool) -> dict:
-    x = alt.X("k:Q", title="in-context examples k", axis=alt.Axis(tickMinStep=1, format="d"))
+    x = alt.X(
+        "k:Q", title="in-context examples k", scale=alt.Scale(zero=False), axis=alt.Axis(tickMinStep=1, format="d")
+    )
     y = alt.Y("accuracy:Q", title="held-out accuracy on new mappings", scale=alt.Scale(domain=[0, 1]))
     lines = (
         alt.Chart(_named("rows"))
@@ -859,7 +866,7 @@ def _fewshot_spec(large: bool) -> dict:
                 scale=alt.Scale(domain=list(FEWSHOT_SERIES), range=[COLORS[0], COLORS[1], "#666"]),
             ),
             strokeDash=alt.StrokeDash(
-                "series:N", scale=alt.Scale(domain=list(FEWSHOT_SERIES), range=[[1, 0], [6, 3], [2, 3]]), legend=None
+                "series:N", title="", scale=alt.Scale(domain=list(FEWSHOT_SERIES), range=[[1, 0], [6, 3], [2, 3]])
             ),
             tooltip=[alt.Tooltip("series:N"), alt.Tooltip("k:Q"), alt.Tooltip("accuracy:Q", format=".1%")],
         )
