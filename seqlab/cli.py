@@ -516,14 +516,16 @@ def cmd_scaling(args) -> dict:
                 f"{p['width']:>5} {p['non_embedding_params']:>13,} {p['params']:>9,} {p['loss']:>8.4f} "
                 f"{p['seconds']:>8.1f}"
             )
-        f = out["fit"]
-        if "error" in f:
-            print(f"no power-law fit: {f['error']}")
-        else:
-            where = {"known": "the exact Bayes loss", "fit": "fitted", "zero": "set to 0"}[f["irreducible"]]
+        print("fit L(N) = a·N^(−α) + c, least squares on log–log axes:")
+        for mode, f in out["fits"].items():
+            chosen = " ← --irreducible" if mode == config.irreducible else ""
+            where = {"bayes": "c = the exact Bayes loss", "fit": "c fitted", "none": "c = 0"}[mode]
+            if "error" in f:
+                print(f"  {where:<26} no fit: {f['error']}{chosen}")
+                continue
             print(
-                f"fit L(N) = a·N^(−α) + c: α = {f['alpha']:.3f} ± {f['alpha_stderr']:.3f} (95 % interval "
-                f"± {f['alpha_ci95']:.3f}, {f['dof']} residual dof), a = {f['a']:.4g}, c = {f['c']:.4f} ({where})"
+                f"  {where:<26} α = {f['alpha']:.3f} ± {f['alpha_stderr']:.3f} (95 % ± {f['alpha_ci95']:.3f}, "
+                f"{f['dof']} dof), a = {f['a']:.4g}, c = {f['c']:.4f}, log residual {f['rmse_log']:.3f}{chosen}"
             )
         print(
             f"every model saw {out['tokens']:,} tokens; blind loss ln V = {out['blind_loss']:.3f}, "

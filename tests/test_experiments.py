@@ -153,7 +153,8 @@ def test_scaling_loss_falls_with_size_on_a_tiny_case(scaling_result):
     assert ns == sorted(ns) and ns[-1] / ns[0] > 10
     assert losses[0] > losses[1] > losses[2] > r["bayes_loss"]
     assert losses[0] < r["blind_loss"]
-    assert r["fit"]["alpha"] > 0.1 and r["fit"]["c"] == r["bayes_loss"]
+    assert r["fit"]["alpha"] > 0.1 and r["fit"]["c"] == r["bayes_loss"] and r["fit"] == r["fits"]["bayes"]
+    assert r["fits"]["none"]["c"] == 0 and 0 <= r["fits"]["fit"]["c"] < min(losses)
     assert r["tokens"] == 150 * 32 * 16
 
 

@@ -172,7 +172,8 @@ def run_scaling(
     on_point: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train each width under the same budget; returns ``points`` (one per width: ``width, params,
-    non_embedding_params, loss`` (held-out), ``accuracy, seconds``), ``fit`` (see ``fit_power_law``),
+    non_embedding_params, loss`` (held-out), ``accuracy, seconds``), ``fit`` (see ``fit_power_law``; c as
+    ``config.irreducible`` says) and ``fits`` (the same points fitted each way: ``bayes``, ``fit``, ``none``),
     ``bayes_loss`` (the exact floor), ``blind_loss`` (ln V), ``tokens`` (seen by every model) and
     ``compute`` per point ≈ 6·N·tokens FLOPs (Kaplan's C). ``on_point`` gets each point as it lands."""
     config = config or ScalingConfig()
@@ -201,15 +202,17 @@ def run_scaling(
         if on_point:
             on_point(point)
     finite = [p for p in points if p["loss"] is not None and math.isfinite(p["loss"])]
-    c = {"bayes": bayes, "fit": "fit", "none": None}[config.irreducible]
-    try:
-        fit = fit_power_law([p["non_embedding_params"] for p in finite], [p["loss"] for p in finite], c)
-    except ValueError as e:
-        fit = {"error": str(e)}
+    fits = {}
+    for mode, c in (("bayes", bayes), ("fit", "fit"), ("none", None)):
+        try:
+            fits[mode] = fit_power_law([p["non_embedding_params"] for p in finite], [p["loss"] for p in finite], c)
+        except ValueError as e:
+            fits[mode] = {"error": str(e)}
     return {
         "config": config.model_dump(),
         "points": points,
-        "fit": fit,
+        "fit": fits[config.irreducible],
+        "fits": fits,
         "bayes_loss": bayes,
         "blind_loss": blind,
         "tokens": tokens,
