@@ -12,6 +12,10 @@ the default, let it read the longer sequences; learned positions cannot).
 Next to the measured accuracy: chance (1/V) and the ideal in-context learner (right whenever an
 example answers the query, a guess otherwise), computed on the same held-out sequences.
 
+Measured with the defaults (``python -m seqlab fewshot``, 1 CPU thread, ~25 s): held-out accuracy
+0.18 / 0.34 / 0.55 at k = 1 / 4 / 8 (trained range), 0.78 / 0.95 at k = 12 / 16 (beyond it), against
+0.17 / 0.33 / 0.55 / 0.79 / 1.00 for the ideal in-context learner and 0.125 chance.
+
 How far the toy goes: the skill here is one mechanism (find the matching key, copy the value after
 it — an induction head, Olsson et al. 2022) learned in a minute, not GPT-3's open-ended tasks; and
 GPT-3 never trained on its few-shot format, while this model trained on exactly this one. What

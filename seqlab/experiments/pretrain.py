@@ -11,7 +11,11 @@ labels cannot be read off token counts — only off which token follows which, t
 masked-token prediction has to learn. The pre-trained model has learned it from unlabelled text and
 only needs a new output layer; from scratch, a few hundred labelled examples are not enough to find it.
 
-Measured with the defaults (``python -m seqlab pretrain``, 1 CPU thread): MEASURED.
+Measured with the defaults (``python -m seqlab pretrain``, 1 CPU thread, ~31 s of which ~24 s
+pre-training): masked-token accuracy 0.85 on held-out masked positions (chance 1/16); fine-tuned on
+the same 1,600 labelled examples (200 steps × 8), the pre-trained model is at 0.98 held-out accuracy
+after 240 of them and 1.00 at the end, the model from scratch at 0.62 at the end (chance 0.25; the
+Bayes classifier gets 1.00). With fine-tuning rate 1e-3 for both: 1.00 vs 0.38.
 
 How far the toy goes: BERT pre-trained for days on 3.3 billion words and was fine-tuned on
 thousands of labelled examples; here a 2-layer model pre-trains for seconds on a generated corpus.
@@ -50,7 +54,8 @@ class PretrainConfig(ExperimentConfig):
     # fine-tuning: the labelled budget, identical for both arms
     finetune_steps: int = Field(200, ge=1, le=100_000, description="fine-tuning steps (each arm)")
     finetune_batch: int = Field(8, ge=1, le=4096, description="labelled examples per fine-tuning step")
-    finetune_lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate for fine-tuning (both arms)")
+    # 3e-3 is the better of 1e-3 and 3e-3 for *both* arms here, so scratch is not handicapped by the rate
+    finetune_lr: float = Field(3e-3, gt=0, le=1, description="Adam learning rate for fine-tuning (both arms)")
     eval_every: int = Field(5, ge=1, le=100_000, description="held-out evaluation interval while fine-tuning")
     eval_size: int = Field(512, ge=1, le=65_536, description="held-out examples per evaluation")
     seed: int = Field(0, ge=0, le=2**31 - 1)
