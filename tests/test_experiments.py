@@ -153,8 +153,9 @@ def test_scaling_loss_falls_with_size_on_a_tiny_case(scaling_result):
     assert ns == sorted(ns) and ns[-1] / ns[0] > 10
     assert losses[0] > losses[1] > losses[2] > r["bayes_loss"]
     assert losses[0] < r["blind_loss"]
-    assert r["fit"]["alpha"] > 0.1 and r["fit"]["c"] == r["bayes_loss"] and r["fit"] == r["fits"]["bayes"]
-    assert r["fits"]["none"]["c"] == 0 and 0 <= r["fits"]["fit"]["c"] < min(losses)
+    assert r["fit"] == r["fits"]["none"] and r["fit"]["c"] == 0 and r["fit"]["alpha"] > 0.1
+    assert r["fits"]["bayes"]["c"] == r["bayes_loss"] and r["fits"]["bayes"]["alpha"] > r["fit"]["alpha"]
+    assert 0 <= r["fits"]["fit"]["c"] < min(losses)
     assert r["tokens"] == 150 * 32 * 16
 
 
@@ -215,16 +216,20 @@ def test_finetune_chart_draws_both_arms_against_labelled_examples(pretrain_resul
 
 
 def test_scaling_chart_is_log_log_with_points_fit_and_floor(scaling_result):
-    fig = charts.scaling_chart(scaling_result)
+    fig = charts.scaling_chart(scaling_result)  # c = 0: loss itself, the Bayes floor dashed
     text = _texts(fig)
     assert fig.title == "Held-out loss vs model size"
-    assert "non-embedding parameters N (log)" in text and "L − c, nats per token" in text and '"log"' in text
-    c = scaling_result["fit"]["c"]
-    losses = [p["loss"] - c for p in scaling_result["points"]]
-    assert list(fig.data["points"]["loss"]) == pytest.approx(losses) and len(fig.data["fit"]) > 10
-    assert fig.data["floor"].empty and "α = " in fig.data["note"]["text"].iloc[0]
-    whole = charts.scaling_chart(scaling_result, reducible=False)
-    assert "held-out loss L" in _texts(whole) and list(whole.data["floor"]["loss"]) == [c, c]
+    assert "non-embedding parameters N (log)" in text and "held-out loss L, nats per token" in text
+    assert '"log"' in text and "α = " in fig.data["note"]["text"].iloc[0]
+    assert list(fig.data["points"]["loss"]) == [p["loss"] for p in scaling_result["points"]]
+    bayes = scaling_result["bayes_loss"]
+    assert len(fig.data["fit"]) > 10 and list(fig.data["floor"]["loss"]) == [bayes, bayes]
+    known = {**scaling_result, "fit": scaling_result["fits"]["bayes"]}
+    minus = charts.scaling_chart(known)  # c > 0: the reducible loss L − c, where the fit is a line
+    assert "L − c, nats per token" in _texts(minus) and minus.data["floor"].empty
+    assert list(minus.data["points"]["loss"]) == pytest.approx([p["loss"] - bayes for p in scaling_result["points"]])
+    whole = charts.scaling_chart(known, reducible=False)
+    assert "held-out loss L" in _texts(whole) and list(whole.data["floor"]["loss"]) == [bayes, bayes]
 
 
 def test_fewshot_chart_has_model_ideal_and_chance_and_marks_the_trained_range(fewshot_result):

@@ -753,30 +753,33 @@ def finetune_chart(result: dict, metric: str = "accuracy", large: bool = False) 
     )
 
 
-SCALING_SERIES = ("measured", "power-law fit", "irreducible loss c")
+SCALING_SERIES = ("measured", "power-law fit", "irreducible loss")
 
 
-@functools.lru_cache(maxsize=4)
-def _scaling_spec(reducible: bool, large: bool) -> dict:
+@functools.lru_cache(maxsize=8)
+def _scaling_spec(minus_c: bool, floor: bool, large: bool) -> dict:
     x = alt.X("N:Q", title="non-embedding parameters N (log)", scale=alt.Scale(type="log"), axis=alt.Axis(format="~s"))
     y_scale = alt.Scale(type="log", zero=False, nice=False)
-    if reducible:
-        y_title, series = "reducible loss L − c, nats per token (log)", SCALING_SERIES[:2]
+    series = SCALING_SERIES if floor else SCALING_SERIES[:2]
+    if minus_c:
+        y_title = "reducible loss L − c, nats per token (log)"
         subtitle = "every model trained on the same tokens · L − c = a·N^(−α) is a straight line on log–log axes"
     else:
-        y_title, series = "held-out loss L, nats per token (log)", SCALING_SERIES
-        subtitle = "every model trained on the same tokens · the fit bends towards the irreducible loss c"
+        y_title = "held-out loss L, nats per token (log)"
+        subtitle = "every model trained on the same tokens · a power law is a straight line on log–log axes"
+    if floor:
+        subtitle += " · dashes: the loss no model can beat"
     color = alt.Color(
         "series:N",
         title="",
         scale=alt.Scale(domain=list(series), range=[COLORS[0], COLORS[1], "#666"][: len(series)]),
     )
-    fit = (
+    fit_line = (
         alt.Chart(_named("fit"))
         .mark_line(strokeWidth=2)
         .encode(x=x, y=alt.Y("loss:Q", title=y_title, scale=y_scale), color=color)
     )
-    floor = (
+    floor_line = (
         alt.Chart(_named("floor"))
         .mark_line(strokeDash=[6, 4], strokeWidth=1.5)
         .encode(x=x, y=alt.Y("loss:Q", title=y_title, scale=y_scale), color=color)
@@ -791,7 +794,7 @@ def _scaling_spec(reducible: bool, large: bool) -> dict:
             tooltip=[
                 alt.Tooltip("width:Q", title="hidden size d"),
                 alt.Tooltip("N:Q", format=",", title="non-embedding parameters"),
-                alt.Tooltip("loss:Q", format=".4g", title="held-out loss"),
+                alt.Tooltip("loss:Q", format=".4g", title="loss"),
                 alt.Tooltip("seconds:Q", format=".1f"),
             ],
         )
@@ -802,7 +805,7 @@ def _scaling_spec(reducible: bool, large: bool) -> dict:
         .encode(x=alt.value("width"), y=alt.value(0), text=alt.Text("text:N"))
     )
     return _spec(
-        alt.layer(*([] if reducible else [floor]), fit, points, note).properties(
+        alt.layer(*([floor_line] if floor else []), fit_line, points, note).properties(
             title=alt.Title("Held-out loss vs model size", subtitle=subtitle),
             height=HEIGHT,
             width="container",
@@ -813,12 +816,15 @@ def _scaling_spec(reducible: bool, large: bool) -> dict:
 
 def scaling_chart(result: dict, reducible: bool = True, large: bool = False) -> Figure:
     """Loss against non-embedding parameters on log–log axes, from ``run_scaling``'s result: the measured
-    points and the fitted power law. With ``reducible`` (default) the y axis is L − c, where the fit is a
-    straight line; otherwise L itself, the fit a curve bending to c (dashed). Datasets: ``points`` (series,
-    width, N, loss, seconds), ``fit`` and ``floor`` (series, N, loss), ``note`` (text: the fitted exponent).
-    ``loss`` is L − c in the reducible view."""
+    points and the fitted power law L = a·N^(−α) + c. With ``reducible`` and a fitted c > 0 the y axis is
+    L − c, where the fit is a straight line; otherwise L itself, with the irreducible loss dashed (the
+    fit's c, else the task's exact Bayes loss ``bayes_loss``). Datasets: ``points`` (series, width, N, loss,
+    seconds; ``loss`` is L − c in the reducible view), ``fit`` and ``floor`` (series, N, loss), ``note``
+    (text: the fitted exponent)."""
     f = result["fit"]
-    c = f.get("c", 0.0) if reducible else 0.0
+    minus_c = reducible and f.get("c", 0.0) > 0
+    c = f["c"] if minus_c else 0.0
+    level = None if minus_c else (f.get("c") or result.get("bayes_loss"))
     pts = [p for p in result["points"] if p["loss"] is not None and p["loss"] > c]
     points = pd.DataFrame(
         [
@@ -829,15 +835,18 @@ def scaling_chart(result: dict, reducible: bool = True, large: bool = False) -> 
         columns=["series", "width", "N", "loss", "seconds"],
     )
     fit_rows, floor_rows, text = [], [], ""
-    if pts and "alpha" in f:
+    if pts:
         lo, hi = min(points["N"]) / 1.5, max(points["N"]) * 1.5
-        ns = [lo * (hi / lo) ** (i / 40) for i in range(41)]
-        fit_rows = [{"series": "power-law fit", "N": n, "loss": f["a"] * n ** (-f["alpha"]) + f["c"] - c} for n in ns]
-        if f["c"] > 0 and not reducible:
-            floor_rows = [{"series": "irreducible loss c", "N": n, "loss": f["c"]} for n in (lo, hi)]
-        text = f"α = {f['alpha']:.2f} ± {f['alpha_stderr']:.2f}, c = {f['c']:.3g}"
+        if "alpha" in f:
+            ns = [lo * (hi / lo) ** (i / 40) for i in range(41)]
+            fit_rows = [
+                {"series": "power-law fit", "N": n, "loss": f["a"] * n ** (-f["alpha"]) + f["c"] - c} for n in ns
+            ]
+            text = f"α = {f['alpha']:.3f} ± {f['alpha_stderr']:.3f}" + (f", c = {f['c']:.3g}" if f["c"] else "")
+        if level:
+            floor_rows = [{"series": "irreducible loss", "N": n, "loss": level} for n in (lo, hi)]
     return _fig(
-        _scaling_spec(reducible, large),
+        _scaling_spec(minus_c, bool(floor_rows), large),
         points=points,
         fit=pd.DataFrame(fit_rows, columns=["series", "N", "loss"]),
         floor=pd.DataFrame(floor_rows, columns=["series", "N", "loss"]),
