@@ -10,10 +10,18 @@ grew. Here several ``gpt`` widths train on the same task under the same budget (
 sequence length tokens), and the fit is drawn on log–log axes, where a power law is a line.
 
 Our task (``lm`` on the generated corpus of ``seqlab.tasks.language``) has an exactly known floor:
-the Bayes-optimal predictor's loss, computed on the held-out batch. ``irreducible="bayes"`` uses it
-as c, so only a and α are fitted (a straight line through log(L − c) against log N, with the
-standard error of the slope); ``"fit"`` estimates c too (a grid over c, the line at each), and
-``"none"`` sets c = 0 as in Kaplan's pure L(N).
+the Bayes-optimal predictor's loss, computed on the held-out batch. ``irreducible="none"`` (default)
+sets c = 0 as in Kaplan's L(N), so only a and α are fitted (a straight line through log L against
+log N, with the standard error of the slope); ``"bayes"`` uses the known floor as c, and ``"fit"``
+estimates c too (a grid over c, the line at each). The result reports all three.
+
+Measured with the defaults (``python -m seqlab scaling``, 1 CPU thread, ~45–60 s): widths 8 … 128
+give N = 1,760 … 396,800 (2.4 orders of magnitude) and held-out losses 4.81, 3.73, 2.66, 1.81, 1.41
+nats per token (blind guess ln 256 = 5.55, Bayes floor 0.955) after 409,600 tokens each. With c = 0:
+α = 0.234 ± 0.009 (95 % ± 0.029), residual 0.03 in log loss — a straight line. With c = the Bayes
+floor: α = 0.40 ± 0.03 but a visibly worse line (residual 0.10); fitting c drives it to 0. Within
+this budget every size is still far from the floor, which is why the pure power law fits best.
+With a 64-token corpus the larger models reach the floor within the budget and the line bends.
 
 How far a CPU toy goes, honestly: ~1.5–2 orders of magnitude of N (a few thousand to ~10⁵
 parameters) instead of six; 4–5 points, so the exponent's standard error is large and it depends on
