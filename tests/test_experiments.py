@@ -170,6 +170,28 @@ def test_fewshot_accuracy_rises_with_examples_in_context_above_chance(fewshot_re
         assert r["accuracy"] <= r["ideal"] + 0.05  # nobody beats the ideal learner (up to sampling)
 
 
+def test_live_progress_counts_steps_across_runs_and_stops_the_rest_early():
+    import threading
+    import time
+
+    from seqlab.experiments.base import LiveProgress
+
+    config = ScalingConfig.build({**TINY_SCALING, "steps": 400})
+    live = LiveProgress(config.total_steps())
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(run_scaling(config, live.observers)))
+    worker.start()
+    while live.snapshot()["steps"] < 450 and worker.is_alive():  # into the second model
+        time.sleep(0.01)
+    live.stop()
+    worker.join(60)
+    snap = live.snapshot()
+    assert snap["stopped"] and 450 <= snap["steps"] < 1200 and snap["total_steps"] == 1200
+    assert snap["phase"] == "gpt d=16" and set(snap["evals"]) == {"gpt d=4", "gpt d=8", "gpt d=16"}
+    assert [p["status"] for p in out["points"]] == ["completed", "stopped", "stopped"]
+    assert out["points"][2]["loss"] is None  # stopped before its first step: nothing to report
+
+
 # -- configs and errors ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("cls", "data", "field"),

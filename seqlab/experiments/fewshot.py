@@ -78,6 +78,9 @@ class FewShotConfig(ExperimentConfig):
                 "eval_max",
             )
 
+    def total_steps(self) -> int:
+        return self.steps
+
     def run_flat(self) -> dict:
         return {
             "model": "gpt",

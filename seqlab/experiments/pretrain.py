@@ -31,6 +31,8 @@ from pydantic import Field
 from ..train.engine import Trainer
 from .base import ExperimentConfig, Observers, history, no_observers
 
+ARMS = ("pre-trained", "from scratch")
+
 
 class PretrainConfig(ExperimentConfig):
     section = "pretrain"
@@ -63,6 +65,9 @@ class PretrainConfig(ExperimentConfig):
     def check(self) -> None:
         if self.hidden % self.heads:
             raise self.error(f"{self.heads} heads do not divide hidden={self.hidden}", "heads")
+
+    def total_steps(self) -> int:
+        return self.pretrain_steps + len(ARMS) * self.finetune_steps
 
     def corpus(self) -> dict:
         return {
@@ -104,9 +109,6 @@ class PretrainConfig(ExperimentConfig):
         }
 
 
-ARMS = ("pre-trained", "from scratch")
-
-
 def run_pretrain(config: PretrainConfig | None = None, observers: Observers = no_observers) -> dict:
     """Pre-train, fine-tune, and train from scratch; returns JSON-ready curves and a summary:
 
@@ -137,9 +139,10 @@ def run_pretrain(config: PretrainConfig | None = None, observers: Observers = no
             row["examples"] = row["step"] * config.finetune_batch
         runs[arm] = {
             "history": curves,
-            "final_accuracy": result.metrics["accuracy"],
-            "final_loss": result.final_loss,
+            "final_accuracy": result.metrics.get("accuracy", metrics0["accuracy"]),
+            "final_loss": result.final_loss if result.final_loss is not None else loss0,
             "seconds": result.seconds,
+            "status": result.status,
         }
     task = trainer.task
     return {

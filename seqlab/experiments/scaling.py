@@ -92,6 +92,9 @@ class ScalingConfig(ExperimentConfig):
         if bad:
             raise self.error(f"{self.heads} heads do not divide the widths {bad}", "heads")
 
+    def total_steps(self) -> int:
+        return self.steps * len(self.widths)
+
     def run_flat(self, width: int) -> dict:
         return {
             "model": "gpt",
