@@ -117,7 +117,7 @@ def test_pretraining_beats_training_from_scratch_on_the_same_few_labels(pretrain
     pre, scratch = ft["runs"]["pre-trained"], ft["runs"]["from scratch"]
     assert ft["labelled_examples"] == 40 * 8
     assert r["pretrain"]["accuracy"] > 2 * r["pretrain"]["chance"]  # masked tokens were learned
-    assert pre["final_accuracy"] > 0.8 and scratch["final_accuracy"] < 0.65
+    assert pre["final_accuracy"] > 0.75 and scratch["final_accuracy"] < 0.65
     assert r["gain"] > 0.25
     assert pre["final_loss"] < scratch["final_loss"]
     steps = [e["step"] for e in pre["history"]["eval"]]
@@ -153,7 +153,7 @@ def test_scaling_loss_falls_with_size_on_a_tiny_case(scaling_result):
     assert ns == sorted(ns) and ns[-1] / ns[0] > 10
     assert losses[0] > losses[1] > losses[2] > r["bayes_loss"]
     assert losses[0] < r["blind_loss"]
-    assert r["fit"] == r["fits"]["none"] and r["fit"]["c"] == 0 and r["fit"]["alpha"] > 0.1
+    assert r["fit"] == r["fits"]["none"] and r["fit"]["c"] == 0 and r["fit"]["alpha"] > 0.05
     assert r["fits"]["bayes"]["c"] == r["bayes_loss"] and r["fits"]["bayes"]["alpha"] > r["fit"]["alpha"]
     assert 0 <= r["fits"]["fit"]["c"] < min(losses)
     assert r["tokens"] == 150 * 32 * 16
