@@ -17,6 +17,12 @@ the same 1,600 labelled examples (200 steps × 8), the pre-trained model is at 0
 after 240 of them and 1.00 at the end, the model from scratch at 0.62 at the end (chance 0.25; the
 Bayes classifier gets 1.00). With fine-tuning rate 1e-3 for both: 1.00 vs 0.38.
 
+A calibration worth saying out loud: a Transformer from scratch is a poor learner from so few labels.
+On the same 200 × 8 labelled examples (``seqlab train --task langid --batch-size 8 --steps 200``,
+each model's default rate) an MLP reaches 0.91 and an LSTM 0.99; after 30 steps (240 examples) the
+LSTM is at 0.75 where the pre-trained BERT is at 0.98. Pre-training makes the model with the least
+built-in bias the most label-efficient one here — the trade Devlin et al. made at scale.
+
 How far the toy goes: BERT pre-trained for days on 3.3 billion words and was fine-tuned on
 thousands of labelled examples; here a 2-layer model pre-trains for seconds on a generated corpus.
 What carries over is the shape of the result, not its size.
