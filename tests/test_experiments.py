@@ -72,6 +72,22 @@ def test_fewshot_answers_come_from_the_examples_and_the_ideal_learner_follows_k_
         assert t.ideal(t.sample(4000, gen())) == pytest.approx(expected, abs=0.02)
 
 
+def test_fewshot_groups_let_an_example_answer_unshown_keys_of_its_group():
+    task = make_task("fewshot", 3, {"key_vocab": 12, "groups": 3, "value_vocab": 7, "queries": 4, "min_len": 3})
+    batch = task.sample(256, gen())
+    answered = 0
+    for x, y in zip(batch.x.tolist(), batch.y.tolist(), strict=True):
+        by_group = {x[i] % 3: x[i + 1] - 12 for i in range(0, 6, 2)}
+        for j in range(7, 11):
+            if x[j] % 3 in by_group:
+                assert y[j] == by_group[x[j] % 3]
+                answered += x[j] not in x[0:6:2]  # a key never shown, answered by its group
+    assert answered > 100
+    chance = 1 / 7
+    covered = 1 - math.comb(8, 3) / math.comb(12, 3)  # three distinct keys miss a group of four
+    assert task.ideal(batch) == pytest.approx(covered + (1 - covered) * chance, abs=0.04)
+
+
 def test_pretrained_body_loads_into_a_fresh_model_but_not_into_another_shape():
     flat = {"model": "bert", "hidden": 16, "heads": 2, "layers": 1, "seq_len": 8}
     pre = build_model(RunConfig.from_flat({**flat, "task": "mlm"}).model, make_task("mlm", 8))
