@@ -146,6 +146,27 @@ class Transformer(SeqModel):
         o = self.opts
         return Block(d, o.heads, o.d_ff or 4 * d, self.causal, o.dropout, o.pos == "rope", o.norm == "pre", ffn)
 
+    def body_state(self) -> dict[str, torch.Tensor]:
+        """Every weight except the task's output head: what pre-training hands to fine-tuning."""
+        return {k: v.detach().clone() for k, v in self.state_dict().items() if not k.startswith("head.")}
+
+    def load_body(self, state: dict[str, torch.Tensor]) -> None:
+        """Start from pre-trained weights (Devlin et al. 2018, §3.2): copy the embedding and every block
+        from ``state`` (a ``body_state()`` of a model with the same shape); the output head keeps its
+        fresh initialisation, since the new task has its own outputs."""
+        own = {k: v for k, v in self.state_dict().items() if not k.startswith("head.")}
+        missing = sorted(set(own) - set(state))
+        wrong = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
+        if missing or wrong:
+            raise ConfigError(
+                f"pre-trained weights do not fit this model (missing: {', '.join(missing) or 'none'}; other shape: "
+                f"{', '.join(wrong) or 'none'}); use the same hidden size, layers, heads and vocabulary",
+                "model",
+            )
+        with torch.no_grad():
+            for k, v in own.items():
+                v.copy_(state[k])  # in place: the optimizer already holds these tensors
+
     def uncounted_flops(self, batch_size: int) -> float:
         """torch's FLOP counter does not see the fused CPU attention kernel: QKᵀ and αV cost
         2·B·n²·d each per layer forward (masked entries included), backward about twice that."""

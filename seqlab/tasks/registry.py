@@ -7,6 +7,8 @@ from .adding import Adding
 from .base import Task
 from .chars import Chars
 from .copy import Copy
+from .incontext import FewShot
+from .language import LanguageID, LanguageModel, MaskedLM
 from .order import Reverse, Sort
 from .parity import Parity
 from .recall import Recall
@@ -23,6 +25,10 @@ TASKS: dict[str, type[Task]] = {
     "seq-sort": SeqSort,
     "numbers": Numbers,
     "chars": Chars,
+    "lm": LanguageModel,
+    "mlm": MaskedLM,
+    "langid": LanguageID,
+    "fewshot": FewShot,
 }
 
 

@@ -703,3 +703,223 @@ def attention_entropy_chart(rows: pd.DataFrame, large: bool = False) -> Figure:
         ),
         rows=rows,
     )
+
+
+# -- language-model experiments (seqlab.experiments) -------------------------------------------------
+FINETUNE_ARMS = ("pre-trained", "from scratch")
+
+
+@functools.lru_cache(maxsize=8)
+def _finetune_spec(metric: str, large: bool) -> dict:
+    if metric == "accuracy":
+        y = alt.Y("value:Q", title="held-out accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
+        title, ref = "Fine-tuning on few labels: accuracy", "chance"
+    else:
+        y = alt.Y("value:Q", title="held-out loss (cross-entropy, nats)")
+        title, ref = "Fine-tuning on few labels: loss", "blind guess"
+    line = (
+        alt.Chart(_named("curves"))
+        .mark_line(point=alt.OverlayMarkDef(size=18))
+        .encode(
+            x=alt.X("examples:Q", title="labelled examples seen (fine-tuning step × batch)"),
+            y=y,
+            color=_color(FINETUNE_ARMS),
+            tooltip=[
+                alt.Tooltip("run:N"),
+                alt.Tooltip("step:Q", title="fine-tuning step"),
+                alt.Tooltip("examples:Q", title="labelled examples"),
+                alt.Tooltip("value:Q", format=".3g", title=metric),
+            ],
+        )
+    )
+    return _spec(
+        alt.layer(line, *_baseline_layers(ref)).properties(
+            title=alt.Title(title, subtitle="same model, same labelled examples; only the starting weights differ"),
+            height=HEIGHT,
+            width="container",
+        ),
+        large,
+    )
+
+
+def finetune_chart(result: dict, metric: str = "accuracy", large: bool = False) -> Figure:
+    """Held-out accuracy (or loss) of the pre-trained and the from-scratch model against labelled examples
+    seen, from ``seqlab.experiments.pretrain.run_pretrain``'s result. Datasets: ``curves`` (run, step,
+    examples, value) and ``baseline`` (y, label: chance or the blind loss)."""
+    ft = result["finetune"]
+    rows = [
+        {"run": arm, "step": e["step"], "examples": e["examples"], "value": e[metric]}
+        for arm in FINETUNE_ARMS
+        for e in ft["runs"][arm]["history"]["eval"]
+    ]
+    base = ft["chance"] if metric == "accuracy" else ft["blind_loss"]
+    label = "chance" if metric == "accuracy" else "blind guess"
+    return _fig(
+        _finetune_spec(metric, large),
+        curves=pd.DataFrame(rows, columns=["run", "step", "examples", "value"]),
+        baseline=pd.DataFrame({"y": [base], "label": [label]}),
+    )
+
+
+SCALING_SERIES = ("measured", "power-law fit", "irreducible loss")
+
+
+@functools.lru_cache(maxsize=8)
+def _scaling_spec(minus_c: bool, floor: bool, large: bool) -> dict:
+    x = alt.X("N:Q", title="non-embedding parameters N (log)", scale=alt.Scale(type="log"), axis=alt.Axis(format="~s"))
+    y_scale = alt.Scale(type="log", zero=False, nice=False)
+    series = SCALING_SERIES if floor else SCALING_SERIES[:2]
+    if minus_c:
+        y_title = "reducible loss L − c, nats per token (log)"
+        subtitle = "every model trained on the same tokens · L − c = a·N^(−α) is a straight line on log–log axes"
+    else:
+        y_title = "held-out loss L, nats per token (log)"
+        subtitle = "every model trained on the same tokens · a power law is a straight line on log–log axes"
+    if floor:
+        subtitle += " · dashes: the loss no model can beat"
+    color = alt.Color(
+        "series:N",
+        title="",
+        scale=alt.Scale(domain=list(series), range=[COLORS[0], COLORS[1], "#666"][: len(series)]),
+    )
+    fit_line = (
+        alt.Chart(_named("fit"))
+        .mark_line(strokeWidth=2)
+        .encode(x=x, y=alt.Y("loss:Q", title=y_title, scale=y_scale), color=color)
+    )
+    floor_line = (
+        alt.Chart(_named("floor"))
+        .mark_line(strokeDash=[6, 4], strokeWidth=1.5)
+        .encode(x=x, y=alt.Y("loss:Q", title=y_title, scale=y_scale), color=color)
+    )
+    points = (
+        alt.Chart(_named("points"))
+        .mark_point(filled=True, size=90)
+        .encode(
+            x=x,
+            y=alt.Y("loss:Q", title=y_title, scale=y_scale),
+            color=color,
+            tooltip=[
+                alt.Tooltip("width:Q", title="hidden size d"),
+                alt.Tooltip("N:Q", format=",", title="non-embedding parameters"),
+                alt.Tooltip("loss:Q", format=".4g", title="loss"),
+                alt.Tooltip("seconds:Q", format=".1f"),
+            ],
+        )
+    )
+    note = (
+        alt.Chart(_named("note"))
+        .mark_text(align="right", baseline="top", dx=-4, dy=4, color="#333")
+        .encode(x=alt.value("width"), y=alt.value(0), text=alt.Text("text:N"))
+    )
+    return _spec(
+        alt.layer(*([floor_line] if floor else []), fit_line, points, note).properties(
+            title=alt.Title("Held-out loss vs model size", subtitle=subtitle),
+            height=HEIGHT,
+            width="container",
+        ),
+        large,
+    )
+
+
+def scaling_chart(result: dict, reducible: bool = True, large: bool = False) -> Figure:
+    """Loss against non-embedding parameters on log–log axes, from ``run_scaling``'s result: the measured
+    points and the fitted power law L = a·N^(−α) + c. With ``reducible`` and a fitted c > 0 the y axis is
+    L − c, where the fit is a straight line; otherwise L itself, with the irreducible loss dashed (the
+    fit's c, else the task's exact Bayes loss ``bayes_loss``). Datasets: ``points`` (series, width, N, loss,
+    seconds; ``loss`` is L − c in the reducible view), ``fit`` and ``floor`` (series, N, loss), ``note``
+    (text: the fitted exponent)."""
+    f = result["fit"]
+    minus_c = reducible and f.get("c", 0.0) > 0
+    c = f["c"] if minus_c else 0.0
+    level = None if minus_c else (f.get("c") or result.get("bayes_loss"))
+    pts = [p for p in result["points"] if p["loss"] is not None and p["loss"] > c]
+    points = pd.DataFrame(
+        [
+            {"series": "measured", "width": p["width"], "N": p["non_embedding_params"], "loss": p["loss"] - c}
+            | {"seconds": p["seconds"]}
+            for p in pts
+        ],
+        columns=["series", "width", "N", "loss", "seconds"],
+    )
+    fit_rows, floor_rows, text = [], [], ""
+    if pts:
+        lo, hi = min(points["N"]) / 1.5, max(points["N"]) * 1.5
+        if "alpha" in f:
+            ns = [lo * (hi / lo) ** (i / 40) for i in range(41)]
+            fit_rows = [
+                {"series": "power-law fit", "N": n, "loss": f["a"] * n ** (-f["alpha"]) + f["c"] - c} for n in ns
+            ]
+            text = f"α = {f['alpha']:.3f} ± {f['alpha_stderr']:.3f}" + (f", c = {f['c']:.3g}" if f["c"] else "")
+        if level:
+            floor_rows = [{"series": "irreducible loss", "N": n, "loss": level} for n in (lo, hi)]
+    return _fig(
+        _scaling_spec(minus_c, bool(floor_rows), large),
+        points=points,
+        fit=pd.DataFrame(fit_rows, columns=["series", "N", "loss"]),
+        floor=pd.DataFrame(floor_rows, columns=["series", "N", "loss"]),
+        note=pd.DataFrame({"text": [text]}),
+    )
+
+
+FEWSHOT_SERIES = ("model (frozen GPT)", "ideal in-context learner", "chance")
+
+
+@functools.lru_cache(maxsize=4)
+def _fewshot_spec(large: bool) -> dict:
+    x = alt.X(
+        "k:Q", title="in-context examples k", scale=alt.Scale(zero=False), axis=alt.Axis(tickMinStep=1, format="d")
+    )
+    y = alt.Y("accuracy:Q", title="held-out accuracy on new mappings", scale=alt.Scale(domain=[0, 1]))
+    lines = (
+        alt.Chart(_named("rows"))
+        .mark_line(point=alt.OverlayMarkDef(size=30))
+        .encode(
+            x=x,
+            y=y.axis(format="%"),
+            color=alt.Color(
+                "series:N",
+                title="",
+                scale=alt.Scale(domain=list(FEWSHOT_SERIES), range=[COLORS[0], COLORS[1], "#666"]),
+            ),
+            strokeDash=alt.StrokeDash(
+                "series:N", title="", scale=alt.Scale(domain=list(FEWSHOT_SERIES), range=[[1, 0], [6, 3], [2, 3]])
+            ),
+            tooltip=[alt.Tooltip("series:N"), alt.Tooltip("k:Q"), alt.Tooltip("accuracy:Q", format=".1%")],
+        )
+    )
+    trained = alt.Chart(_named("trained")).mark_rule(strokeDash=[6, 4], color="#999").encode(x="k:Q")
+    label = (
+        alt.Chart(_named("trained"))
+        .mark_text(align="left", dx=4, color="#444", baseline="top")
+        .encode(x="k:Q", y=alt.value(4), text=alt.Text("label:N"))
+    )
+    return _spec(
+        alt.layer(lines, trained, label).properties(
+            title=alt.Title(
+                "Few-shot in context: accuracy vs number of examples",
+                subtitle="no gradient steps at test time · right of the dashed line: more examples than in training",
+            ),
+            height=HEIGHT,
+            width="container",
+        ),
+        large,
+    )
+
+
+def fewshot_chart(result: dict, large: bool = False) -> Figure:
+    """Accuracy against the number of in-context examples k, from ``run_fewshot``'s result, with the ideal
+    in-context learner and chance. Datasets: ``rows`` (series, k, accuracy) and ``trained`` (k, label)."""
+    rows = []
+    for r in result["rows"]:
+        rows += [
+            {"series": FEWSHOT_SERIES[0], "k": r["k"], "accuracy": r["accuracy"]},
+            {"series": FEWSHOT_SERIES[1], "k": r["k"], "accuracy": r["ideal"]},
+            {"series": FEWSHOT_SERIES[2], "k": r["k"], "accuracy": r["chance"]},
+        ]
+    k = result["train_max"]
+    return _fig(
+        _fewshot_spec(large),
+        rows=pd.DataFrame(rows, columns=["series", "k", "accuracy"]),
+        trained=pd.DataFrame({"k": [k], "label": [f"trained k ≤ {k}"]}),
+    )
