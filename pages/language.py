@@ -4,7 +4,7 @@ import streamlit as st
 
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
-from seqlab.ui.lm import recorder_factory, sample_now, samples_panel, sampling_settings, upload_box
+from seqlab.ui.lm import claims, recorder_factory, sample_now, samples_panel, sampling_settings, upload_box
 from seqlab.ui.panels import experiment, live_panels, model_cards
 
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
@@ -58,3 +58,10 @@ st.markdown(
     "repeats the most likely sentence, at 1.5 it invents words. BERT is not offered: it reads both sides, so "
     "it cannot write left to right."
 )
+
+st.header("Three claims of the language-model papers, measured")
+st.caption(
+    "Each runs in the background on the same training engine (about half a minute to a minute here); the result "
+    "stays for everyone using this server until it restarts."
+)
+claims(PAGE)

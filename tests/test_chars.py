@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 import torch
-from pagetest import app
+from pagetest import app, chart_data
 from pagetest import train as train_page
 
 from seqlab.cli import main
@@ -201,3 +201,28 @@ def test_language_page_refuses_a_zero_temperature_next_to_the_control():
     at = _page()
     at.number_input(key="language:temperature").set_value(0.0).run()
     assert any(e.value.startswith("sampling.temperature") for e in at.error)
+
+
+def test_language_page_runs_the_three_claims_in_the_background_and_draws_them():
+    from test_experiments import TINY_FEWSHOT, TINY_PRETRAIN, TINY_SCALING
+
+    from seqlab.ui.state import _jobs
+
+    at = _page()
+    small = {"pretrain": TINY_PRETRAIN, "scaling": TINY_SCALING, "fewshot": TINY_FEWSHOT}
+    for name, settings in small.items():
+        at.session_state[f"language:{name}:settings"] = settings
+    at.run()
+    for name in small:
+        at.button(key=f"language:{name}:run").click().run()
+    for key, future in list(_jobs()[1].items()):
+        if key[0] == "experiment":
+            future.result(120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(m.value for m in at.markdown)
+    assert "labelled examples" in text and "fitted exponent is **α =" in text and "rises from" in text
+    curves = chart_data(at, "Fine-tuning", "curves")
+    assert set(curves["run"]) == {"pre-trained", "from scratch"}
+    assert chart_data(at, "Few-shot", "rows")["k"].max() == TINY_FEWSHOT["eval_max"]
+    assert not chart_data(at, "Held-out loss vs model size", "points").empty

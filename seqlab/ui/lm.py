@@ -3,13 +3,16 @@ written while a model trains."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import streamlit as st
 
 from ..errors import SeqlabError
 from ..sampling import SampleRecorder, SamplingConfig, sample_text
 from ..tasks.chars import MAX_UPLOAD_BYTES, register_text
-from .panels import _observers, _polled
-from .state import page_runs, registry
+from . import charts
+from .panels import _observers, _polled, show
+from .state import _jobs, background, large_fonts, page_runs, registry
 
 
 def upload_box(page: str) -> None:
@@ -106,3 +109,153 @@ def sample_now(page: str, config: SamplingConfig | None) -> None:
             continue
         st.markdown(f"**{run.label}** (τ = {config.temperature:g}, top-k {config.top_k or 'all'}, seed {config.seed}):")
         st.code(config.prompt + text, language=None, wrap_lines=True)
+
+
+# -- the papers' claims, as experiments run in the background ------------------------------------------------
+@dataclass(frozen=True)
+class Claim:
+    name: str  # the CLI command
+    title: str
+    claim: str
+    config: type
+    run: object
+    charts: tuple  # functions result -> Figure
+    summary: object  # result -> markdown
+
+
+def _pretrain_summary(r: dict) -> str:
+    ft = r["finetune"]
+    pre, scratch = ft["runs"]["pre-trained"], ft["runs"]["from scratch"]
+    return (
+        f"With the same **{ft['labelled_examples']:,} labelled examples**, the pre-trained model reaches "
+        f"**{pre['final_accuracy']:.0%}** held-out accuracy, the same model from scratch "
+        f"**{scratch['final_accuracy']:.0%}** "
+        f"(chance {ft['chance']:.0%}). Pre-training saw only unlabelled text ({r['pretrain']['steps']:,} steps of "
+        "masked-token prediction)."
+    )
+
+
+def _scaling_summary(r: dict) -> str:
+    f, pts = r["fit"], r["points"]
+    first, last = pts[0], pts[-1]
+    return (
+        f"Held-out loss falls from **{first['loss']:.2f}** to **{last['loss']:.2f}** as the non-embedding "
+        f"parameters grow from {first['non_embedding_params']:,} to {last['non_embedding_params']:,}; "
+        f"the fitted exponent is **α = {f['alpha']:.3f} ± {f['alpha_stderr']:.3f}** (standard error). "
+        f"Honestly: every size trains for the same {r['tokens']:,} tokens of a generated corpus, not to "
+        "convergence on web text — the exponent describes this toy, not Kaplan et al.'s α ≈ 0.076, and the "
+        "largest model here is tiny by their standard."
+    )
+
+
+def _fewshot_summary(r: dict) -> str:
+    rows = r["rows"]
+    return (
+        f"Accuracy on mappings the model never saw in training rises from **{rows[0]['accuracy']:.0%}** with "
+        f"k = {rows[0]['k']} example to **{rows[-1]['accuracy']:.0%}** with k = {rows[-1]['k']} (chance "
+        f"{r['chance']:.0%}); it was trained on prompts of up to {r['train_max']} examples. No weight changes "
+        "between k: the examples in the prompt are the only thing that differs."
+    )
+
+
+def _claims() -> list[Claim]:
+    from ..experiments.fewshot import FewShotConfig, run_fewshot
+    from ..experiments.pretrain import PretrainConfig, run_pretrain
+    from ..experiments.scaling import ScalingConfig, run_scaling
+
+    return [
+        Claim(
+            "pretrain",
+            "Pre-train, then fine-tune (BERT)",
+            "Devlin et al. (2018): masked-token pre-training on unlabelled text makes a model learn a labelled "
+            "task from far fewer labels. A BERT-like encoder pre-trains on a generated corpus of several "
+            "'languages', then learns to tell them apart from a few labelled sequences — against the same model "
+            "trained from scratch on the same labels.",
+            PretrainConfig,
+            run_pretrain,
+            (lambda r, large: charts.finetune_chart(r, "accuracy", large),),
+            _pretrain_summary,
+        ),
+        Claim(
+            "scaling",
+            "Scaling: loss vs parameters (GPT-2/3, Kaplan et al.)",
+            "Kaplan et al. (2020): language-model loss falls as a power law in the number of parameters, "
+            "L(N) ≈ a·N^(−α). Five GPT sizes train on the same tokens; the fit is a straight line on log–log axes.",
+            ScalingConfig,
+            run_scaling,
+            (lambda r, large: charts.scaling_chart(r, True, large),),
+            _scaling_summary,
+        ),
+        Claim(
+            "fewshot",
+            "Few-shot, in context (GPT-3)",
+            "Brown et al. (2020): a large enough language model learns a new task from examples in its prompt, "
+            "without any weight update. A GPT trained on key→value prompts (a fresh mapping in every prompt) "
+            "is scored on new mappings against the number of examples k it is shown.",
+            FewShotConfig,
+            run_fewshot,
+            (lambda r, large: charts.fewshot_chart(r, large),),
+            _fewshot_summary,
+        ),
+    ]
+
+
+@st.cache_resource
+def _live() -> dict:
+    return {}
+
+
+def claim_section(page: str, claim: Claim) -> None:
+    """A claim, a Run button (default settings; the CLI command takes every setting), live progress with
+    Stop, then the chart and the measured numbers. Results are kept for the server process."""
+    from ..experiments.base import LiveProgress
+
+    st.markdown(f"**Claim.** {claim.claim}")
+    # the defaults (about a minute); a session may hold other settings under <page>:<name>:settings
+    config = claim.config.build(st.session_state.get(f"{page}:{claim.name}:settings", {}))
+    key = ("experiment", claim.name, config.model_dump_json())
+    live = _live()
+    c1, c2 = st.columns([1, 3])
+    if c1.button(f"Run ({config.total_steps():,} training steps)", key=f"{page}:{claim.name}:run"):
+        if key not in live or live[key].stopped:
+            live[key] = LiveProgress(config.total_steps())
+            _jobs()[1].pop(key, None)  # a stopped run may be started again
+        background(key, claim.run, config, live[key].observers)
+    c2.caption(f"Same as `python -m seqlab {claim.name}`; its flags change every setting.")
+    if key not in _jobs()[1]:
+        return
+    future = _jobs()[1][key]
+
+    if not future.done():
+
+        @st.fragment(run_every=1.0)
+        def progress():
+            if future.done():
+                st.rerun()
+            snap = live[key].snapshot()
+            st.progress(
+                snap["fraction"],
+                text=f"{snap['phase'] or 'starting'}: {snap['steps']:,} / {snap['total_steps']:,} steps",
+            )
+            if st.button("Stop", key=f"{page}:{claim.name}:stop"):
+                live[key].stop()
+
+        progress()
+        return
+    if future.exception() is not None:
+        st.error(f"{claim.name} failed: {future.exception()}")
+        return
+    result = future.result()
+    large = large_fonts()
+    for col, chart in zip(st.columns(len(claim.charts)), claim.charts, strict=True):
+        with col:
+            show(chart(result, large))
+    if live.get(key) is not None and live[key].stopped:
+        st.warning("Stopped early: the numbers below cover what finished.")
+    st.markdown(claim.summary(result))
+
+
+def claims(page: str) -> None:
+    for claim in _claims():
+        st.subheader(claim.title)
+        claim_section(page, claim)
