@@ -233,10 +233,11 @@ def claim_section(page: str, claim: Claim) -> None:
             if future.done():
                 st.rerun()
             snap = live[key].snapshot()
-            st.progress(
-                snap["fraction"],
-                text=f"{snap['phase'] or 'starting'}: {snap['steps']:,} / {snap['total_steps']:,} steps",
-            )
+            if not future.running():
+                st.progress(0.0, text="queued: one background job runs at a time on this server; this one waits")
+            else:
+                text = f"{snap['phase'] or 'starting'}: {snap['steps']:,} / {snap['total_steps']:,} steps"
+                st.progress(snap["fraction"], text=text)
             if st.button("Stop", key=f"{page}:{claim.name}:stop"):
                 live[key].stop()
 
