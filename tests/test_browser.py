@@ -1,7 +1,8 @@
 """Real browser, end to end: Debian chromium driven by playwright against `streamlit run app.py`.
 
-Visits every page in the sidebar navigation, presses Train on the recurrent page, waits until the
-three panels have drawn their charts, and saves a screenshot of each page in test-artifacts/.
+Visits every page in the sidebar navigation, presses Train on the recurrent, seq2seq and language
+pages, waits until the three panels have drawn their charts, and saves a screenshot of each page in
+test-artifacts/.
 Skipped locally when chromium is missing (`-m "not browser"` skips it always); CI installs
 chromium, and there a missing browser is a failure, not a skip.
 """
@@ -170,4 +171,24 @@ def test_train_on_the_seq2seq_page_draws_accuracy_by_length_and_the_alignment(se
     page.screenshot(path=str(ARTIFACTS / "seq2seq-trained.png"))
     assert drawn >= 9, f"only {drawn} charts drew marks"
     assert "Sequence accuracy by input length" in text and "Probe source" in text
+    assert not _exceptions(page)
+
+
+def test_train_on_the_language_page_writes_samples_judged_against_the_grammar(server, page):
+    page.goto(f"{server}/language?corpus=grammar&seq_len=32&steps=200&eval_every=50&hidden=32&layers=1")
+    page.wait_for_selector(READY, timeout=60_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    # the three panels (≥ 6 charts), then the latest sample with its step and verdict
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        drawn = page.eval_on_selector_all(
+            CHART, "els => els.filter(e => e.querySelector('canvas, svg .mark-group, svg .marks')).length"
+        )
+        text = page.inner_text("body")
+        if drawn >= 6 and "completed" in text and "step 200" in text and "sentences grammatical" in text:
+            break
+        page.wait_for_timeout(1000)
+    page.screenshot(path=str(ARTIFACTS / "language-trained.png"), full_page=True)
+    assert drawn >= 6, f"only {drawn} charts drew marks"
+    assert "step 200" in text and "sentences grammatical" in text
     assert not _exceptions(page)
