@@ -275,6 +275,19 @@ def test_language_page_on_dyck_words_keeps_training_when_the_prompt_is_not_brack
     assert any("samples continue '[ '" in c.value for c in at.caption)
 
 
+def test_grammar_preset_trains_with_its_rate_and_batch_and_judges_the_samples():
+    at = _page()
+    at.selectbox(key="language:preset").set_value("A character GPT learns a grammar").run()
+    at.button(key="language:load_preset").click().run()
+    assert any("What to notice" in s.value for s in at.success)
+    at.number_input(key="language:steps").set_value(10).run()
+    at.number_input(key="language:eval_every").set_value(10).run()
+    runs = _train(at)
+    train_cfg = runs[0].config.train
+    assert (train_cfg.lr, train_cfg.batch_size, runs[0].config.task.options["corpus"]) == (3e-3, 64, "grammar")
+    assert any("step 10" in m.value and "sentences grammatical" in m.value for m in at.markdown)
+
+
 def test_language_page_refuses_a_zero_temperature_next_to_the_control():
     at = _page()
     at.number_input(key="language:temperature").set_value(0.0).run()

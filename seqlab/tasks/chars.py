@@ -13,6 +13,10 @@ generated here — nothing is downloaded — or uploaded by the user:
   * ``text`` — the user's own UTF-8 text (``register_text``): the option ``text_id`` names it by the
     hash of its content, so a configuration or a link holds the id, never the text itself.
 
+A sample from a model trained on a generated corpus is judged against the rules that made it
+(``Chars.assess``): the share of its sentences the grammar can generate, with and without number
+agreement, or of its closing brackets that close the right bracket.
+
 The corpus is split 90 / 10 by position: training windows come from the first part, the held-out
 batch from the rest. The blind baseline is the unigram entropy of the training text: the loss of
 predicting each character's frequency whatever came before, and the accuracy of always predicting
