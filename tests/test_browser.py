@@ -105,6 +105,16 @@ def _exceptions(pg) -> list[str]:
     return pg.eval_on_selector_all('[data-testid="stException"]', "els => els.map(e => e.innerText)")
 
 
+def _scroll_to(pg, heading: str) -> None:
+    """Scroll a heading into view without waiting for it to be stable: a page still redrawing its
+    fragments replaces the element, and a locator's scroll then fails with "not attached to the DOM"."""
+    pg.evaluate(
+        "name => [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')]"
+        ".find(e => e.innerText.includes(name))?.scrollIntoView()",
+        heading,
+    )
+
+
 def test_a_shared_link_is_the_first_request_to_a_fresh_server(server, page):
     """Runs first: the server has not yet executed app.py when this deep link arrives."""
     page.goto(f"{server}/recurrent?model=gru&task=parity&seq_len=7&seed=5")
@@ -166,7 +176,7 @@ def test_train_on_the_seq2seq_page_draws_accuracy_by_length_and_the_alignment(se
         if drawn >= 9 and text.count("completed ·") == 2 and ready:
             break
         page.wait_for_timeout(1000)
-    page.get_by_role("heading", name="Accuracy by input length").scroll_into_view_if_needed()
+    _scroll_to(page, "Accuracy by input length")
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "seq2seq-trained.png"))
     assert drawn >= 9, f"only {drawn} charts drew marks"
@@ -188,7 +198,9 @@ def test_train_on_the_language_page_writes_samples_judged_against_the_grammar(se
         if drawn >= 6 and "completed" in text and "step 200" in text and "sentences grammatical" in text:
             break
         page.wait_for_timeout(1000)
-    page.screenshot(path=str(ARTIFACTS / "language-trained.png"), full_page=True)
+    _scroll_to(page, "What the model writes")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "language-trained.png"))
     assert drawn >= 6, f"only {drawn} charts drew marks"
     assert "step 200" in text and "sentences grammatical" in text
     assert not _exceptions(page)
