@@ -375,16 +375,17 @@ def cmd_bench(args) -> list:
                 print(f"{r['diagnostic']:<55} {r['bare_ms']:>8.2f} {r['with_ms']:>8.2f} {r['ratio']:>6.3f}")
         return rows
     if args.complexity:
-        from .bench import COMPLEXITY_LENGTHS, COMPLEXITY_MODELS, bench_complexity
+        from .bench import COMPLEXITY_LENGTHS, bench_complexity
 
         rows = bench_complexity()
         if not args.json:
-            print(f"full sweep: {','.join(COMPLEXITY_MODELS)} at n = {COMPLEXITY_LENGTHS}, d = 64, batch 4, 1 thread")
+            print(f"full sweep at n = {COMPLEXITY_LENGTHS}, d = 64, batch 8, 1 thread (target < 10 s)")
             for r in rows:
-                print(f"  measuring {r['metrics']}: {r['seconds']:.1f} s (target < 10 s)")
+                print(f"  {r['models']:<18} measuring {r['metrics']:<26} {r['seconds']:6.1f} s")
             print("  fitted exponent − theory (target |·| ≤ 0.15 for the recurrent models and attention-op):")
-            for k, v in rows[-1]["exponent_minus_theory"].items():
-                print(f"    {k:<24} {v:+.2f}")
+            for r in (rows[0], rows[2]):
+                for k, v in r["exponent_minus_theory"].items():
+                    print(f"    {k:<24} {v:+.2f}")
         return rows
     if args.live:
         row = bench_live()

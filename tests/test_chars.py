@@ -317,3 +317,13 @@ def test_language_page_runs_the_three_claims_in_the_background_and_draws_them():
     assert set(curves["run"]) == {"pre-trained", "from scratch"}
     assert chart_data(at, "Few-shot", "rows")["k"].max() == TINY_FEWSHOT["eval_max"]
     assert not chart_data(at, "Held-out loss vs model size", "points").empty
+
+
+def test_language_page_experiment_settings_are_checked_next_to_the_section():
+    at = _page()
+    at.text_input(key="language:scaling:widths").set_value("64,32").run()
+    assert any(e.value.startswith("scaling.widths") for e in at.error), [e.value for e in at.error]
+    at.text_input(key="language:scaling:widths").set_value("8,x").run()
+    assert any("comma-separated integers" in e.value for e in at.error)
+    at.number_input(key="language:fewshot:steps").set_value(0).run()
+    assert any(e.value.startswith("fewshot.") for e in at.error), [e.value for e in at.error]

@@ -241,3 +241,12 @@ def test_complexity_cli_more_bad_input(capsys, argv, field):
     assert main(["complexity", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and field in err[0]
+
+
+@pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
+def test_fast_flop_pass_hides_the_recurrent_kernel_and_counts_it_by_formula_to_the_same_total(model):
+    from seqlab.complexity.sweep import _trainer, instrumented_step
+
+    counted = instrumented_step(_trainer(model, 24, 16, 4), memory=True)["flops"]  # every op through the counter
+    fast = instrumented_step(_trainer(model, 24, 16, 4), memory=False)["flops"]
+    assert fast == counted

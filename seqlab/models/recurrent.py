@@ -67,11 +67,15 @@ class Recurrent(SeqModel):
         return ModelOutput(self.head(h), x_t)
 
     def uncounted_flops(self, batch_size: int) -> float:
-        """The fused recurrent kernel: per step and layer, ``gates`` matrix products of (d_in + H) × H at
-        2 FLOPs per multiply-add; backward computes gradients for both inputs and weights (twice the
-        forward), except that no gradient flows into the zero initial state."""
+        """What the FLOP counter cannot see: the recurrent kernel, if it is fused (``counter_misses``)."""
         if not counter_misses(type(self.rnn), self.rnn.weight_hh_l0.device.type):
             return 0.0
+        return self.kernel_flops(batch_size)
+
+    def kernel_flops(self, batch_size: int) -> float:
+        """The recurrent kernel, forward + backward: per step and layer, ``gates`` matrix products of
+        (d_in + H) × H at 2 FLOPs per multiply-add; backward computes gradients for both inputs and
+        weights (twice the forward), except that no gradient flows into the zero initial state."""
         T, H, B, g = self.spec.length, self.cfg.hidden, batch_size, self.gates
         d_in = [self.encoder.dim] + [H] * (self.cfg.layers - 1)
         forward = sum(2 * B * T * g * H * (d + H) for d in d_in)

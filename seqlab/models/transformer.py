@@ -235,8 +235,9 @@ class GPT(Transformer):
         paper="Radford et al. (2018, 2019), Improving Language Understanding by Generative Pre-Training; "
         "Language Models are Unsupervised Multitask Learners",
         summary="Causal self-attention: each position sees itself and the past, all positions at once.",
-        equation=r"\mathrm{Attention}(Q,K,V) = \mathrm{softmax}\!\left(\frac{QK^T}{\sqrt{d_k}} + M\right)V,"
-        r"\quad M_{ij} = -\infty \text{ for } j > i",
+        equation=r"\begin{aligned} \mathrm{Attention}(Q,K,V) &= "
+        r"\mathrm{softmax}\!\left(\frac{QK^T}{\sqrt{d_k}} + M\right)V \\"
+        r" M_{ij} &= -\infty \text{ for } j > i \end{aligned}",
         **_INFO,
     )
 

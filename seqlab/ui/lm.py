@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import streamlit as st
+from pydantic_core import PydanticUndefined
 
-from ..errors import SeqlabError
+from ..errors import ConfigError, SeqlabError
 from ..sampling import SampleRecorder, SamplingConfig, sample_text
 from ..tasks.chars import MAX_UPLOAD_BYTES, register_text
 from . import charts
@@ -129,6 +130,7 @@ class Claim:
     run: object
     charts: tuple  # functions result -> Figure
     summary: object  # result -> markdown
+    knobs: tuple[str, ...] = ("seed",)  # the settings the page offers (the CLI takes them all)
 
 
 def _pretrain_summary(r: dict) -> str:
@@ -183,6 +185,7 @@ def _claims() -> list[Claim]:
             run_pretrain,
             (lambda r, large: charts.finetune_chart(r, "accuracy", large),),
             _pretrain_summary,
+            ("seed", "pretrain_steps", "finetune_steps", "hidden"),
         ),
         Claim(
             "scaling",
@@ -193,6 +196,7 @@ def _claims() -> list[Claim]:
             run_scaling,
             (lambda r, large: charts.scaling_chart(r, True, large),),
             _scaling_summary,
+            ("seed", "widths", "steps", "irreducible"),
         ),
         Claim(
             "fewshot",
@@ -204,6 +208,7 @@ def _claims() -> list[Claim]:
             run_fewshot,
             (lambda r, large: charts.fewshot_chart(r, large),),
             _fewshot_summary,
+            ("seed", "steps", "train_max", "eval_max"),
         ),
     ]
 
@@ -213,14 +218,53 @@ def _live() -> dict:
     return {}
 
 
+def _settings(page: str, claim: Claim) -> dict:
+    """A few of the experiment's settings as widgets (defaults: about a minute of training). Values a
+    session put under ``<page>:<name>:settings`` seed the widgets (the tests use small ones)."""
+    import typing
+
+    ss = st.session_state
+    given = ss.get(f"{page}:{claim.name}:settings", {})
+    fields = claim.config.model_fields
+    fresh = given != ss.get(f"{page}:{claim.name}:applied")  # new settings from the session: show them
+    ss[f"{page}:{claim.name}:applied"] = dict(given)
+    values = dict(given)
+    with st.expander("Settings (seed, budget, sizes)"):
+        for col, name in zip(st.columns(len(claim.knobs)), claim.knobs, strict=True):
+            info, key = fields[name], f"{page}:{claim.name}:{name}"
+            is_list = typing.get_origin(info.annotation) is list
+            if key not in ss or (fresh and name in given):
+                default = given.get(name, info.default)
+                if default is PydanticUndefined:
+                    default = info.default_factory()
+                ss[key] = ",".join(map(str, default)) if is_list else default
+            label = name.replace("_", " ")
+            if typing.get_origin(info.annotation) is typing.Literal:
+                values[name] = col.selectbox(label, typing.get_args(info.annotation), key=key, help=info.description)
+            elif is_list:
+                text = col.text_input(label, key=key, help="comma-separated")
+                try:
+                    values[name] = [int(v) for v in text.split(",") if v.strip()]
+                except ValueError:
+                    message = f"expected comma-separated integers, got {text!r}"
+                    raise ConfigError(message, f"{claim.name}.{name}") from None
+            else:
+                kind = float if info.annotation is float else int
+                values[name] = kind(col.number_input(label, key=key, help=info.description))
+    return values
+
+
 def claim_section(page: str, claim: Claim) -> None:
     """A claim, a Run button (default settings; the CLI command takes every setting), live progress with
     Stop, then the chart and the measured numbers. Results are kept for the server process."""
     from ..experiments.base import LiveProgress
 
     st.markdown(f"**Claim.** {claim.claim}")
-    # the defaults (about a minute); a session may hold other settings under <page>:<name>:settings
-    config = claim.config.build(st.session_state.get(f"{page}:{claim.name}:settings", {}))
+    try:
+        config = claim.config.build(_settings(page, claim))
+    except SeqlabError as e:
+        st.error(str(e))
+        return
     key = ("experiment", claim.name, config.model_dump_json())
     live = _live()
     c1, c2 = st.columns([1, 3])
