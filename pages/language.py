@@ -17,17 +17,31 @@ PRESETS = [
     Preset(
         "A character GPT learns a grammar",
         ("gpt",),
-        {"task": "chars", "corpus": "grammar", "seq_len": 64, "steps": 600, "layers": 2, "eval_every": 50},
-        "Watch the samples: random letters at step 0; by step ~150 real words and the full stop; by step ~600 "
-        "(about 25 s here) grammatical clauses — and plural subjects mostly take plural verbs, a dependency "
-        "across the whole noun phrase. The held-out loss falls from the unigram baseline (2.9 nats) to ~0.55.",
+        {
+            "task": "chars",
+            "corpus": "grammar",
+            "seq_len": 64,
+            "steps": 800,
+            "layers": 2,
+            "eval_every": 50,
+            "lr": 3e-3,
+            "batch_size": 64,
+        },  # fmt: skip
+        "Watch the samples and the verdict above each: random letters at step 0, then words, and the first "
+        "sentences the grammar can generate around step 300. At step 800 (about a minute here) ~60 % of the "
+        "sampled sentences are grammatical, number agreement across the whole subject included (54 of 90 at "
+        "τ = 0.5, 44 of 76 at τ = 0.8, measured); the held-out loss falls from the unigram baseline, 2.89 "
+        "nats per character, to 0.52.",
     ),
     Preset(
         "Brackets: GPT vs LSTM on Dyck words",
         ("gpt", "lstm"),
         {"task": "chars", "corpus": "dyck", "seq_len": 64, "steps": 800, "layers": 2, "eval_every": 50},
-        "To close a bracket correctly a model must know which one is open, at any depth. Both learn to write "
-        "balanced words; compare how fast each gets there, and how long the samples stay balanced.",
+        "To close a bracket correctly a model must know which one is open, at any depth. Untrained, about a "
+        "third of the closes in a sample are right; after 800 steps (~35 s for the GPT, ~20 s for the LSTM, "
+        "measured one at a time) the LSTM closes ~90 % right at τ = 0.8 and the GPT ~88 %, with held-out "
+        "losses 0.55 and 0.56 (baseline 1.43). A tie in quality on this budget; the LSTM gets there in fewer "
+        "seconds, and neither is perfect: a bracket opened more than 64 characters back is out of sight.",
     ),
 ]
 
@@ -53,7 +67,9 @@ st.subheader("The models")
 model_cards(shown)
 st.markdown(
     "**What to notice.** The loss panel's dashed line is the unigram entropy — the best a model can do "
-    "without reading the context; everything below it is learned structure. The gradient panel shows how far "
+    "without reading the context; everything below it is learned structure. On a generated corpus each "
+    "sample is judged against the rules that made it: sentences the grammar can generate (and how many if "
+    "agreement is ignored), or closing brackets that close the right one. The gradient panel shows how far "
     "back each character's prediction reaches. Temperature trades accuracy for variety: near 0 the sample "
     "repeats the most likely sentence, at 1.5 it invents words. BERT is not offered: it reads both sides, so "
     "it cannot write left to right."

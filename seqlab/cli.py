@@ -258,10 +258,16 @@ def cmd_train(args) -> dict:
     if sampling is not None and result.status != "diverged":
         from .sampling import sample_text
 
-        summary["sample"] = {**sampling.model_dump(), "text": sample_text(trainer.model, trainer.task, sampling)}
+        text = sample_text(trainer.model, trainer.task, sampling)
+        summary["sample"] = {**sampling.model_dump(), "text": text}
+        verdict = trainer.task.assess(sampling.prompt, text)
+        if verdict:
+            summary["sample"]["assessment"] = verdict
         if not args.json:
             print(f"sample (τ = {sampling.temperature}, top-k {sampling.top_k or 'all'}):")
-            print(sampling.prompt + summary["sample"]["text"])
+            print(sampling.prompt + text)
+            if verdict:
+                print(f"judged against the corpus's rules: {verdict['summary']}")
     if not args.json:
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
         base = ", ".join(f"{k} {v:.4g}" for k, v in result.baseline_metrics.items())

@@ -91,12 +91,23 @@ class SampleRecorder(Observer):
         self.config = config or SamplingConfig(length=160)
         self.every, self.keep = every, keep
         self.samples: list[tuple[int, str]] = []
+        self.note = ""  # why the samples continue another prompt than the one asked for
         self._evals = 0
         self._lock = threading.Lock()
 
     def on_start(self, trainer) -> None:
         self.trainer = trainer
         check_samplable(trainer.model, trainer.task)
+        self.note = ""
+        try:
+            trainer.task.encode(self.config.prompt)
+        except ConfigError:  # a display setting must not fail the training: continue the corpus's own start
+            fallback = trainer.task.default_prompt
+            self.note = (
+                f"The prompt {self.config.prompt!r} uses characters this corpus never does; "
+                f"the samples continue {fallback!r} instead."
+            )
+            self.config = self.config.model_copy(update={"prompt": fallback})
         self.record(0)
 
     def record(self, step: int) -> None:
@@ -114,3 +125,8 @@ class SampleRecorder(Observer):
     def snapshot(self) -> list[tuple[int, str]]:
         with self._lock:
             return list(self.samples)
+
+    def assess(self, text: str) -> dict | None:
+        """The task's judgement of a sample (e.g. grammatical sentences), or None when it has none."""
+        assess = getattr(self.trainer.task, "assess", None)
+        return assess(self.config.prompt, text) if assess else None

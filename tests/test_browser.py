@@ -1,7 +1,8 @@
 """Real browser, end to end: Debian chromium driven by playwright against `streamlit run app.py`.
 
-Visits every page in the sidebar navigation, presses Train on the recurrent page, waits until the
-three panels have drawn their charts, and saves a screenshot of each page in test-artifacts/.
+Visits every page in the sidebar navigation, presses Train on the recurrent, seq2seq and language
+pages, waits until the three panels have drawn their charts, and saves a screenshot of each page in
+test-artifacts/.
 Skipped locally when chromium is missing (`-m "not browser"` skips it always); CI installs
 chromium, and there a missing browser is a failure, not a skip.
 """
@@ -104,6 +105,16 @@ def _exceptions(pg) -> list[str]:
     return pg.eval_on_selector_all('[data-testid="stException"]', "els => els.map(e => e.innerText)")
 
 
+def _scroll_to(pg, heading: str) -> None:
+    """Scroll a heading into view without waiting for it to be stable: a page still redrawing its
+    fragments replaces the element, and a locator's scroll then fails with "not attached to the DOM"."""
+    pg.evaluate(
+        "name => [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')]"
+        ".find(e => e.innerText.includes(name))?.scrollIntoView()",
+        heading,
+    )
+
+
 def test_a_shared_link_is_the_first_request_to_a_fresh_server(server, page):
     """Runs first: the server has not yet executed app.py when this deep link arrives."""
     page.goto(f"{server}/recurrent?model=gru&task=parity&seq_len=7&seed=5")
@@ -165,9 +176,31 @@ def test_train_on_the_seq2seq_page_draws_accuracy_by_length_and_the_alignment(se
         if drawn >= 9 and text.count("completed ·") == 2 and ready:
             break
         page.wait_for_timeout(1000)
-    page.get_by_role("heading", name="Accuracy by input length").scroll_into_view_if_needed()
+    _scroll_to(page, "Accuracy by input length")
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "seq2seq-trained.png"))
     assert drawn >= 9, f"only {drawn} charts drew marks"
     assert "Sequence accuracy by input length" in text and "Probe source" in text
+    assert not _exceptions(page)
+
+
+def test_train_on_the_language_page_writes_samples_judged_against_the_grammar(server, page):
+    page.goto(f"{server}/language?corpus=grammar&seq_len=32&steps=200&eval_every=50&hidden=32&layers=1")
+    page.wait_for_selector(READY, timeout=60_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    # the three panels (≥ 6 charts), then the latest sample with its step and verdict
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        drawn = page.eval_on_selector_all(
+            CHART, "els => els.filter(e => e.querySelector('canvas, svg .mark-group, svg .marks')).length"
+        )
+        text = page.inner_text("body")
+        if drawn >= 6 and "completed" in text and "step 200" in text and "sentences grammatical" in text:
+            break
+        page.wait_for_timeout(1000)
+    _scroll_to(page, "What the model writes")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "language-trained.png"))
+    assert drawn >= 6, f"only {drawn} charts drew marks"
+    assert "step 200" in text and "sentences grammatical" in text
     assert not _exceptions(page)

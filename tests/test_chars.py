@@ -14,7 +14,16 @@ from seqlab.config import RunConfig
 from seqlab.errors import ConfigError
 from seqlab.sampling import SampleRecorder, SamplingConfig, sample_text
 from seqlab.tasks import make_task
-from seqlab.tasks.chars import MAX_UPLOAD_BYTES, generated_corpus, register_text, validate_text
+from seqlab.tasks.chars import (
+    MAX_TEXTS,
+    MAX_UPLOAD_BYTES,
+    bracket_errors,
+    generated_corpus,
+    grammatical,
+    register_text,
+    registered_text,
+    validate_text,
+)
 from seqlab.train import Trainer, train
 
 
@@ -29,6 +38,40 @@ def test_generated_corpora_are_deterministic_and_well_formed():
     sentences = generated_corpus("grammar").splitlines()
     assert all(s.endswith(" .") for s in sentences[:200])
     assert sum(s.startswith(("the cats ", "some cats ")) for s in sentences) > 10
+
+
+def test_the_grammar_checker_accepts_every_generated_sentence_and_finds_agreement_errors():
+    sentences = generated_corpus("grammar").splitlines()
+    assert all(grammatical(s) for s in sentences)
+    assert grammatical("the cats near a dog see the bird .")
+    assert not grammatical("the cats near a dog sees the bird .")  # the verb agrees with "cats", not "dog"
+    assert grammatical("the cats near a dog sees the bird .", agree=False)
+    assert not grammatical("some cat sleeps .") and grammatical("some cat sleeps .", agree=False)
+    assert not grammatical("the cat that sleep runs .") and grammatical("the cat that sleeps runs .")
+    assert not grammatical("the cat sleeps") and not grammatical("cat the sleeps .", agree=False)
+    deep = "the cat near a dog near a fox near a bird sleeps ."  # three nested phrases: the grammar stops at two
+    assert not grammatical(deep) and grammatical("the cat near a dog near a fox sleeps .")
+
+
+def test_bracket_checker_counts_each_wrong_close():
+    corpus = generated_corpus("dyck")
+    assert bracket_errors(corpus) == (corpus.count(")") + corpus.count("]") + corpus.count("\n"), 0)
+    assert bracket_errors("( [ ] )\n") == (3, 0)  # two brackets and the line end
+    assert bracket_errors("( [ ) ]\n") == (3, 2)  # ")" closes "[", "]" closes "(" (the stack pops either way)
+    assert bracket_errors(") (\n( (") == (2, 2)  # closes nothing; line ends open; the unfinished line is not judged
+
+
+def test_assess_judges_whole_lines_against_the_corpus_rules():
+    grammar = make_task("chars", 16)
+    verdict = grammar.assess("the ", "cat sleeps .\nthe cats sleeps .\nsome dogs")  # last line unfinished
+    assert (verdict["sentences"], verdict["grammatical"], verdict["grammatical_ignoring_agreement"]) == (2, 1, 2)
+    assert grammar.assess("at ", "sleeps .\nthe cat sleeps .\n")["sentences"] == 1  # mid-line prompt: not judged
+    excerpt = grammar.text[: grammar.text.index("\n", 3000) + 1]
+    assert grammar.assess("", excerpt)["grammatical"] == excerpt.count("\n")
+    dyck = make_task("chars", 16, {"corpus": "dyck"})
+    assert dyck.assess("( ", "[ ] ) ]\n")["right"] == 3 and dyck.assess("( ", "[ ] ) ]\n")["closes"] == 4
+    tid = register_text("some user text\n" * 500)
+    assert make_task("chars", 16, {"corpus": "text", "text_id": tid}).assess("some ", "text") is None
 
 
 def test_windows_predict_the_next_character_and_held_out_comes_from_the_last_tenth():
@@ -81,6 +124,16 @@ def test_bad_uploads_are_refused_with_a_reason(data, message):
     with pytest.raises(ConfigError) as e:
         validate_text(data)
     assert str(e.value).startswith("task.text:") and message in str(e.value)
+
+
+def test_only_the_latest_uploads_are_kept_and_a_started_task_keeps_its_text():
+    first = register_text("the first text\n" * 400)
+    task = make_task("chars", 16, {"corpus": "text", "text_id": first})
+    for i in range(MAX_TEXTS):
+        register_text(f"text number {i}\n" * 400)
+    with pytest.raises(ConfigError, match="^task.text_id: .*upload the file again"):
+        registered_text(first)
+    assert task.text.startswith("the first text")
 
 
 def test_too_short_a_text_or_a_missing_one_is_refused_naming_the_field():
@@ -154,6 +207,14 @@ def test_sample_recorder_keeps_a_sample_per_evaluation():
     assert [s for s, _ in samples] == [0, 10, 20] and all(len(t) == 20 for _, t in samples)
 
 
+def test_a_prompt_outside_the_alphabet_falls_back_to_the_corpus_start_instead_of_failing_the_run():
+    rec = SampleRecorder(SamplingConfig(prompt="the ", length=20))
+    cfg = {"model": "gpt", "task": "chars", "corpus": "dyck", "seq_len": 16, "hidden": 16, "steps": 10}
+    result = Trainer(RunConfig.from_flat({**cfg, "eval_every": 10}), [rec]).run()
+    assert result.status == "completed" and rec.config.prompt == "[ " and "'the '" in rec.note
+    assert [s for s, _ in rec.snapshot()] == [0, 10] and rec.assess(rec.snapshot()[-1][1])["closes"] > 0
+
+
 def test_cli_trains_on_a_text_file_and_samples(tmp_path, capsys):
     path = tmp_path / "t.txt"
     path.write_text("to be or not to be, that is the question.\n" * 300, encoding="utf-8")
@@ -162,6 +223,14 @@ def test_cli_trains_on_a_text_file_and_samples(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and out["task"] == "chars" and len(out["sample"]["text"]) == 40
     assert set(out["sample"]["text"]) <= set("to be or not to be, that is the question.\n")
+
+
+def test_cli_sample_on_the_grammar_reports_how_many_sentences_are_grammatical(capsys):
+    argv = ["train", "--model", "gpt", "--task", "chars", "--seq-len", "16", "--hidden", "16", "--steps", "5"]
+    assert main([*argv, "--sample", "200", "--prompt", "the ", "--json", "--quiet"]) == 0
+    sample = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["sample"]
+    verdict = sample["assessment"]
+    assert verdict["sentences"] == ("the " + sample["text"]).count("\n") and verdict["grammatical"] == 0
 
 
 def test_cli_bad_text_file_exit_2_one_line(tmp_path, capsys):
@@ -195,6 +264,28 @@ def test_language_page_trains_and_shows_samples_with_the_chosen_temperature():
     assert any("step 20" in m.value for m in at.markdown)
     at.button(key="language:sample_now").click().run()
     assert not at.exception and len(at.code) > len(shown)
+
+
+def test_language_page_on_dyck_words_keeps_training_when_the_prompt_is_not_brackets():
+    at = _page({"corpus": "dyck", "seq_len": "16", "steps": "10", "eval_every": "10", "hidden": "16", "layers": "1"})
+    assert at.text_input(key="language:prompt").value == "the "
+    runs = _train(at)
+    assert [r.status for r in runs] == ["completed"]
+    assert any("closed right" in m.value and "step 10" in m.value for m in at.markdown)
+    assert any("samples continue '[ '" in c.value for c in at.caption)
+
+
+def test_grammar_preset_trains_with_its_rate_and_batch_and_judges_the_samples():
+    at = _page()
+    at.selectbox(key="language:preset").set_value("A character GPT learns a grammar").run()
+    at.button(key="language:load_preset").click().run()
+    assert any("What to notice" in s.value for s in at.success)
+    at.number_input(key="language:steps").set_value(10).run()
+    at.number_input(key="language:eval_every").set_value(10).run()
+    runs = _train(at)
+    train_cfg = runs[0].config.train
+    assert (train_cfg.lr, train_cfg.batch_size, runs[0].config.task.options["corpus"]) == (3e-3, 64, "grammar")
+    assert any("step 10" in m.value and "sentences grammatical" in m.value for m in at.markdown)
 
 
 def test_language_page_refuses_a_zero_temperature_next_to_the_control():

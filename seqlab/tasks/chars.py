@@ -13,6 +13,10 @@ generated here — nothing is downloaded — or uploaded by the user:
   * ``text`` — the user's own UTF-8 text (``register_text``): the option ``text_id`` names it by the
     hash of its content, so a configuration or a link holds the id, never the text itself.
 
+A sample from a model trained on a generated corpus is judged against the rules that made it
+(``Chars.assess``): the share of its sentences the grammar can generate, with and without number
+agreement, or of its closing brackets that close the right bracket.
+
 The corpus is split 90 / 10 by position: training windows come from the first part, the held-out
 batch from the rest. The blind baseline is the unigram entropy of the training text: the loss of
 predicting each character's frequency whatever came before, and the accuracy of always predicting
@@ -26,7 +30,7 @@ import hashlib
 import math
 import random
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import Literal
 
 import torch
@@ -97,6 +101,85 @@ def _dyck_word(r: random.Random, max_depth: int = 6) -> str:
             out.append(b)
 
 
+# -- judging generated text against the generating rules ------------------------------------------------
+_NUMBER = {  # word -> plural? for every noun and verb form
+    **{n: False for n in _NOUNS}, **{p: True for p in _NOUNS.values()},
+    **{v: True for v in (*_VERBS, *_INTRANSITIVE)}, **{v: False for v in (*_VERBS.values(), *_INTRANSITIVE.values())},
+}  # fmt: skip
+_DETERMINERS = {"the": None, "some": True, "a": False, "one": False}  # None: either number
+_TRANSITIVE_FORMS = {*_VERBS, *_VERBS.values()}
+_INTRANSITIVE_FORMS = {*_INTRANSITIVE, *_INTRANSITIVE.values()}
+_NOUN_FORMS = {*_NOUNS, *_NOUNS.values()}
+
+
+def _agrees(plural: bool | None, word: str, agree: bool) -> bool:
+    return not agree or plural is None or _NUMBER[word] == plural
+
+
+def _parse_np(w: list[str], i: int, depth: int, agree: bool) -> set[tuple[int, bool]]:
+    """Every (end, plural) such that w[i:end] is a noun phrase the grammar can make at ``depth``."""
+    if i >= len(w) or w[i] not in _DETERMINERS:
+        return set()
+    det, i = _DETERMINERS[w[i]], i + 1
+    if i < len(w) and w[i] in _ADJECTIVES:
+        i += 1
+    if i >= len(w) or w[i] not in _NOUN_FORMS or not _agrees(det, w[i], agree):
+        return set()
+    plural, i = _NUMBER[w[i]], i + 1
+    ends = {(i, plural)}
+    if depth < 2 and i < len(w) and w[i] in _PREPOSITIONS:
+        ends |= {(e, plural) for e, _ in _parse_np(w, i + 1, depth + 1, agree)}
+    if depth < 2 and i < len(w) and w[i] == "that":
+        ends |= {(e, plural) for e in _parse_vp(w, i + 1, plural, depth + 1, agree)}
+    return ends
+
+
+def _parse_vp(w: list[str], i: int, plural: bool, depth: int, agree: bool) -> set[int]:
+    if i >= len(w) or w[i] not in _NUMBER or not _agrees(plural, w[i], agree):
+        return set()
+    if w[i] in _INTRANSITIVE_FORMS:
+        return {i + 1}
+    if w[i] in _TRANSITIVE_FORMS:
+        return {e for e, _ in _parse_np(w, i + 1, depth + 1, agree)}
+    return set()
+
+
+def grammatical(sentence: str, agree: bool = True) -> bool:
+    """Whether the grammar above can generate ``sentence`` (one line, "… ."); with ``agree=False``
+    number agreement is not checked (right words in the right places, wrong forms allowed)."""
+    w = sentence.split(" ")
+    for e1, plural in _parse_np(w, 0, 0, agree):
+        for e2 in _parse_vp(w, e1, plural, 0, agree):
+            if w[e2:] == ["."]:
+                return True
+            if e2 < len(w) and w[e2] == "and":
+                for e3, plural2 in _parse_np(w, e2 + 1, 1, agree):
+                    if any(w[e4:] == ["."] for e4 in _parse_vp(w, e3, plural2, 1, agree)):
+                        return True
+    return False
+
+
+def bracket_errors(text: str) -> tuple[int, int]:
+    """(closes, wrong) over Dyck lines, character by character (spacing is not judged): every closing
+    bracket and every line end is a close; it is wrong when it closes the other kind, closes nothing,
+    or ends a line with brackets still open. The text after the last newline is unfinished: its end
+    is not a close."""
+    closes = wrong = 0
+    lines = text.split("\n")
+    for n, line in enumerate(lines):
+        stack = []
+        for b in line:
+            if b in "([":
+                stack.append(b)
+            elif b in ")]":
+                closes += 1
+                wrong += not stack or {"(": ")", "[": "]"}[stack.pop()] != b
+        if n < len(lines) - 1:
+            closes += 1
+            wrong += bool(stack)
+    return closes, wrong
+
+
 @functools.cache
 def generated_corpus(kind: str, seed: int = 0, size: int = CORPUS_CHARS) -> str:
     """A deterministic corpus of about ``size`` characters (cached: every run of a setting shares it)."""
@@ -110,7 +193,8 @@ def generated_corpus(kind: str, seed: int = 0, size: int = CORPUS_CHARS) -> str:
 
 
 # -- uploaded texts, kept by content hash -----------------------------------------------------------------
-_TEXTS: dict[str, str] = {}
+MAX_TEXTS = 16  # uploads kept per process (≤ 32 MB); the oldest goes first (a run already started keeps its text)
+_TEXTS: OrderedDict[str, str] = OrderedDict()
 _TEXTS_LOCK = threading.Lock()
 
 
@@ -151,6 +235,9 @@ def register_text(data: bytes | str) -> str:
     text_id = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     with _TEXTS_LOCK:
         _TEXTS[text_id] = text
+        _TEXTS.move_to_end(text_id)
+        while len(_TEXTS) > MAX_TEXTS:
+            _TEXTS.popitem(last=False)
     return text_id
 
 
@@ -262,6 +349,36 @@ class Chars(Task):
             shown = ", ".join(repr(c) for c in unknown[:5])
             raise ConfigError(f"characters not in this corpus's alphabet: {shown}", "sampling.prompt")
         return torch.tensor([index[c] for c in text], dtype=torch.long)
+
+    @property
+    def default_prompt(self) -> str:
+        """What a sample continues unless told otherwise: the first word of a line of this corpus."""
+        first = self.text.split("\n", 1)[0]
+        return first[: first.find(" ") + 1] if " " in first[:40] else first[:4]
+
+    def assess(self, prompt: str, sample: str) -> dict | None:
+        """How well ``prompt + sample`` follows the rules that generated the corpus, on whole lines only
+        (the first counts when the prompt starts a line of the corpus, the unfinished last never):
+        ``grammar`` — sentences the grammar can generate, with and without number agreement;
+        ``dyck`` — closing brackets (and line ends) that close the right bracket. None for uploaded text."""
+        corpus = self.options.corpus
+        if corpus == "text":
+            return None
+        text = prompt + sample
+        starts_line = ("\n" + prompt.split("\n", 1)[0]) in self.text
+        lines = text.split("\n")[(0 if starts_line else 1) :]
+        if corpus == "dyck":
+            closes, wrong = bracket_errors("\n".join(lines))
+            return {"closes": closes, "right": closes - wrong, "summary": f"{closes - wrong} / {closes} closed right"}
+        whole = lines[:-1]
+        ok = sum(grammatical(line) for line in whole)
+        words_ok = sum(grammatical(line, agree=False) for line in whole)
+        return {
+            "sentences": len(whole),
+            "grammatical": ok,
+            "grammatical_ignoring_agreement": words_ok,
+            "summary": f"{ok} / {len(whole)} sentences grammatical ({words_ok} ignoring agreement)",
+        }
 
     def decode(self, ids) -> str:
         return "".join(self.alphabet[int(i)] for i in ids)

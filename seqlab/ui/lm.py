@@ -83,14 +83,22 @@ def samples_panel(page: str) -> None:
             samples = rec.snapshot()
             step, text = samples[-1]
             with col:
-                st.markdown(f"**{label}** · step {step:,} · τ = {rec.config.temperature:g}")
+                st.markdown(f"**{label}** · step {step:,} · τ = {rec.config.temperature:g}{_judged(rec, text)}")
                 st.code(rec.config.prompt + text, language=None, wrap_lines=True)
+                if rec.note:
+                    st.caption(rec.note)
                 with st.expander("earlier samples"):
                     for s, t in reversed(samples[:-1]):
-                        st.caption(f"step {s:,}")
+                        st.caption(f"step {s:,}{_judged(rec, t)}")
                         st.code(rec.config.prompt + t, language=None, wrap_lines=True)
 
     _polled(page, draw)
+
+
+def _judged(rec: SampleRecorder, text: str) -> str:
+    """ " · 2 / 3 sentences grammatical (…)" when the corpus has rules to check a sample against."""
+    verdict = rec.assess(text)
+    return f" · {verdict['summary']}" if verdict else ""
 
 
 def sample_now(page: str, config: SamplingConfig | None) -> None:
