@@ -4,6 +4,12 @@ Widget values live in ``st.session_state`` under ``<page>:<setting>``; they are 
 session from the URL query string (so a copied link reproduces the experiment, seed included),
 and written back to the URL after every change. Bad or unknown query values fall back to the
 defaults with a visible note.
+
+Every widget is also given its current state value as its default (``value=``/``index=``): a widget created
+from Session State alone is sent with its parameter default (``min_value``, the first option) and the browser
+shows that for up to half a second before the state value — a shared link's seed 5 first read ``0``. With both
+equal nothing else can be shown or sent back. (Streamlit logs a warning for this pairing;
+``global.disableWidgetStateDuplicationWarning`` in .streamlit/config.toml turns it off.)
 """
 
 from __future__ import annotations
@@ -77,18 +83,25 @@ def _field_widget(page: str, name: str, info, label: str | None = None, help_tex
     if typing.get_origin(ann) is typing.Literal:
         if st.session_state.get(key) not in choices:
             st.session_state[key] = info.default
-        return st.selectbox(label, choices, key=key, help=help_text)
+        return st.selectbox(label, choices, index=choices.index(st.session_state[key]), key=key, help=help_text)
     lo = next((m.ge for m in info.metadata if hasattr(m, "ge")), None)
     hi = next((m.le for m in info.metadata if hasattr(m, "le")), None)
     if ann is int:
         if not isinstance(st.session_state.get(key), int):
             st.session_state[key] = info.default
-        return st.number_input(label, min_value=lo, max_value=hi, step=1, key=key, help=help_text)
+        return st.number_input(
+            label, min_value=lo, max_value=hi, value=st.session_state[key], step=1, key=key, help=help_text
+        )
     if ann is float:
         if not isinstance(st.session_state.get(key), int | float):
             st.session_state[key] = float(info.default)
         return st.number_input(
-            label, min_value=float(lo) if lo is not None else None, key=key, help=help_text, format="%g"
+            label,
+            min_value=float(lo) if lo is not None else None,
+            value=float(st.session_state[key]),
+            key=key,
+            help=help_text,
+            format="%g",
         )
     return None
 
@@ -112,6 +125,7 @@ def controls(
                 st.selectbox(
                     "model",
                     models,
+                    index=models.index(ss[_k(page, "model")]),
                     key=_k(page, "model"),
                     format_func=lambda m: f"{m} — {MODELS[m].info.title} ({MODELS[m].info.year})",
                 )
@@ -122,6 +136,7 @@ def controls(
         task_name = st.selectbox(
             "task",
             tasks,
+            index=tasks.index(ss[_k(page, "task")]),
             key=_k(page, "task"),
             format_func=lambda t: TASKS[t].title,
             help="; ".join(f"{t}: {TASKS[t].description}" for t in tasks),
@@ -131,7 +146,14 @@ def controls(
     with c1:
         if not isinstance(ss.get(_k(page, "seq_len")), int):
             ss[_k(page, "seq_len")] = tcls.default_seq_len
-        st.number_input(tcls.seq_len_meaning, min_value=1, max_value=100_000, step=1, key=_k(page, "seq_len"))
+        st.number_input(
+            tcls.seq_len_meaning,
+            min_value=1,
+            max_value=100_000,
+            value=ss[_k(page, "seq_len")],
+            step=1,
+            key=_k(page, "seq_len"),
+        )
         _field_widget(
             page, "hidden", RunConfig.model_fields["model"].annotation.model_fields["hidden"], label="hidden size d"
         )
@@ -153,6 +175,7 @@ def controls(
             st.selectbox(
                 "init",
                 inits,
+                index=inits.index(ss[_k(page, "init")]),
                 key=_k(page, "init"),
                 help="'auto' = each model's recommended scheme (e.g. forget-gate bias 1 for LSTM)",
             )
