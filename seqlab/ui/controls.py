@@ -5,7 +5,8 @@ session from the URL query string (so a copied link reproduces the experiment, s
 and written back to the URL after every change. Bad or unknown query values fall back to the
 defaults with a visible note.
 
-Every widget is also given its current state value as its default (``value=``/``index=``): a widget created
+The number inputs and select boxes are also given their state value as their default (``_select``,
+``_number``; toggles, the model multiselect and text inputs are not yet): a widget created
 from Session State alone is sent with its parameter default (``min_value``, the first option) and the browser
 shows that for up to half a second before the state value — a shared link's seed 5 first read ``0``. With both
 equal nothing else can be shown or sent back. (Streamlit logs a warning for this pairing;
@@ -74,6 +75,22 @@ def load_flat(page: str, flat: dict, models: list[str]) -> None:
     st.session_state[_k(page, "compare")] = len(models) > 1
 
 
+def _select(label: str, choices, key: str, fallback, **kw):
+    """A select box whose default is its state value (``fallback`` when that is not a choice)."""
+    choices = tuple(choices)
+    if st.session_state.get(key) not in choices:
+        st.session_state[key] = fallback
+    return st.selectbox(label, choices, index=choices.index(st.session_state[key]), key=key, **kw)
+
+
+def _number(label: str, key: str, fallback, kind: type = int, **kw):
+    """A number input whose default is its state value (``fallback`` when that is not a number)."""
+    if not isinstance(st.session_state.get(key), int if kind is int else int | float):
+        st.session_state[key] = kind(fallback)
+    value = st.session_state[key]
+    return st.number_input(label, value=value if kind is int else float(value), key=key, **kw)
+
+
 def _field_widget(page: str, name: str, info, label: str | None = None, help_text: str | None = None):
     key = _k(page, name)
     ann = info.annotation
@@ -81,28 +98,14 @@ def _field_widget(page: str, name: str, info, label: str | None = None, help_tex
     help_text = help_text or info.description
     choices = typing.get_args(ann)
     if typing.get_origin(ann) is typing.Literal:
-        if st.session_state.get(key) not in choices:
-            st.session_state[key] = info.default
-        return st.selectbox(label, choices, index=choices.index(st.session_state[key]), key=key, help=help_text)
+        return _select(label, choices, key, info.default, help=help_text)
     lo = next((m.ge for m in info.metadata if hasattr(m, "ge")), None)
     hi = next((m.le for m in info.metadata if hasattr(m, "le")), None)
     if ann is int:
-        if not isinstance(st.session_state.get(key), int):
-            st.session_state[key] = info.default
-        return st.number_input(
-            label, min_value=lo, max_value=hi, value=st.session_state[key], step=1, key=key, help=help_text
-        )
+        return _number(label, key, info.default, min_value=lo, max_value=hi, step=1, help=help_text)
     if ann is float:
-        if not isinstance(st.session_state.get(key), int | float):
-            st.session_state[key] = float(info.default)
-        return st.number_input(
-            label,
-            min_value=float(lo) if lo is not None else None,
-            value=float(st.session_state[key]),
-            key=key,
-            help=help_text,
-            format="%g",
-        )
+        lo = float(lo) if lo is not None else None
+        return _number(label, key, info.default, float, min_value=lo, help=help_text, format="%g")
     return None
 
 
@@ -119,41 +122,28 @@ def controls(
                 "models", models, key=_k(page, "models"), format_func=lambda m: f"{m} — {MODELS[m].info.title}"
             )
         else:
-            if ss.get(_k(page, "model")) not in models:
-                ss[_k(page, "model")] = models[0]
             chosen = [
-                st.selectbox(
+                _select(
                     "model",
                     models,
-                    index=models.index(ss[_k(page, "model")]),
-                    key=_k(page, "model"),
+                    _k(page, "model"),
+                    models[0],
                     format_func=lambda m: f"{m} — {MODELS[m].info.title} ({MODELS[m].info.year})",
                 )
             ]
     with c2:
-        if ss.get(_k(page, "task")) not in tasks:
-            ss[_k(page, "task")] = tasks[0]
-        task_name = st.selectbox(
+        task_name = _select(
             "task",
             tasks,
-            index=tasks.index(ss[_k(page, "task")]),
-            key=_k(page, "task"),
+            _k(page, "task"),
+            tasks[0],
             format_func=lambda t: TASKS[t].title,
             help="; ".join(f"{t}: {TASKS[t].description}" for t in tasks),
         )
     tcls = task_class(task_name)
     c1, c2, c3 = st.columns(3)
     with c1:
-        if not isinstance(ss.get(_k(page, "seq_len")), int):
-            ss[_k(page, "seq_len")] = tcls.default_seq_len
-        st.number_input(
-            tcls.seq_len_meaning,
-            min_value=1,
-            max_value=100_000,
-            value=ss[_k(page, "seq_len")],
-            step=1,
-            key=_k(page, "seq_len"),
-        )
+        _number(tcls.seq_len_meaning, _k(page, "seq_len"), tcls.default_seq_len, min_value=1, max_value=100_000, step=1)
         _field_widget(
             page, "hidden", RunConfig.model_fields["model"].annotation.model_fields["hidden"], label="hidden size d"
         )
@@ -170,13 +160,11 @@ def controls(
         e1, e2, e3 = st.columns(3)
         with e1:
             inits = ("auto", *model_class(primary).inits)
-            if ss.get(_k(page, "init")) not in inits:
-                ss[_k(page, "init")] = "auto"
-            st.selectbox(
+            _select(
                 "init",
                 inits,
-                index=inits.index(ss[_k(page, "init")]),
-                key=_k(page, "init"),
+                _k(page, "init"),
+                "auto",
                 help="'auto' = each model's recommended scheme (e.g. forget-gate bias 1 for LSTM)",
             )
             lr_key = _k(page, "lr_text")
