@@ -29,29 +29,43 @@ def test_no_expert_processes_more_than_its_capacity():
     assert ffn.aux_loss is None
 
 
-def test_balancing_loss_spreads_a_collapsed_router():
-    torch.manual_seed(0)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_balancing_loss_spreads_a_collapsed_router(seed):
+    """The Switch loss E·Σ f_i·P_i (Fedus et al. 2021) pulls gradients through the router probabilities P only.
+
+    So what it provably does is flatten the mean router probability (importance, Shazeer et al. 2017); the hard
+    top-1 load at one instant may still sit on one expert, because these tokens share a mean direction and the
+    router moves them together. Over a window of steps it then rotates the load through every expert. Measured
+    here over seeds 0-7: importance max 0.256-0.265, windowed hard load max 0.255-0.264 (uniform 0.25), loss
+    3.70-3.76 → 1.02-1.06; the single-step hard load max ranged 0.63-1.0, so it is not asserted.
+    """
+    torch.manual_seed(seed)
     ffn = MoEFFN(d=8, d_ff=16, experts=4, top_k=1, capacity_factor=10, balance=1.0)
     x = torch.randn(256, 1, 8) + 1.0  # inputs share a mean direction …
     with torch.no_grad():
         ffn.router.weight.zero_()
         ffn.router.weight[0] = 0.6  # … which sends every token to expert 0
 
-    def importance():  # mean router probability per expert (Shazeer et al. 2017)
+    def importance():  # mean router probability per expert
         with torch.no_grad():
             return ffn.route(x.view(-1, 8))[0].mean(0)
 
     ffn(x)
-    assert ffn.last_load.max() == 1.0 and importance().max() > 0.9
+    assert ffn.last_load.max() > 0.99 and importance().max() > 0.9  # collapsed: (nearly) every token on expert 0
+    first_loss = float(ffn.aux_loss)
     opt = torch.optim.Adam(ffn.router.parameters(), lr=0.02)
-    for _ in range(300):
+    window = torch.zeros(4)
+    for step in range(300):
         ffn(x)
         opt.zero_grad()
         ffn.aux_loss.backward()
         opt.step()
+        if step >= 200:
+            window += ffn.last_load / 100
     ffn(x)
+    assert first_loss > 3.5 and float(ffn.aux_loss) < 1.3  # 4·(1·0.93) at the start; 1 when f = P = uniform
     assert importance().max() < 0.3  # uniform would be 0.25
-    assert ffn.last_load.max() < 0.9 and (ffn.last_load > 0).sum() >= 2  # no longer one expert
+    assert window.max() < 0.4 and window.min() > 0.1  # every expert carries a share over the last 100 steps
 
 
 def test_moe_learns_and_reports_load_and_active_parameters():
