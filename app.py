@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from seqlab.ui.boot import routed
+
 st.set_page_config(page_title="seqlab — sequence models, live", page_icon="📈", layout="wide")
 
 PAGES = [
@@ -19,4 +21,5 @@ with st.sidebar:
     st.toggle("Large fonts (projector)", key="seqlab_large")
     st.caption("Every setting lives in the page's URL: copy the link to share the exact experiment.")
 
-st.navigation(PAGES).run()
+with routed():  # pages started outside this were started the legacy way (seqlab/ui/boot.py)
+    st.navigation(PAGES).run()

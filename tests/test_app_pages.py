@@ -264,3 +264,34 @@ def test_emerging_page_runs_a_search_in_the_background_and_draws_the_pareto_fron
     data = chart_data(at, "Accuracy vs size")
     assert set(data.dropna(subset=["family"])["family"]) <= {"gru", "gpt"}
     assert "Pareto front" in set(data["front"].dropna())
+
+
+@pytest.mark.parametrize(
+    ("page", "query"),
+    [
+        ("recurrent", {"models": "gru,lstm", "task": "parity", "seq_len": "7", "seed": "5", "until": "accuracy=0.9"}),
+        ("recurrent", {"model": "lstm", "task": "adding", "seq_len": "30", "seed": "3", "lr": "0.01", "clip": "0.5"}),
+        ("transformers", {"model": "bert", "seed": "9", "steps": "77"}),
+        ("seq2seq", {"models": "seq2seq,bahdanau", "seed": "4"}),
+    ],
+)
+def test_every_seeded_widget_is_sent_with_its_link_value_as_its_default(page, query):
+    """A widget made from Session State alone is sent with its parameter default, which the browser
+    paints first (a shared link's seed 5 read 0): each one must carry the state value as its default."""
+    at = app(query, f"pages/{page}.py")
+    checked = []
+    for kind in ("number_input", "selectbox", "toggle", "text_input", "multiselect"):
+        for w in at.get(kind):
+            if not (w.key or "").startswith(f"{page}:") or w.key == f"{page}:preset":
+                continue
+            if kind == "number_input":
+                assert w.proto.default == float(w.value), w.key
+            elif kind == "selectbox":
+                assert w.proto.default == w.index, w.key
+            elif kind == "multiselect":
+                assert list(w.proto.default) == list(w.indices), w.key
+            else:
+                assert w.proto.default == w.value, w.key
+            checked.append(w.key)
+    assert f"{page}:seed" in checked and len(checked) >= 8, checked
+    assert at.number_input(key=f"{page}:seed").value == int(query["seed"])

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,58 +44,87 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+def _require_chromium() -> None:
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         if os.environ.get("CI"):
             pytest.fail("chromium is missing in CI: .ci/run must install Debian's chromium")
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+
+
+@contextmanager
+def _serve():
+    """A fresh `streamlit run app.py` on a free port; yields its URL once the port accepts."""
     port = _free_port()
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", STREAMLIT_SERVER_HEADLESS="true")
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        [*cmd, "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start within 60 s")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
+    try:
+        deadline = time.monotonic() + 120  # generous: a loaded 2-core machine imports torch slowly
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def server():
+    _require_chromium()
+    with _serve() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
+    _require_chromium()
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
+        b = p.chromium.launch(
             executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=FLAGS
         )
-        pg = browser.new_page(viewport={"width": 1600, "height": 1300})
-        yield pg
-        browser.close()
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(server, browser):
+    pg = browser.new_page(viewport={"width": 1600, "height": 1300})
+    yield pg
+    pg.close()
+
+
+def _open(pg, url: str) -> None:
+    """Go to ``url`` and wait until its script run has drawn the page and finished.
+
+    ``READY`` alone is not enough: the app shell carries it before the first script run has even
+    started (seen: the page's widgets appeared up to 5 s after it on a busy machine)."""
+    pg.goto(url)
+    pg.wait_for_function(
+        "sel => document.querySelector(sel) && document.querySelector('[data-testid=\"stMain\"] h1')",
+        arg=READY,
+        timeout=120_000,
+    )
+
+
+def _until(pg, condition, seconds: float, every_ms: int = 1000):
+    """Poll ``condition()`` until it returns something truthy or ``seconds`` pass; returns its last value."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        pg.wait_for_timeout(every_ms)
 
 
 def _slug(text: str) -> str:
@@ -115,46 +145,81 @@ def _scroll_to(pg, heading: str) -> None:
     )
 
 
+def _drawn(pg) -> int:
+    return pg.eval_on_selector_all(
+        CHART, "els => els.filter(e => e.querySelector('canvas, svg .mark-group, svg .marks')).length"
+    )
+
+
+def _all_charts_drawn(pg) -> bool:
+    return _drawn(pg) == len(pg.query_selector_all(CHART))
+
+
 def test_a_shared_link_is_the_first_request_to_a_fresh_server(server, page):
-    """Runs first: the server has not yet executed app.py when this deep link arrives."""
-    page.goto(f"{server}/recurrent?model=gru&task=parity&seq_len=7&seed=5")
-    page.wait_for_selector(READY, timeout=60_000)
-    page.wait_for_timeout(500)
+    """Runs first: the server has not yet executed app.py when this deep link arrives.
+
+    Each value is read the moment its widget appears — the frame in which a widget created from
+    Session State alone showed its parameter default (seed 0) — and again from the URL after a
+    rerun the browser starts, which is what the server kept."""
+    page.goto(f"{server}/recurrent?models=gru,lstm&task=parity&seq_len=7&seed=5&steps=321")
+    seed = page.get_by_label("random seed")
+    seed.wait_for(state="attached", timeout=120_000)
+    first = {
+        "seed": seed.input_value(),
+        "T": page.get_by_label("number of bits T").input_value(),
+        "steps": page.get_by_label("steps", exact=True).input_value(),
+        "compare": page.get_by_label("Compare models (same task and seed)").is_checked(),
+        "models": page.eval_on_selector_all(".react-aria-ComboBox [data-tag]", "els => els.map(e => e.innerText)"),
+    }
+    assert first["seed"] == "5" and first["T"] == "7" and first["steps"] == "321", first
+    assert first["compare"] is True, first
+    assert [m.split(" ")[0] for m in first["models"]] == ["gru", "lstm"], first
+    page.wait_for_selector(READY, timeout=120_000)
     nav = page.inner_text('[data-testid="stSidebarNav"]')
     assert "Recurrent: RNN, LSTM, GRU" in nav and "Home: the lineage" in nav  # app.py's navigation, not pages/
     assert page.get_by_role("heading", name="Recurrent networks: RNN, LSTM, GRU").count() == 1
-    assert page.get_by_label("random seed").input_value() == "5"  # the link's settings were applied
-    assert page.get_by_label("number of bits T").input_value() == "7"  # parity's own length control
+    # a rerun from the browser: the server still holds every value of the link
+    steps = page.get_by_label("steps", exact=True)
+    steps.fill("322")
+    steps.press("Enter")
+    page.wait_for_url(re.compile(r"steps=322"), timeout=120_000)
+    assert re.search(r"[?&]seed=5(&|$)", page.url) and "models=gru%2Clstm" in page.url.replace(",", "%2C"), page.url
     assert not _exceptions(page)
 
 
+def test_a_shared_link_with_bad_values_falls_back_with_a_note_on_the_first_request(browser):
+    """Its own fresh server: bad values in the very first request fall back to defaults, with a note."""
+    with _serve() as url:
+        pg = browser.new_page(viewport={"width": 1600, "height": 1300})
+        try:
+            _open(pg, f"{url}/recurrent?model=gru&task=parity&seed=-3&seq_len=7&bogus=1")
+            notes = pg.eval_on_selector_all('[data-testid="stAlert"]', "els => els.map(e => e.innerText)")
+            text = " ".join(notes)
+            assert "From the link: ignored seed='-3'" in text and "ignored unknown setting 'bogus'" in text, notes
+            assert pg.get_by_label("random seed").input_value() == "0"  # the default, not the bad value
+            assert pg.get_by_label("number of bits T").input_value() == "7"  # the good values still apply
+            assert not _exceptions(pg)
+        finally:
+            pg.close()
+
+
 def test_every_page_loads_without_exception(server, page):
-    page.goto(server)
-    page.wait_for_selector(READY, timeout=60_000)
+    _open(page, server)
     links = page.eval_on_selector_all('[data-testid="stSidebarNav"] a', "els => els.map(e => [e.href, e.innerText])")
     assert len(links) >= 3
     for i, (href, text) in enumerate(links):
-        page.goto(href)
-        page.wait_for_selector(READY, timeout=60_000)
-        page.wait_for_timeout(500)
+        _open(page, href)
+        _until(page, lambda: _all_charts_drawn(page), 30, 200)  # for the screenshot only
         page.screenshot(path=str(ARTIFACTS / f"{i:02d}-{_slug(text)}.png"), full_page=True)
         assert not _exceptions(page), (text, _exceptions(page))
 
 
 def test_train_on_the_recurrent_page_draws_all_three_panels(server, page):
-    page.goto(f"{server}/recurrent?model=rnn&task=parity&seq_len=8&steps=400&eval_every=50")
-    page.wait_for_selector(READY, timeout=60_000)
+    _open(page, f"{server}/recurrent?model=rnn&task=parity&seq_len=8&steps=400&eval_every=50")
     page.get_by_role("button", name="Train", exact=True).click()
     # loss + metric, heatmap + latest profile, time + memory
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        drawn = page.eval_on_selector_all(
-            CHART, "els => els.filter(e => e.querySelector('canvas, svg .mark-group, svg .marks')).length"
-        )
-        text = page.inner_text("body")
-        if drawn >= 6 and "completed" in text:
-            break
-        page.wait_for_timeout(1000)
+    _until(page, lambda: _drawn(page) >= 6 and "completed" in page.inner_text("body"), 300)
+    drawn = _drawn(page)
     page.screenshot(path=str(ARTIFACTS / "recurrent-trained.png"), full_page=True)
     assert drawn >= 6, f"only {drawn} charts drew marks"
     assert "completed" in page.inner_text("body")
@@ -162,22 +227,21 @@ def test_train_on_the_recurrent_page_draws_all_three_panels(server, page):
 
 
 def test_train_on_the_seq2seq_page_draws_accuracy_by_length_and_the_alignment(server, page):
-    page.goto(f"{server}/seq2seq?task=seq-reverse&seq_len=6&steps=150&eval_every=25&hidden=32&models=seq2seq,bahdanau")
-    page.wait_for_selector(READY, timeout=60_000)
+    _open(
+        page, f"{server}/seq2seq?task=seq-reverse&seq_len=6&steps=150&eval_every=25&hidden=32&models=seq2seq,bahdanau"
+    )
     page.get_by_role("button", name="Train", exact=True).click()
     # the three panels (≥ 6), accuracy by length (2) and bahdanau's alignment map (1)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        drawn = page.eval_on_selector_all(
-            CHART, "els => els.filter(e => e.querySelector('canvas, svg .mark-group, svg .marks')).length"
-        )
+
+    def done() -> bool:
         text = page.inner_text("body")
         ready = "Probe source" in text and "Sequence accuracy by input length" in text
-        if drawn >= 9 and text.count("completed ·") == 2 and ready:
-            break
-        page.wait_for_timeout(1000)
+        return _drawn(page) >= 9 and text.count("completed ·") == 2 and ready
+
+    _until(page, done, 300)
+    drawn, text = _drawn(page), page.inner_text("body")
     _scroll_to(page, "Accuracy by input length")
-    page.wait_for_timeout(500)
+    _until(page, lambda: _all_charts_drawn(page), 30, 200)  # for the screenshot only
     page.screenshot(path=str(ARTIFACTS / "seq2seq-trained.png"))
     assert drawn >= 9, f"only {drawn} charts drew marks"
     assert "Sequence accuracy by input length" in text and "Probe source" in text
@@ -185,21 +249,18 @@ def test_train_on_the_seq2seq_page_draws_accuracy_by_length_and_the_alignment(se
 
 
 def test_train_on_the_language_page_writes_samples_judged_against_the_grammar(server, page):
-    page.goto(f"{server}/language?corpus=grammar&seq_len=32&steps=200&eval_every=50&hidden=32&layers=1")
-    page.wait_for_selector(READY, timeout=60_000)
+    _open(page, f"{server}/language?corpus=grammar&seq_len=32&steps=200&eval_every=50&hidden=32&layers=1")
     page.get_by_role("button", name="Train", exact=True).click()
     # the three panels (≥ 6 charts), then the latest sample with its step and verdict
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        drawn = page.eval_on_selector_all(
-            CHART, "els => els.filter(e => e.querySelector('canvas, svg .mark-group, svg .marks')).length"
-        )
+
+    def done() -> bool:
         text = page.inner_text("body")
-        if drawn >= 6 and "completed" in text and "step 200" in text and "sentences grammatical" in text:
-            break
-        page.wait_for_timeout(1000)
+        return _drawn(page) >= 6 and "completed" in text and "step 200" in text and "sentences grammatical" in text
+
+    _until(page, done, 300)
+    drawn, text = _drawn(page), page.inner_text("body")
     _scroll_to(page, "What the model writes")
-    page.wait_for_timeout(500)
+    _until(page, lambda: _all_charts_drawn(page), 30, 200)  # for the screenshot only
     page.screenshot(path=str(ARTIFACTS / "language-trained.png"))
     assert drawn >= 6, f"only {drawn} charts drew marks"
     assert "step 200" in text and "sentences grammatical" in text

@@ -5,12 +5,14 @@ session from the URL query string (so a copied link reproduces the experiment, s
 and written back to the URL after every change. Bad or unknown query values fall back to the
 defaults with a visible note.
 
-The number inputs and select boxes are also given their state value as their default (``_select``,
-``_number``; toggles, the model multiselect and text inputs are not yet): a widget created
-from Session State alone is sent with its parameter default (``min_value``, the first option) and the browser
-shows that for up to half a second before the state value — a shared link's seed 5 first read ``0``. With both
-equal nothing else can be shown or sent back. (Streamlit logs a warning for this pairing;
-``global.disableWidgetStateDuplicationWarning`` in .streamlit/config.toml turns it off.)
+Every seeded widget is created by ``_seeded``: its state value is checked (else replaced by a
+fallback) and then passed as the widget's *default* too. A widget created from Session State alone is
+sent to the browser with its parameter default (``min_value``, the first option, ``False``, ``""``)
+plus an instruction to set the state value, and the browser paints the default first: a shared
+link's seed 5 read ``0`` in the frame where the input appeared (a test reading the value as soon as
+the element attached saw it; a click in that frame would send it back). With default and state
+equal, nothing else can be shown or sent. Streamlit logs a warning for this pairing;
+``global.disableWidgetStateDuplicationWarning`` in .streamlit/config.toml turns it off.
 """
 
 from __future__ import annotations
@@ -75,20 +77,41 @@ def load_flat(page: str, flat: dict, models: list[str]) -> None:
     st.session_state[_k(page, "compare")] = len(models) > 1
 
 
-def _select(label: str, choices, key: str, fallback, **kw):
-    """A select box whose default is its state value (``fallback`` when that is not a choice)."""
-    choices = tuple(choices)
-    if st.session_state.get(key) not in choices:
+def _seeded(widget, label: str, key: str, fallback, valid, default_kw: str, as_default=lambda v: v, **kw):
+    """``widget(label, key=key)`` whose default is its state value (``fallback`` when that is not ``valid``)."""
+    if not valid(st.session_state.get(key)):
         st.session_state[key] = fallback
-    return st.selectbox(label, choices, index=choices.index(st.session_state[key]), key=key, **kw)
+    return widget(label, key=key, **{default_kw: as_default(st.session_state[key])}, **kw)
+
+
+def _select(label: str, choices, key: str, fallback, **kw):
+    choices = tuple(choices)
+    return _seeded(
+        st.selectbox, label, key, fallback, lambda v: v in choices, "index", choices.index, options=choices, **kw
+    )
 
 
 def _number(label: str, key: str, fallback, kind: type = int, **kw):
-    """A number input whose default is its state value (``fallback`` when that is not a number)."""
-    if not isinstance(st.session_state.get(key), int if kind is int else int | float):
-        st.session_state[key] = kind(fallback)
-    value = st.session_state[key]
-    return st.number_input(label, value=value if kind is int else float(value), key=key, **kw)
+    valid = (
+        (lambda v: isinstance(v, int) and not isinstance(v, bool))
+        if kind is int
+        else (lambda v: isinstance(v, int | float) and not isinstance(v, bool))
+    )
+    return _seeded(st.number_input, label, key, kind(fallback), valid, "value", kind, **kw)
+
+
+def _toggle(label: str, key: str, fallback: bool, **kw) -> bool:
+    return _seeded(st.toggle, label, key, fallback, lambda v: isinstance(v, bool), "value", **kw)
+
+
+def _text(label: str, key: str, fallback: str = "", **kw) -> str:
+    return _seeded(st.text_input, label, key, fallback, lambda v: isinstance(v, str), "value", **kw)
+
+
+def _multiselect(label: str, choices, key: str, fallback: list, **kw) -> list:
+    choices = tuple(choices)
+    valid = lambda v: isinstance(v, list) and all(c in choices for c in v)  # noqa: E731
+    return _seeded(st.multiselect, label, key, list(fallback), valid, "default", options=choices, **kw)
 
 
 def _field_widget(page: str, name: str, info, label: str | None = None, help_text: str | None = None):
@@ -114,12 +137,12 @@ def controls(
 ) -> tuple[list[tuple[str, RunConfig]], str | None]:
     """Draw the settings; return ([(label, RunConfig)], error message or None)."""
     ss = st.session_state
-    compare = st.toggle("Compare models (same task and seed)", key=_k(page, "compare")) if allow_compare else False
+    compare = _toggle("Compare models (same task and seed)", _k(page, "compare"), False) if allow_compare else False
     c1, c2 = st.columns(2)
     with c1:
         if compare:
-            chosen = st.multiselect(
-                "models", models, key=_k(page, "models"), format_func=lambda m: f"{m} — {MODELS[m].info.title}"
+            chosen = _multiselect(
+                "models", models, _k(page, "models"), models[:1], format_func=lambda m: f"{m} — {MODELS[m].info.title}"
             )
         else:
             chosen = [
@@ -174,18 +197,13 @@ def controls(
                     if ss.get(_k(page, "lr")) in (None, model_class(primary).default_lr)
                     else str(ss.get(_k(page, "lr")))
                 )
-            st.text_input(
-                "learning rate", key=lr_key, placeholder="model default", help="empty = each model's recommended rate"
-            )
+            _text("learning rate", lr_key, placeholder="model default", help="empty = each model's recommended rate")
             _field_widget(page, "layers", RunConfig.model_fields["model"].annotation.model_fields["layers"])
         with e2:
             for name in ("optimizer", "batch_size", "clip"):
                 _field_widget(page, name, TrainConfig.model_fields[name])
         with e3:
-            until_key = _k(page, "until")
-            if not isinstance(ss.get(until_key), str):
-                ss[until_key] = ""
-            st.text_input("stop when", key=until_key, placeholder="e.g. accuracy=0.99 or mse=0.01")
+            _text("stop when", _k(page, "until"), placeholder="e.g. accuracy=0.99 or mse=0.01")
             for name in ("eval_every",):
                 _field_widget(page, name, TrainConfig.model_fields[name], label="evaluate every (steps)")
             fields: dict = {}  # option name -> (field info, models that have it); families share options
@@ -198,10 +216,10 @@ def controls(
         return [], "models: choose at least one model to train"
     sweep = ss.get(_k(page, "sweep"))
     if sweep and len(chosen) == 1 and sweep[0] in model_class(chosen[0]).Options.model_fields:
-        st.toggle(
+        _toggle(
             f"Train {chosen[0]} once per {sweep[0].replace('_', ' ')}: {', '.join(sweep[1])}",
-            value=True,
-            key=_k(page, "sweep_on"),
+            _k(page, "sweep_on"),
+            True,
             help="from the preset; off = train once with the setting above",
         )
     return build_configs(page, chosen, task_name)

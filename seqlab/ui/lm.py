@@ -12,6 +12,7 @@ from ..errors import ConfigError, SeqlabError
 from ..sampling import SampleRecorder, SamplingConfig, sample_text
 from ..tasks.chars import MAX_UPLOAD_BYTES, register_text
 from . import charts
+from .controls import _number, _select, _text
 from .panels import _observers, _polled, show
 from .state import _jobs, background, large_fonts, page_runs, registry
 
@@ -239,18 +240,20 @@ def _settings(page: str, claim: Claim) -> dict:
                     default = info.default_factory()
                 ss[key] = ",".join(map(str, default)) if is_list else default
             label = name.replace("_", " ")
-            if typing.get_origin(info.annotation) is typing.Literal:
-                values[name] = col.selectbox(label, typing.get_args(info.annotation), key=key, help=info.description)
-            elif is_list:
-                text = col.text_input(label, key=key, help="comma-separated")
-                try:
-                    values[name] = [int(v) for v in text.split(",") if v.strip()]
-                except ValueError:
-                    message = f"expected comma-separated integers, got {text!r}"
-                    raise ConfigError(message, f"{claim.name}.{name}") from None
-            else:
-                kind = float if info.annotation is float else int
-                values[name] = kind(col.number_input(label, key=key, help=info.description))
+            with col:  # the state value is the widget's default too (controls._seeded says why)
+                if typing.get_origin(info.annotation) is typing.Literal:
+                    choices = typing.get_args(info.annotation)
+                    values[name] = _select(label, choices, key, choices[0], help=info.description)
+                elif is_list:
+                    text = _text(label, key, help="comma-separated")
+                    try:
+                        values[name] = [int(v) for v in text.split(",") if v.strip()]
+                    except ValueError:
+                        message = f"expected comma-separated integers, got {text!r}"
+                        raise ConfigError(message, f"{claim.name}.{name}") from None
+                else:
+                    kind = float if info.annotation is float else int
+                    values[name] = kind(_number(label, key, ss[key], kind, help=info.description))
     return values
 
 
