@@ -25,7 +25,7 @@ def describe_validation_error(e: ValidationError, prefix: str = "") -> str:
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
         loc = f"{prefix}.{loc}" if prefix and loc else (loc or prefix)
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = "not a finite number" if err["type"] == "finite_number" else err["msg"].removeprefix("Value error, ")
         msg = msg.replace("Input should be ", "must be ").replace("greater than or equal to", "≥")
         msg = msg.replace("less than or equal to", "≤").replace("greater than", ">").replace("less than", "<")
         got = err.get("input")
@@ -35,7 +35,8 @@ def describe_validation_error(e: ValidationError, prefix: str = "") -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    # nan passes every bound check (all comparisons are false), so it must be refused as such
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
 
 
 class ModelConfig(_Strict):

@@ -27,7 +27,7 @@ from .train.engine import Trainer
 
 
 class SearchSpace(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     families: list[str] = Field(default_factory=lambda: ["lstm", "gru", "gpt", "ssm"], min_length=1)
     hidden: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
     layers: list[int] = Field(default_factory=lambda: [1, 2], min_length=1)
@@ -49,7 +49,7 @@ class SearchSpace(BaseModel):
 
 
 class SearchConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     task: str = "reverse"
     seq_len: int | None = Field(None, ge=1, le=10_000)
     task_options: dict = Field(default_factory=dict)
