@@ -296,7 +296,7 @@ def _check_eval_length(config: RunConfig, seq_len: int) -> None:
     from .tasks.registry import make_task
 
     if seq_len < 1:
-        raise UsageError("must be ≥ 1", "eval_seq_len")
+        raise UsageError(f"must be ≥ 1 (got {seq_len})", "eval_seq_len")
     trained = config.make_task().spec.length
     other = make_task(config.task.name, seq_len, config.task.options).spec.length
     cls = model_class(config.model.name)
@@ -341,6 +341,9 @@ def cmd_runs(args) -> dict:
 def cmd_sweep(args) -> dict:
     """The same run over several seeds: the researcher's what-if, with mean and spread."""
     seeds = _int_list(args.seeds, "seeds")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:  # the same seed twice is the same run twice: a spread of 0 that measures nothing
+        raise UsageError(f"seed {', '.join(map(str, twice))} appears more than once; give distinct seeds", "seeds")
     runs = []
     for seed in seeds:
         config = RunConfig.from_flat({**flat_from_args(args, skip=("seed",)), "seed": seed})
@@ -412,7 +415,13 @@ def cmd_bench(args) -> list:
             )
         return [row]
 
-    models = args.models.split(",") if args.models else None
+    models = None
+    if args.models is not None:
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        if not models:
+            raise UsageError("name at least one model (or leave --models out for every model)", "models")
+    if args.rounds < 1:
+        raise UsageError(f"must be ≥ 1 (got {args.rounds})", "rounds")
     rows = bench_steps(
         models=models,
         task=args.task,
@@ -455,6 +464,8 @@ def cmd_complexity(args) -> dict:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     lengths = parse_lengths(args.lengths)
     metrics = parse_metrics(args.metrics)
+    if args.repeats < 1:
+        raise UsageError(f"must be ≥ 1 (got {args.repeats})", "repeats")
     validate(models, lengths, args.d, args.batch_size)  # refuse before measuring anything
 
     def progress(done, total, label):

@@ -37,7 +37,10 @@ class SearchSpace(BaseModel):
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
         for name in v:
-            model_class(name)
+            try:
+                model_class(name)
+            except SeqlabError as e:  # the field is search.space.families, not model.name
+                raise ValueError(str(e).removeprefix(f"{e.field}: ")) from None
         return v
 
     @field_validator("hidden", "layers", "heads")
