@@ -227,17 +227,27 @@ class RunConfig(_Strict):
                     flat = RunConfig.from_flat(_switch(flat, **{name: params[name]})).to_flat()
                 except SeqlabError as e:
                     notes.append(f"ignored {name}={params[name]!r}: {e}")
-        for key, raw in params.items():
-            if key in ("model", "task"):
-                continue
-            if key not in flat:
-                notes.append(f"ignored unknown setting {key!r}")
-                continue
-            try:
-                flat = RunConfig.from_flat(dict(flat, **{key: None if raw in ("", "None") else raw})).to_flat()
-            except SeqlabError as e:
-                notes.append(f"ignored {key}={raw!r}: {e}")
-        return RunConfig.from_flat(flat), notes
+        settings = [k for k in params if k not in ("model", "task")]
+        for k in [k for k in settings if k not in flat]:
+            notes.append(
+                f"ignored {k!r}: not a setting of model {flat['model']!r} or task {flat['task']!r}; {_owners(k)}"
+            )
+        failed: dict[str, str] = {}
+        for key in [k for k in settings if k in flat]:
+            flat = _apply_query_value(flat, key, params[key], failed)
+        for key in list(failed):  # refused only for want of a later value (corpus=text before its text_id)?
+            flat = _apply_query_value(flat, key, params[key], failed)
+        return RunConfig.from_flat(flat), notes + list(failed.values())
+
+
+def _apply_query_value(flat: dict[str, Any], key: str, raw: str, failed: dict[str, str]) -> dict[str, Any]:
+    """``flat`` with ``key`` set to ``raw`` if the result is valid; else unchanged, with the reason in ``failed``."""
+    try:
+        flat = RunConfig.from_flat(dict(flat, **{key: None if raw in ("", "None") else raw})).to_flat()
+        failed.pop(key, None)
+    except SeqlabError as e:
+        failed[key] = f"ignored {key}={raw!r}: {e}"
+    return flat
 
 
 MODEL_FIELDS = ("hidden", "layers", "embed_dim", "init")

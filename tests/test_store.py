@@ -3,6 +3,7 @@ import re
 import sys
 
 import pytest
+from storefake import DAMAGE, fake_run
 
 from seqlab.config import RunConfig
 from seqlab.store import RunStore, StoreError
@@ -49,52 +50,13 @@ def test_cli_train_save_and_runs_listing(tmp_path, capsys, monkeypatch):
 
 
 # -- a damaged store: each corruption costs only what is in the damaged file ------------------------------
-def _fake_run(root, run_id, records=3):
-    """A finished run written by hand (as the writer lays it out), without training one."""
-    folder = root / run_id
-    folder.mkdir(parents=True)
-    cfg = {"model": {"name": "rnn"}, "task": {"name": "parity"}, "train": {"steps": records}}
-    (folder / "config.json").write_text(json.dumps(cfg))
-    lines = [json.dumps({"kind": "train", "step": s, "loss": 1.0 / s}) for s in range(1, records + 1)]
-    (folder / "records.jsonl").write_text("\n".join(lines) + "\n")
-    (folder / "result.json").write_text(
-        json.dumps({"model": "rnn", "status": "completed", "final_loss": 0.25, "config": cfg})
-    )
-    return folder
-
-
-def _append(path, data: bytes) -> None:
-    with open(path, "ab") as f:
-        f.write(data)
-
-
 CORRUPTIONS = {
-    # name: (damage, status listed, 'runs --show' exit code, warning)
-    "bad-result": (
-        lambda f: (f / "result.json").write_text('{"model": "rnn", "sta'),
-        "incomplete",
-        0,
-        r"result.json is not valid JSON .* shown as incomplete",
-    ),
-    "empty-result": (lambda f: (f / "result.json").write_text(""), "incomplete", 0, r"result.json is empty"),
-    "bad-config": (
-        lambda f: ((f / "config.json").write_text("{oops"), (f / "result.json").unlink()),
-        "unreadable",
-        2,
-        r"config.json is not valid JSON",
-    ),
-    "records-cut-mid-line": (
-        lambda f: _append(f / "records.jsonl", b'{"kind": "train", "st'),
-        "completed",
-        0,
-        r"records.jsonl line 4 unreadable \(cut mid-write\?\) — skipped",
-    ),
-    "garbage-appended": (
-        lambda f: _append(f / "records.jsonl", b"\x00\xff garbage\n[1, 2]\n"),
-        "completed",
-        0,
-        r"records.jsonl: 2 lines unreadable \(lines 4, 5\) — skipped",
-    ),
+    # damage: (status listed, 'runs --show' exit code, warning)
+    "corrupt-result": ("incomplete", 0, r"result.json is not valid JSON .* shown as incomplete"),
+    "empty-result": ("incomplete", 0, r"result.json is empty"),
+    "corrupt-config": ("unreadable", 2, r"config.json is not valid JSON"),
+    "records-cut": ("completed", 0, r"records.jsonl line 4 unreadable \(cut mid-write\?\) — skipped"),
+    "records-garbage": ("completed", 0, r"records.jsonl: 2 lines unreadable \(lines 4, 5\) — skipped"),
 }
 
 
@@ -102,15 +64,15 @@ CORRUPTIONS = {
 def test_one_corrupt_file_costs_only_its_run_and_says_what_was_skipped(corruption, tmp_path, capsys, monkeypatch):
     from seqlab.cli import main
 
-    damage, status, show_exit, warning = CORRUPTIONS[corruption]
-    _fake_run(tmp_path, "a-good-run")
-    damage(_fake_run(tmp_path, "b-bad-run"))
+    status, show_exit, warning = CORRUPTIONS[corruption]
+    fake_run(tmp_path, "a-good-run")
+    DAMAGE[corruption](fake_run(tmp_path, "b-bad-run"))
     monkeypatch.setenv("SEQLAB_RUNS", str(tmp_path))
     assert main(["runs", "--json"]) == 0
     out, err = capsys.readouterr()
     listed = {r["id"]: r["status"] for r in json.loads(out.splitlines()[-1])["runs"]}
     assert listed == {"a-good-run": "completed", "b-bad-run": status}
-    if corruption.startswith(("bad", "empty")):  # the listing reads config and result, not the records
+    if not corruption.startswith("records"):  # the listing reads config and result, not the records
         assert re.search(r"^seqlab: warning: run b-bad-run: " + warning, err), err
     assert main(["runs", "--show", "b-bad-run"]) == show_exit
     out, err = capsys.readouterr()
@@ -119,7 +81,7 @@ def test_one_corrupt_file_costs_only_its_run_and_says_what_was_skipped(corruptio
 
 
 def test_a_record_line_cut_mid_write_loses_only_that_line(tmp_path):
-    folder = _fake_run(tmp_path, "run", records=20)
+    folder = fake_run(tmp_path, "run", records=20)
     with open(folder / "records.jsonl", "a") as f:
         f.write('{"kind": "train", "step": 21, "lo')
     run = RunStore(tmp_path).load("run")
@@ -128,7 +90,7 @@ def test_a_record_line_cut_mid_write_loses_only_that_line(tmp_path):
 
 
 def test_a_bad_config_is_recovered_from_the_copy_in_the_result(tmp_path):
-    folder = _fake_run(tmp_path, "run")
+    folder = fake_run(tmp_path, "run")
     (folder / "config.json").write_text("[]")
     run = RunStore(tmp_path).load("run")
     assert run["config"]["model"]["name"] == "rnn" and len(run["history"]["train"]) == 3
@@ -139,7 +101,7 @@ def test_a_bad_config_is_recovered_from_the_copy_in_the_result(tmp_path):
 def test_run_ids_outside_the_store_are_refused_even_when_the_folder_exists(bad_id, tmp_path, capsys, monkeypatch):
     from seqlab.cli import main
 
-    _fake_run(tmp_path, "elsewhere/x")  # a real run folder, but not inside the store
+    fake_run(tmp_path, "elsewhere/x")  # a real run folder, but not inside the store
     (tmp_path / "store").mkdir()
     monkeypatch.setenv("SEQLAB_RUNS", str(tmp_path / "store"))
     assert main(["runs", "--show", bad_id]) == 2
@@ -148,7 +110,7 @@ def test_run_ids_outside_the_store_are_refused_even_when_the_folder_exists(bad_i
 
 
 def test_an_unknown_run_id_suggests_the_nearest_stored_one(tmp_path):
-    _fake_run(tmp_path, "20250101-120000-rnn-parity-1a2b3c")
+    fake_run(tmp_path, "20250101-120000-rnn-parity-1a2b3c")
     with pytest.raises(
         StoreError,
         match=r"no stored run '20250101-120000-rnn-parity-1a2b3d'.*did you mean "
@@ -182,7 +144,7 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path, monkey
         def flush(self):
             pass
 
-    _fake_run(tmp_path, "run")
+    fake_run(tmp_path, "run")
     monkeypatch.setenv("SEQLAB_RUNS", str(tmp_path))
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["runs", "--show", "run"]) == 141
