@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -218,8 +219,10 @@ def cmd_train(args) -> dict:
     if args.save:
         from .store import RunStore, new_run_id
 
+        store = RunStore()
+        store.ensure_writable()
         run_id = new_run_id(config.model.name, config.task.name)
-        observers.append(RunStore().writer(run_id))
+        observers.append(store.writer(run_id))
     trainer = Trainer(config, observers)
     if sampling is not None:
         check_samplable(trainer.model, trainer.task)  # before training, not after
@@ -293,7 +296,7 @@ def _check_eval_length(config: RunConfig, seq_len: int) -> None:
     from .tasks.registry import make_task
 
     if seq_len < 1:
-        raise UsageError("must be ≥ 1", "eval_seq_len")
+        raise UsageError(f"must be ≥ 1 (got {seq_len})", "eval_seq_len")
     trained = config.make_task().spec.length
     other = make_task(config.task.name, seq_len, config.task.options).spec.length
     cls = model_class(config.model.name)
@@ -305,28 +308,42 @@ def _check_eval_length(config: RunConfig, seq_len: int) -> None:
         )
 
 
+def _warn(problems: list[str]) -> None:
+    for p in problems:
+        print(f"seqlab: warning: {one_line(p)}", file=sys.stderr)
+
+
 def cmd_runs(args) -> dict:
-    from .store import RunStore
+    from .store import RunStore, StoreError
 
     store = RunStore()
-    if args.show:
+    if args.show is not None:
         run = store.load(args.show)
+        shown = run["result"] or run["config"]
+        if shown is None:
+            reasons = "; ".join(p.removeprefix(f"run {run['id']}: ") for p in run["problems"])
+            raise StoreError(f"{run['id']!r} has nothing readable to show: {reasons}", "run")
+        _warn(run["problems"])
         if not args.json:
-            print(json.dumps(run["result"] or run["config"], indent=1))
+            print(json.dumps(shown, indent=1))
         return run
     runs = [store.summary(i) for i in store.ids()]
+    _warn([p for r in runs for p in r.get("problems", [])])
     if not args.json:
         if not runs:
             print(f"no stored runs in {store.root}/ (train with --save to keep one)")
         for r in runs:
             loss = r.get("final_loss")
-            print(f"{r['id']}  {r['status']:<14} {'' if loss is None else f'loss {loss:.4g}'}")
+            print(f"{r['id']}  {r['status']:<14} {'' if loss is None else f'loss {loss:.4g}'}".rstrip())
     return {"root": str(store.root), "runs": runs}
 
 
 def cmd_sweep(args) -> dict:
     """The same run over several seeds: the researcher's what-if, with mean and spread."""
     seeds = _int_list(args.seeds, "seeds")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:  # the same seed twice is the same run twice: a spread of 0 that measures nothing
+        raise UsageError(f"seed {', '.join(map(str, twice))} appears more than once; give distinct seeds", "seeds")
     runs = []
     for seed in seeds:
         config = RunConfig.from_flat({**flat_from_args(args, skip=("seed",)), "seed": seed})
@@ -398,7 +415,13 @@ def cmd_bench(args) -> list:
             )
         return [row]
 
-    models = args.models.split(",") if args.models else None
+    models = None
+    if args.models is not None:
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        if not models:
+            raise UsageError("name at least one model (or leave --models out for every model)", "models")
+    if args.rounds < 1:
+        raise UsageError(f"must be ≥ 1 (got {args.rounds})", "rounds")
     rows = bench_steps(
         models=models,
         task=args.task,
@@ -441,6 +464,8 @@ def cmd_complexity(args) -> dict:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     lengths = parse_lengths(args.lengths)
     metrics = parse_metrics(args.metrics)
+    if args.repeats < 1:
+        raise UsageError(f"must be ≥ 1 (got {args.repeats})", "repeats")
     validate(models, lengths, args.d, args.batch_size)  # refuse before measuring anything
 
     def progress(done, total, label):
@@ -718,15 +743,34 @@ def build_parser() -> Parser:
     return p
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped, so an echoed value cannot split an error line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the reader is gone, and the flush at exit must not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # not a real file (e.g. captured by a test)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         out = args.func(args)
+        if getattr(args, "json", False):
+            print(json.dumps(clean_json(out)))
     except SeqlabError as e:
-        print(f"seqlab: error: {e}", file=sys.stderr)
+        print(f"seqlab: error: {one_line(str(e))}", file=sys.stderr)
         return 2
-    if getattr(args, "json", False):
-        print(json.dumps(clean_json(out)))
+    except BrokenPipeError:
+        # `seqlab runs --show ID | head`: the reader closed the pipe; stop quietly, with the exit code a
+        # process killed by SIGPIPE has (128 + 13), as `yes | head` does
+        _quiet_stdout()
+        return 141
     return 0
 
 

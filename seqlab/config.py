@@ -19,13 +19,26 @@ MAX_SEQ_LEN = 100_000
 MAX_HIDDEN = 8192
 
 
+# pydantic's wording for a value of the wrong kind, said the way a person would
+_PLAIN = {
+    "finite_number": "not a finite number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false",
+}
+
+
 def describe_validation_error(e: ValidationError, prefix: str = "") -> str:
     """One line per pydantic error, e.g. ``train.lr: must be > 0 (got -1.0)``; joined by '; '."""
     parts = []
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
         loc = f"{prefix}.{loc}" if prefix and loc else (loc or prefix)
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = _PLAIN.get(err["type"]) or err["msg"].removeprefix("Value error, ")
+        if err["type"] == "too_short":
+            n = err["ctx"]["min_length"]
+            msg = f"needs at least {n} value{'s' if n > 1 else ''}"
         msg = msg.replace("Input should be ", "must be ").replace("greater than or equal to", "≥")
         msg = msg.replace("less than or equal to", "≤").replace("greater than", ">").replace("less than", "<")
         got = err.get("input")
@@ -35,7 +48,8 @@ def describe_validation_error(e: ValidationError, prefix: str = "") -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    # nan passes every bound check (all comparisons are false), so it must be refused as such
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
 
 
 class ModelConfig(_Strict):
@@ -213,17 +227,27 @@ class RunConfig(_Strict):
                     flat = RunConfig.from_flat(_switch(flat, **{name: params[name]})).to_flat()
                 except SeqlabError as e:
                     notes.append(f"ignored {name}={params[name]!r}: {e}")
-        for key, raw in params.items():
-            if key in ("model", "task"):
-                continue
-            if key not in flat:
-                notes.append(f"ignored unknown setting {key!r}")
-                continue
-            try:
-                flat = RunConfig.from_flat(dict(flat, **{key: None if raw in ("", "None") else raw})).to_flat()
-            except SeqlabError as e:
-                notes.append(f"ignored {key}={raw!r}: {e}")
-        return RunConfig.from_flat(flat), notes
+        settings = [k for k in params if k not in ("model", "task")]
+        for k in [k for k in settings if k not in flat]:
+            notes.append(
+                f"ignored {k!r}: not a setting of model {flat['model']!r} or task {flat['task']!r}; {_owners(k)}"
+            )
+        failed: dict[str, str] = {}
+        for key in [k for k in settings if k in flat]:
+            flat = _apply_query_value(flat, key, params[key], failed)
+        for key in list(failed):  # refused only for want of a later value (corpus=text before its text_id)?
+            flat = _apply_query_value(flat, key, params[key], failed)
+        return RunConfig.from_flat(flat), notes + list(failed.values())
+
+
+def _apply_query_value(flat: dict[str, Any], key: str, raw: str, failed: dict[str, str]) -> dict[str, Any]:
+    """``flat`` with ``key`` set to ``raw`` if the result is valid; else unchanged, with the reason in ``failed``."""
+    try:
+        flat = RunConfig.from_flat(dict(flat, **{key: None if raw in ("", "None") else raw})).to_flat()
+        failed.pop(key, None)
+    except SeqlabError as e:
+        failed[key] = f"ignored {key}={raw!r}: {e}"
+    return flat
 
 
 MODEL_FIELDS = ("hidden", "layers", "embed_dim", "init")
@@ -282,8 +306,28 @@ def nest_flat(flat: dict[str, Any]) -> dict[str, Any]:
         elif key in TRAIN_FIELDS:
             nested["train"][key] = value
         else:
-            raise ConfigError(f"not a setting of model '{model_name}' or task '{task_name}' (see `seqlab list`)", key)
+            raise ConfigError(f"not a setting of model '{model_name}' or task '{task_name}'; {_owners(key)}", key)
     return nested
+
+
+def _owners(key: str) -> str:
+    """Where a setting that the chosen model and task lack does belong (or the nearest real name)."""
+    import difflib
+
+    from .models.registry import MODELS
+    from .tasks.registry import TASKS
+
+    owners = [n for n, c in {**MODELS, **TASKS}.items() if key in c.Options.model_fields]
+    if owners:
+        return f"it belongs to {', '.join(owners)}"
+    known = {
+        *MODEL_FIELDS,
+        *TRAIN_FIELDS,
+        "seq_len",
+        *(f for c in (*MODELS.values(), *TASKS.values()) for f in c.Options.model_fields),
+    }
+    near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+    return f"did you mean {near[0]!r}?" if near else "see `seqlab list`"
 
 
 def _config_error(e: ValidationError) -> ConfigError:

@@ -38,4 +38,4 @@ def unknown_name(kind: str, name: str, choices, field: str) -> ConfigError:
     choices = sorted(choices)
     near = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     hint = f"did you mean '{near[0]}'? " if near else ""
-    return ConfigError(f"unknown {kind} '{name}'; {hint}choose one of: {', '.join(choices)}", field)
+    return ConfigError(f"unknown {kind} {name!r}; {hint}choose one of: {', '.join(choices)}", field)

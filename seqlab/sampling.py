@@ -21,7 +21,7 @@ from .train.observers import Observer
 
 
 class SamplingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     prompt: str = Field("the ", max_length=1000, description="text the sample continues (characters of the corpus)")
     length: int = Field(200, ge=1, le=5000, description="characters to generate")

@@ -27,7 +27,7 @@ from .train.engine import Trainer
 
 
 class SearchSpace(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     families: list[str] = Field(default_factory=lambda: ["lstm", "gru", "gpt", "ssm"], min_length=1)
     hidden: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
     layers: list[int] = Field(default_factory=lambda: [1, 2], min_length=1)
@@ -37,7 +37,10 @@ class SearchSpace(BaseModel):
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
         for name in v:
-            model_class(name)
+            try:
+                model_class(name)
+            except SeqlabError as e:  # the field is search.space.families, not model.name
+                raise ValueError(str(e).removeprefix(f"{e.field}: ")) from None
         return v
 
     @field_validator("hidden", "layers", "heads")
@@ -49,7 +52,7 @@ class SearchSpace(BaseModel):
 
 
 class SearchConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     task: str = "reverse"
     seq_len: int | None = Field(None, ge=1, le=10_000)
     task_options: dict = Field(default_factory=dict)

@@ -72,6 +72,13 @@ def test_bad_query_values_fall_back_with_a_visible_note():
     assert at.session_state["recurrent:hidden"] == 64
 
 
+def test_a_link_to_runs_this_server_does_not_hold_says_which_ones():
+    at = app({"runs": "gone-1,gone-2"}, page="pages/recurrent.py")
+    notes = [i.value for i in at.info if "From the link" in i.value]
+    assert len(notes) == 1 and "'gone-1', 'gone-2'" in notes[0] and "not on this server" in notes[0]
+    assert at.session_state["recurrent:runs"] == []
+
+
 def test_invalid_combination_shows_error_next_to_controls_not_traceback():
     at = app({"model": "rnn", "task": "recall"}, page="pages/recurrent.py")
     at.number_input(key="recurrent:seq_len").set_value(30).run()

@@ -66,7 +66,7 @@ def test_bad_length_lists_are_refused(text):
     ("argv", "field"),
     [
         (["--lengths", "128,64"], "lengths"),
-        (["--models", "lstn"], "model.name"),
+        (["--models", "lstn"], "models: unknown model"),
         (["--models", "lstm", "--lengths", "1000,90000", "--d", "4096"], "train.max_activation_mb"),
     ],
 )

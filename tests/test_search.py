@@ -54,7 +54,7 @@ def test_the_budget_stops_the_search():
         ({"budget": 0}, "search.budget"),
         ({"space": {"families": []}}, "search.space.families"),
         ({"space": {"hidden": []}}, "search.space.hidden"),
-        ({"space": {"families": ["lstmm"]}}, "model.name"),
+        ({"space": {"families": ["lstmm"]}}, "search.space.families: unknown model 'lstmm'"),
         ({"trials": 0}, "search.trials"),
     ],
 )

@@ -294,8 +294,17 @@ def validate(models: list[str], lengths: list[int], d: int, batch_size: int) -> 
             if batch_size * lengths[-1] ** 2 * 4 * 4 > 2**31:
                 raise ConfigError(f"n={lengths[-1]} needs over 2 GB for the n × n attention scores", "lengths")
             continue
-        model_class(m)
-        RunConfig.from_flat({"model": m, **measurement_settings(m, lengths[-1]), "hidden": d, "batch_size": batch_size})
+        try:
+            model_class(m)
+            RunConfig.from_flat(
+                {"model": m, **measurement_settings(m, lengths[-1]), "hidden": d, "batch_size": batch_size}
+            )
+        except ConfigError as e:  # name the flag the user gave (--d, --lengths), not the run setting behind it
+            field = _FLAGS.get(e.field, e.field)
+            raise ConfigError(str(e).removeprefix(f"{e.field}: "), field) from None
+
+
+_FLAGS = {"model.name": "models", "model.hidden": "d", "task.seq_len": "lengths", "train.batch_size": "batch_size"}
 
 
 def fit_slope(ns: list[int], ys: list[float]) -> tuple[float, float]:

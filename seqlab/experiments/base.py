@@ -22,7 +22,7 @@ def no_observers(label: str) -> list[Observer]:
 class ExperimentConfig(BaseModel):
     """Base of each experiment's config; errors name the field as ``<section>.<field>``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     section: ClassVar[str]
 
     @classmethod

@@ -69,7 +69,7 @@ class ModelOutput:
 class ModelOptions(BaseModel):
     """Base of each family's own options."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SeqModel(nn.Module):

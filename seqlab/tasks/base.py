@@ -128,7 +128,7 @@ LOWER_IS_BETTER = {"mse", "loss"}
 class TaskOptions(BaseModel):
     """Base of each task's own options; unknown keys are errors, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Task:

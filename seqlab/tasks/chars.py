@@ -199,24 +199,31 @@ _TEXTS_LOCK = threading.Lock()
 
 
 def validate_text(data: bytes | str, min_chars: int = 2) -> str:
-    """The user's text, checked: UTF-8, not empty, at most MAX_UPLOAD_BYTES, at most MAX_VOCAB distinct
-    characters, long enough for the training windows. Each failure is a ConfigError on ``task.text``."""
+    """The user's text, checked: UTF-8, not binary, not empty, at most MAX_UPLOAD_BYTES, at most MAX_VOCAB
+    distinct characters, long enough for the training windows. Each failure is a ConfigError on ``task.text``."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     if len(data) > MAX_UPLOAD_BYTES:
         raise ConfigError(
-            f"the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB — upload an excerpt",
+            f"the file is {len(data):,} bytes; the limit is {MAX_UPLOAD_BYTES:,} bytes "
+            f"({MAX_UPLOAD_BYTES / 1e6:.0f} MB) — upload an excerpt",
             "task.text",
         )
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # the byte-order mark Windows editors write for "Unicode"
+        raise ConfigError("not UTF-8 text: this is UTF-16; save the file as UTF-8 plain text", "task.text")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8").removeprefix("\ufeff")  # a UTF-8 byte-order mark is not part of the text
     except UnicodeDecodeError as e:
         raise ConfigError(
             f"not UTF-8 text (byte {e.start} is 0x{data[e.start]:02x}); save the file as UTF-8 plain text", "task.text"
         ) from None
+    if "\x00" in text:  # valid UTF-8 yet never in text: an archive, an image, a UTF-16 file without its mark
+        raise ConfigError(
+            f"a binary file, not text (NUL byte at {text.index(chr(0)):,}); upload a plain-text file", "task.text"
+        )
     text = text.replace("\r\n", "\n")
     if not text.strip():
-        raise ConfigError("the text is empty", "task.text")
+        raise ConfigError("the text is empty (or only white space); upload a file with some text", "task.text")
     vocab = set(text)
     if len(vocab) > MAX_VOCAB:
         raise ConfigError(
@@ -225,7 +232,10 @@ def validate_text(data: bytes | str, min_chars: int = 2) -> str:
             "task.text",
         )
     if len(text) < min_chars:
-        raise ConfigError(f"the text has {len(text)} characters; at least {min_chars} are needed", "task.text")
+        raise ConfigError(
+            f"the text has {len(text)} character{'s' if len(text) != 1 else ''}; at least {min_chars} are needed",
+            "task.text",
+        )
     return text
 
 

@@ -10,7 +10,7 @@ from pydantic_core import PydanticUndefined
 
 from ..errors import ConfigError, SeqlabError
 from ..sampling import SampleRecorder, SamplingConfig, sample_text
-from ..tasks.chars import MAX_UPLOAD_BYTES, register_text
+from ..tasks.chars import register_text
 from . import charts
 from .controls import _number, _select, _text
 from .panels import _observers, _polled, show
@@ -25,9 +25,6 @@ def upload_box(page: str) -> None:
             st.caption("The text stays on this server, in memory; the page's link names it by a hash, not its content.")
             return
         data = file.getvalue()
-        if len(data) > MAX_UPLOAD_BYTES:
-            st.error(f"task.text: the file is {len(data) / 1e6:.1f} MB; the limit is 2 MB — upload an excerpt")
-            return
         try:
             text_id = register_text(data)
         except SeqlabError as e:

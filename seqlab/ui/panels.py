@@ -13,7 +13,7 @@ from ..complexity.quick import quick_sweep
 from ..errors import SeqlabError
 from ..models.registry import model_class
 from . import charts, frames
-from .state import background, large_fonts, page_runs, registry, set_page_runs
+from .state import background, large_fonts, link_notes, page_runs, registry, set_page_runs
 
 POLL_SECONDS = frames.LIVE_POLL_SECONDS
 QUICK_LENGTHS = (16, 32, 64, 128, 256)
@@ -190,7 +190,7 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
     kept in sync. Returns the names of the models being trained (for the panels and model cards)."""
     from .controls import apply_preset, controls, seed_state, sync_url
 
-    for note in seed_state(page, defaults, tuple(models), initial=tuple(initial)):
+    for note in [*seed_state(page, defaults, tuple(models), initial=tuple(initial)), *link_notes(page)]:
         st.info(f"From the link: {note}", icon="ℹ️")
     with st.container(border=True):
         if presets:
