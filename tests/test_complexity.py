@@ -142,7 +142,7 @@ def test_distances_are_tracked_per_position_not_per_tensor():
 
 def test_a_path_that_does_not_exist_is_an_error_not_a_number():
     from seqlab.complexity.graph import structure
-    from seqlab.models.base import SequenceHead
+    from seqlab.models.base import SeqModel, SequenceHead
 
     tr = Trainer(RunConfig.from_flat({"model": "rnn", "task": "parity", "seq_len": 6, "hidden": 8}))
     tr.model.rnn = torch.nn.Identity()  # no recurrence left: the last output cannot see position 1
@@ -152,6 +152,7 @@ def test_a_path_that_does_not_exist_is_an_error_not_a_number():
 
     class Plain(torch.nn.Module):  # not a Recurrent, so it is traced as it runs
         spec = tr.model.spec
+        reference_mode = SeqModel.reference_mode
 
         def __init__(self, m):
             super().__init__()
