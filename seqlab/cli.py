@@ -448,7 +448,9 @@ def cmd_complexity(args) -> dict:
             print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    out = sweep(models, lengths, args.d, args.batch_size, args.repeats, progress=progress, metrics=metrics)
+    out = sweep(
+        models, lengths, args.d, args.batch_size, args.repeats, progress=progress, metrics=metrics, fresh=args.fresh
+    )
     out["seconds"] = time.perf_counter() - t0
     out["table1"] = table1(out["rows"], out["fits"])
     if not args.json:
@@ -469,7 +471,9 @@ def cmd_complexity(args) -> dict:
         print(f"\n{'model':<14} {'metric':<17} {'measured exponent':>18} {'theory':>7}")
         for f in out["fits"]:
             print(f"{f['model']:<14} {f['metric']:<17} {f['exponent']:>11.2f} ± {f['stderr']:<5.2f} {f['theory']:>7g}")
-        print(f"\nmeasured in {out['seconds']:.1f} s")
+        cached = sum(r["cached"] for r in out["rows"])
+        note = f" ({cached} of {len(out['rows'])} points from the cache; --fresh measures again)" if cached else ""
+        print(f"\nmeasured in {out['seconds']:.1f} s{note}")
     return out
 
 
@@ -680,6 +684,9 @@ def build_parser() -> Parser:
         help="what to measure: time (ms/step), flops, memory (saved + peak bytes), graph (depth, path length)",
     )
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s.add_argument(
+        "--fresh", action="store_true", help="measure every point again instead of reading $SEQLAB_HOME's cache"
+    )
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_complexity)
 
