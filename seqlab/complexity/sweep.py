@@ -148,11 +148,10 @@ STABLE = 0.1  # two steps within 10 % of each other: a third would not move the 
 
 
 def timed_steps(trainer: Trainer, repeats: int, budget_s: float = 0.5, warm_up: bool = True) -> float:
-    """Median ms of up to ``repeats`` full training steps, after a warm-up step unless the caller has just
-    run this model at a smaller n (the one-off costs — first use of a kernel, lazy initialisation — come
-    once per process and model: measured here, an LSTM's first step at n = 64 took 12× its second, while at
-    n = 2048 the first step was within the noise of the rest). At least one step; fewer once they exceed
-    the budget or two agree within ``STABLE``."""
+    """Median ms of up to ``repeats`` full training steps after a warm-up step (a first step at a new
+    length pays one-off costs — fresh memory, kernel set-up: measured here, an LSTM's first step at
+    n = 1024 took 1.7× its next). At least one step; fewer once they exceed the budget or two agree
+    within ``STABLE``."""
     if warm_up:
         bare_step(trainer)
     times: list[float] = []
@@ -207,7 +206,6 @@ def measure_point(
     repeats: int = 3,
     task: str | None = None,
     metrics: tuple[str, ...] = tuple(METRIC_GROUPS),
-    warm_up: bool = True,
     fresh: bool = False,
 ) -> dict:
     """The chosen metrics of one (model, n, d): a row of ``sweep`` (unmeasured metrics are None). Metrics
@@ -218,7 +216,7 @@ def measure_point(
     missing = tuple(m for m in metrics if any(k not in known for k in METRIC_GROUPS[m]))
     row = {"model": model, "n": n, "d": d, **known}
     if missing:
-        measured = _measure(model, n, d, batch_size, repeats, task, missing, warm_up)
+        measured = _measure(model, n, d, batch_size, repeats, task, missing)
         new = {k: measured[k] for m in missing for k in METRIC_GROUPS[m]} | {"params": measured["params"]}
         cache.store({key: new})
         row.update(new)
@@ -229,17 +227,16 @@ def measure_point(
     return row
 
 
-def _measure(model, n, d, batch_size, repeats, task, metrics, warm_up) -> dict:
+def _measure(model, n, d, batch_size, repeats, task, metrics) -> dict:
     if model in OPS:
         return OPS[model].measure(n, d, batch_size, repeats)
     trainer = _trainer(model, n, d, batch_size, task)
     row = {"params": trainer.model.param_count()}
     if "flops" in metrics or "memory" in metrics:
-        # with memory this runs every kernel and doubles as the warm-up; FLOPs alone skip the big ones
         row.update(instrumented_step(trainer, memory="memory" in metrics))
-        warm_up = warm_up and "memory" not in metrics
     if "time" in metrics:
-        row["ms"] = timed_steps(trainer, repeats, warm_up=warm_up)
+        # with memory every kernel ran above, a warm-up; FLOPs alone skipped the big ones
+        row["ms"] = timed_steps(trainer, repeats, warm_up="memory" not in metrics)
     if "graph" in metrics:
         row.update(structure_at(model, n, task))
     return row
@@ -376,10 +373,7 @@ def sweep(
         for n in lengths:
             if progress:
                 progress(done, total, f"{name} n={n}")
-            warm_up = not any(not r["cached"] for r in measured)  # once per model, before its first timed step
-            measured.append(
-                measure_point(name, n, d, batch_size, repeats, metrics=metrics, warm_up=warm_up, fresh=fresh)
-            )
+            measured.append(measure_point(name, n, d, batch_size, repeats, metrics=metrics, fresh=fresh))
             done += 1
         rows += with_theory(measured, info)
         ns = [r["n"] for r in measured]
