@@ -63,7 +63,7 @@ class SSMOptions(ModelOptions):
 class SelectiveOptions(ModelOptions):
     # N = 16 as in Mamba (Gu & Dao 2023); the scan's cost and memory grow with N
     state_size: int = Field(16, ge=1, le=1024, description="state dimension N per channel")
-    # 64 measured fastest of 16…256 for a training step at n = 256, d = 64 (``seqlab bench --ssm``)
+    # 16…128 measured within 5 % of each other at n = 256, d = 64 (``seqlab bench --ssm``)
     scan_chunk: int = Field(
         64, ge=1, le=4096, description="chunk length L of the parallel selective scan (a power of two)"
     )
