@@ -71,8 +71,9 @@ if job_key:
             "so its slopes read low; FLOPs are the clean measurement. (5) PyTorch's fused LSTM kernel is one node "
             "of the autograd graph, which would make its depth look like O(1): depth and path length are traced "
             "through the same cell written as an explicit loop over time (same weights, same outputs). (6) S4D's "
-            "path is O(1) because its convolution runs as one FFT over the whole sequence; the selective SSM's "
-            "scan, as written here, is a loop, so its path is O(n) like an RNN's."
+            "path is O(1) because its convolution runs as one FFT over the whole sequence; the selective SSM trains "
+            "with a chunked parallel scan, but its depth and path are traced through its recurrence, so they "
+            "read O(n) like an RNN's."
         )
 else:
     st.caption("Choose models and lengths, then press **Measure**.")

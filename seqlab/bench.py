@@ -243,3 +243,65 @@ def bench_complexity(d: int = 64, batch_size: int = 8) -> list[dict]:
             }
         )
     return rows
+
+
+def _interleaved_ms(trainers: dict, rounds: int) -> dict[str, float]:
+    """Median CPU ms of one training step per trainer, the trainers alternating round by round (CPU time
+    with one thread: the machine is shared, and other processes' load would inflate wall time)."""
+    times: dict[str, list[float]] = {k: [] for k in trainers}
+    for tr in trainers.values():
+        bare_step(tr)
+    for r in range(rounds):
+        for k, tr in trainers.items() if r % 2 == 0 else reversed(trainers.items()):
+            t = time.process_time()
+            bare_step(tr)
+            times[k].append((time.process_time() - t) * 1000)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+SSM_LENGTHS = (64, 128, 256, 512, 1024, 2048)
+
+
+def bench_ssm(n: int = 256, d: int = 64, state: int = 16, rounds: int = 9) -> dict:
+    """The selective SSM's training step with the chunked parallel scan against the step-by-step loop (parity at
+    n, d, N, batch 8; and the issue's recall setting: 12 pairs, 2 layers), then the chunked step's time
+    exponent over n = 64 … 2048 (the complexity sweep's timing)."""
+    from .complexity.sweep import fit_slope
+
+    def trainer(flat: dict) -> Trainer:
+        return Trainer(RunConfig.from_flat({"hidden": d, "device": "cpu", **flat}))
+
+    parity = {"model": "selective-ssm", "task": "parity", "seq_len": n, "batch_size": 8, "state_size": state}
+    chunks = (16, 32, 64, 128)
+    step = _interleaved_ms(
+        {
+            "loop": trainer({**parity, "scan": "sequential"}),
+            **{f"chunked L={c}": trainer({**parity, "scan_chunk": c}) for c in chunks},
+        },
+        rounds,
+    )
+    recall = {"task": "recall", "seq_len": 12, "layers": 2}
+    recall_ms = _interleaved_ms(
+        {
+            "loop": trainer({**recall, "model": "selective-ssm", "scan": "sequential", "state_size": state}),
+            "chunked": trainer({**recall, "model": "selective-ssm", "state_size": state}),
+            "s4d": trainer({**recall, "model": "ssm"}),
+            "gpt": trainer({**recall, "model": "gpt"}),
+        },
+        rounds,
+    )
+    ms = [_interleaved_ms({"chunked": trainer({**parity, "seq_len": m})}, 3)["chunked"] for m in SSM_LENGTHS]
+    slope, err = fit_slope(list(SSM_LENGTHS), ms)
+    return {
+        "n": n,
+        "d": d,
+        "state": state,
+        "step_ms": step,
+        "speedup": {k: step["loop"] / v for k, v in step.items() if k != "loop"},
+        "recall_ms": recall_ms,
+        "recall_speedup": recall_ms["loop"] / recall_ms["chunked"],
+        "lengths": list(SSM_LENGTHS),
+        "chunked_ms": ms,
+        "time_exponent": slope,
+        "time_exponent_stderr": err,
+    }

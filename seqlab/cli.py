@@ -404,6 +404,29 @@ def cmd_bench(args) -> list:
                 for k, v in r["exponent_minus_theory"].items():
                     print(f"    {k:<24} {v:+.2f}")
         return rows
+    if args.ssm:
+        from .bench import bench_ssm
+
+        r = bench_ssm()
+        if not args.json:
+            print(
+                f"selective SSM training step, parity n={r['n']}, d={r['d']}, N={r['state']}, batch 8, 1 thread, "
+                "median CPU ms of interleaved steps (target: chunked ≥ 5× faster than the loop)"
+            )
+            for k, v in r["step_ms"].items():
+                ratio = "" if k == "loop" else f"  {r['speedup'][k]:.2f}× faster than the loop"
+                print(f"  {k:<16} {v:8.1f} ms{ratio}")
+            rec = r["recall_ms"]
+            print(
+                f"recall, 12 pairs, d={r['d']}, 2 layers: loop {rec['loop']:.1f} ms, chunked {rec['chunked']:.1f} ms "
+                f"({r['recall_speedup']:.2f}×); S4D {rec['s4d']:.1f} ms, GPT {rec['gpt']:.1f} ms"
+            )
+            print(
+                f"chunked step time over n = {r['lengths']}: "
+                + ", ".join(f"{v:.1f}" for v in r["chunked_ms"])
+                + f" ms; exponent {r['time_exponent']:.2f} ± {r['time_exponent_stderr']:.2f} (target within 0.15 of 1)"
+            )
+        return [r]
     if args.live:
         row = bench_live()
         if not args.json:
@@ -473,7 +496,9 @@ def cmd_complexity(args) -> dict:
             print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    out = sweep(models, lengths, args.d, args.batch_size, args.repeats, progress=progress, metrics=metrics)
+    out = sweep(
+        models, lengths, args.d, args.batch_size, args.repeats, progress=progress, metrics=metrics, fresh=args.fresh
+    )
     out["seconds"] = time.perf_counter() - t0
     out["table1"] = table1(out["rows"], out["fits"])
     if not args.json:
@@ -494,7 +519,9 @@ def cmd_complexity(args) -> dict:
         print(f"\n{'model':<14} {'metric':<17} {'measured exponent':>18} {'theory':>7}")
         for f in out["fits"]:
             print(f"{f['model']:<14} {f['metric']:<17} {f['exponent']:>11.2f} ± {f['stderr']:<5.2f} {f['theory']:>7g}")
-        print(f"\nmeasured in {out['seconds']:.1f} s")
+        cached = sum(r["cached"] for r in out["rows"])
+        note = f" ({cached} of {len(out['rows'])} points from the cache; --fresh measures again)" if cached else ""
+        print(f"\nmeasured in {out['seconds']:.1f} s{note}")
     return out
 
 
@@ -688,6 +715,7 @@ def build_parser() -> Parser:
     s.add_argument("--live", action="store_true", help="instead: how much a page watching a run slows it")
     s.add_argument("--diagnostics", action="store_true", help="instead: each deep diagnostic's cost vs the bare step")
     s.add_argument("--complexity", action="store_true", help="instead: the full complexity sweep's time and fits")
+    s.add_argument("--ssm", action="store_true", help="instead: the selective SSM's chunked scan against its loop")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
 
@@ -705,6 +733,9 @@ def build_parser() -> Parser:
         help="what to measure: time (ms/step), flops, memory (saved + peak bytes), graph (depth, path length)",
     )
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s.add_argument(
+        "--fresh", action="store_true", help="measure every point again instead of reading $SEQLAB_HOME's cache"
+    )
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_complexity)
 

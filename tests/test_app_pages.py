@@ -23,7 +23,7 @@ def test_recurrent_page_trains_and_fills_all_three_panels():
     )
     for label in ("model", "task", "init"):
         assert any(s.label == label for s in at.selectbox), label
-    assert [b.label for b in at.button][-3:] == ["Train", "Stop", "Reset"]
+    assert [b.label for b in at.button if b.label in ("Train", "Stop", "Reset")] == ["Train", "Stop", "Reset"]
     at.button(key="recurrent:train").click().run()
     join_all()
     at.run()
@@ -94,7 +94,7 @@ def test_foundations_mlp_trains_then_refuses_a_longer_sequence(page):
     join_all()
     at.run()
     assert "Loss" in titles(specs(at))
-    at.button[-1].click().run()  # evaluate at twice the length
+    next(b for b in at.button if b.label.startswith("Evaluate")).click().run()  # at twice the length
     assert any("refuses" in e.value and "one block of weights" in e.value for e in at.error)
     assert any("rnn" in s.value and "reads length" in s.value for s in at.success)
 
@@ -302,3 +302,19 @@ def test_every_seeded_widget_is_sent_with_its_link_value_as_its_default(page, qu
             checked.append(w.key)
     assert f"{page}:seed" in checked and len(checked) >= 8, checked
     assert at.number_input(key=f"{page}:seed").value == int(query["seed"])
+
+
+def test_complexity_panel_measure_again_drops_the_kept_points(monkeypatch):
+    import seqlab.ui.panels as panels
+    from seqlab.ui.state import _jobs
+
+    at = app({"model": "rnn", "task": "parity", "seq_len": "6"}, page="pages/recurrent.py")
+    for job in list(_jobs()[1].values()):
+        job.result(timeout=120)
+    at.run()
+    again = [b for b in at.button if b.label == "Measure again"]
+    assert len(again) == 1, [b.label for b in at.button]
+    dropped = []
+    monkeypatch.setattr(panels, "forget", lambda *a: dropped.append(a))
+    again[0].click().run()
+    assert dropped == [(["rnn"], panels.QUICK_LENGTHS, 64)]

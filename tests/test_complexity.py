@@ -142,7 +142,7 @@ def test_distances_are_tracked_per_position_not_per_tensor():
 
 def test_a_path_that_does_not_exist_is_an_error_not_a_number():
     from seqlab.complexity.graph import structure
-    from seqlab.models.base import SequenceHead
+    from seqlab.models.base import SeqModel, SequenceHead
 
     tr = Trainer(RunConfig.from_flat({"model": "rnn", "task": "parity", "seq_len": 6, "hidden": 8}))
     tr.model.rnn = torch.nn.Identity()  # no recurrence left: the last output cannot see position 1
@@ -152,6 +152,7 @@ def test_a_path_that_does_not_exist_is_an_error_not_a_number():
 
     class Plain(torch.nn.Module):  # not a Recurrent, so it is traced as it runs
         spec = tr.model.spec
+        reference_mode = SeqModel.reference_mode
 
         def __init__(self, m):
             super().__init__()
@@ -243,10 +244,62 @@ def test_complexity_cli_more_bad_input(capsys, argv, field):
     assert len(err) == 1 and field in err[0]
 
 
-@pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
-def test_fast_flop_pass_hides_the_recurrent_kernel_and_counts_it_by_formula_to_the_same_total(model):
+@pytest.mark.parametrize("model", ["rnn", "gru", "lstm", "gpt"])
+def test_fast_flop_pass_skips_the_kernels_a_formula_counts_to_the_same_total(model):
     from seqlab.complexity.sweep import _trainer, instrumented_step
 
     counted = instrumented_step(_trainer(model, 24, 16, 4), memory=True)["flops"]  # every op through the counter
     fast = instrumented_step(_trainer(model, 24, 16, 4), memory=False)["flops"]
     assert fast == counted
+
+
+# -- measurements kept on disk ----------------------------------------------------------------------------------
+def test_a_second_sweep_reads_every_point_from_the_disk_cache_and_fresh_measures_again(monkeypatch):
+    import seqlab.complexity.sweep as sw
+
+    first = sweep(["lstm"], [8, 16], d=8, batch_size=2, repeats=1, metrics=("time", "flops"))
+    calls = []
+    monkeypatch.setattr(sw, "_measure", lambda *a: calls.append(a) or pytest.fail("measured a cached point"))
+    second = sweep(["lstm"], [8, 16], d=8, batch_size=2, repeats=1, metrics=("time", "flops"))
+    assert [r["cached"] for r in first["rows"]] == [False, False] and all(r["cached"] for r in second["rows"])
+    assert [(r["ms"], r["flops"]) for r in second["rows"]] == [(r["ms"], r["flops"]) for r in first["rows"]]
+    monkeypatch.undo()
+    again = sweep(["lstm"], [8, 16], d=8, batch_size=2, repeats=1, metrics=("flops",), fresh=True)
+    assert not any(r["cached"] for r in again["rows"])
+    assert [r["flops"] for r in again["rows"]] == [r["flops"] for r in first["rows"]]
+
+
+def test_a_cached_point_is_not_reused_for_another_batch_size_or_a_missing_metric():
+    from seqlab.complexity.sweep import measure_point
+
+    measure_point("rnn", 8, 8, batch_size=2, repeats=1, metrics=("flops",))
+    assert not measure_point("rnn", 8, 8, batch_size=3, repeats=1, metrics=("flops",))["cached"]
+    assert not measure_point("rnn", 8, 8, batch_size=2, repeats=1, metrics=("flops", "time"))["cached"]
+    assert measure_point("rnn", 8, 8, batch_size=2, repeats=1, metrics=("time",))["cached"]
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"format": 999, "points": {}}', '["a list"]'])
+def test_a_corrupt_cache_file_is_ignored_with_a_warning_and_replaced(content, caplog):
+    from seqlab.complexity import cache
+
+    path = cache.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    with caplog.at_level("WARNING", logger="seqlab.complexity.cache"):
+        assert cache.get("anything") == {}
+    assert "ignoring the complexity cache" in caplog.text
+    cache.store({"k": {"ms": 1.5}})
+    assert json.loads(path.read_text()) == {"format": cache.FORMAT, "points": {"k": {"ms": 1.5}}}
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_quick_sweep_reads_the_disk_cache_and_forget_measures_again(monkeypatch):
+    from seqlab.complexity import quick
+
+    rows = quick.quick_sweep(("gru",), (8, 16), 8, 2, 1)
+    quick.quick_sweep.cache_clear()  # a new process: only the disk cache is left
+    monkeypatch.setattr(quick, "Trainer", lambda cfg: pytest.fail("measured a cached point"))
+    assert quick.quick_sweep(("gru",), (8, 16), 8, 2, 1) == rows
+    quick.forget(("gru",), (8, 16), 8, 2)
+    with pytest.raises(pytest.fail.Exception, match="measured a cached point"):
+        quick.quick_sweep(("gru",), (8, 16), 8, 2, 1)

@@ -19,16 +19,48 @@ import weakref
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
+from torch.utils._pytree import tree_flatten, tree_map
 from torch.utils.flop_counter import flop_registry
+
+# fused CPU kernels the FLOP counter does not see and a model's formula counts instead
+# (``Transformer.uncounted_flops``): when only FLOPs are wanted they need not run at all
+FORMULA_COUNTED = frozenset(
+    {
+        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu,
+        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward,
+    }
+)
+
+
+def _zeros_like_meta(func, args, kwargs):
+    """The outputs ``func`` would return (shapes, strides, dtypes from its meta kernel), as zeros."""
+
+    def to_meta(v):
+        return v.to("meta") if isinstance(v, torch.Tensor) else v
+
+    device = next(v.device for v in tree_flatten(args)[0] if isinstance(v, torch.Tensor))
+    meta = func(*tree_map(to_meta, args), **tree_map(to_meta, kwargs))
+    return tree_map(
+        lambda m: (
+            torch.empty_strided(m.shape, m.stride(), dtype=m.dtype, device=device).zero_()
+            if isinstance(m, torch.Tensor)
+            else m
+        ),
+        meta,
+    )
 
 
 class StepCounter(TorchDispatchMode):
-    """``with StepCounter() as m: step()`` → ``m.flops``, ``m.peak`` bytes (``m.current`` after the step)."""
+    """``with StepCounter() as m: step()`` → ``m.flops``, ``m.peak`` bytes (``m.current`` after the step).
 
-    def __init__(self, memory: bool = True):
+    With ``skip_counted_by_formula`` (FLOPs only), the kernels in ``FORMULA_COUNTED`` are not run: they
+    return zeros of their outputs' shapes, which changes no count (no operation's FLOPs depend on values)
+    and saves the O(n²) attention at large n."""
+
+    def __init__(self, memory: bool = True, skip_counted_by_formula: bool = False):
         super().__init__()
         self.memory = memory
+        self.skip = skip_counted_by_formula and not memory
         self.flops = 0
         self.current = 0
         self.peak = 0
@@ -37,6 +69,8 @@ class StepCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.skip and func._overloadpacket in FORMULA_COUNTED:
+            return _zeros_like_meta(func, args, kwargs)
         out = func(*args, **kwargs)
         count = flop_registry.get(func._overloadpacket)
         if count is not None:

@@ -18,7 +18,8 @@ counted on the graph a model actually builds:
 
 PyTorch's fused RNN/LSTM/GRU kernel is a single graph node that hides its n steps, so recurrent
 models are traced through their explicit per-step loop (``diagnostics.recurrent.unrolled``, the same
-function with the same weights; tested to agree). The counts are in operations, so constants depend
+function with the same weights; tested to agree), and the selective SSM's chunked scan, one node too, through
+its step-by-step reference (``SeqModel.reference_mode``). The counts are in operations, so constants depend
 on how a cell is written; what the table is about is how they grow with n.
 """
 
@@ -62,7 +63,8 @@ def graph_output(model: SeqModel, batch: Batch) -> torch.Tensor:
 
         h, _, _ = unrolled(model, model.encoder(batch.x))
         return model.head(h)
-    return model(batch).pred
+    with model.reference_mode():
+        return model(batch).pred
 
 
 def sequential_depth(output: torch.Tensor) -> int:

@@ -19,6 +19,7 @@ from ..bench import bare_step
 from ..config import RunConfig
 from ..models.registry import model_class
 from ..train.engine import Trainer
+from . import cache
 
 
 def saved_activation_bytes(trainer: Trainer) -> int:
@@ -54,25 +55,38 @@ def measurement_settings(model: str, n: int, task: str | None = None) -> dict:
     return flat
 
 
+def model_point_key(model: str, n: int, d: int, batch_size: int, task: str | None = None) -> str:
+    """The disk-cache key of one measurement (``cache.point_key``): the model's options as configured by
+    default and the task ``measurement_settings`` chooses."""
+    flat = measurement_settings(model, n, task)
+    options = model_class(model).Options().model_dump(mode="json")
+    return cache.point_key(model, options, flat["task"], n, d, batch_size)
+
+
 def measure(model: str, n: int, d: int, batch_size: int = 8, repeats: int = 3, task: str | None = None) -> dict:
-    cfg = RunConfig.from_flat(
-        {"model": model, **measurement_settings(model, n, task), "hidden": d, "batch_size": batch_size, "device": "cpu"}
-    )
-    trainer = Trainer(cfg)
-    act = saved_activation_bytes(trainer)  # also warms up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        bare_step(trainer)
-        times.append((time.perf_counter() - t) * 1000)
-    return {
-        "model": model,
-        "n": n,
-        "d": d,
-        "ms": statistics.median(times),
-        "activation_bytes": act,
-        "params": trainer.model.param_count(),
-    }
+    """Time per step and saved activation bytes at one n, read from the disk cache when they are there."""
+    key = model_point_key(model, n, d, batch_size, task)
+    known = cache.get(key)
+    if not all(k in known for k in ("ms", "activation_bytes", "params")):
+        cfg = RunConfig.from_flat(
+            {
+                "model": model,
+                **measurement_settings(model, n, task),
+                "hidden": d,
+                "batch_size": batch_size,
+                "device": "cpu",
+            }
+        )
+        trainer = Trainer(cfg)
+        act = saved_activation_bytes(trainer)  # also warms up
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            bare_step(trainer)
+            times.append((time.perf_counter() - t) * 1000)
+        known = {"ms": statistics.median(times), "activation_bytes": act, "params": trainer.model.param_count()}
+        cache.store({key: known})
+    return {"model": model, "n": n, "d": d, **{k: known[k] for k in ("ms", "activation_bytes", "params")}}
 
 
 @functools.lru_cache(maxsize=64)
@@ -83,11 +97,18 @@ def quick_sweep(
     batch_size: int = 8,
     repeats: int = 3,
 ) -> list[dict]:
-    """Rows: model, n, d, ms, activation_bytes, params, theory_ms, theory_bytes (cached)."""
+    """Rows: model, n, d, ms, activation_bytes, params, theory_ms, theory_bytes (cached in the process and
+    on disk; ``forget`` measures again)."""
     rows = []
     for name in models:
         rows += with_theory([measure(name, n, d, batch_size, repeats) for n in sorted(lengths)])
     return rows
+
+
+def forget(models, lengths, d: int = 64, batch_size: int = 8) -> None:
+    """Drop these points from both caches, so the next ``quick_sweep`` measures them again."""
+    cache.forget([model_point_key(m, n, d, batch_size) for m in models for n in lengths])
+    quick_sweep.cache_clear()
 
 
 def with_theory(measured: list[dict], info=None) -> list[dict]:

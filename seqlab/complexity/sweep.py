@@ -21,7 +21,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import _disable_current_modes
 
 from ..bench import bare_step
 from ..config import RunConfig
@@ -30,9 +29,10 @@ from ..models.base import Cost, ModelInfo
 from ..models.recurrent import Recurrent
 from ..models.registry import model_class
 from ..train.engine import Trainer
+from . import cache
 from .counters import StepCounter
 from .graph import sequential_depth, structure
-from .quick import measurement_settings, with_theory
+from .quick import measurement_settings, model_point_key, with_theory
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -72,10 +72,13 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
     for backward (saved-tensor hooks, each storage once). The optimizer update is left out: its cost
     does not depend on n.
 
-    Without ``memory``, a recurrent kernel the counter *can* see (RNN and GRU on CPU run as thousands of
-    small matrix products, each a trip through Python under a dispatch mode: seconds at n = 2048) is run
-    out of the counter's sight and counted by its formula instead — the formula the tests check against
-    exactly that count (``Recurrent.kernel_flops``)."""
+    Without ``memory`` only FLOPs are wanted, so what a formula counts is not run at all: a recurrent
+    kernel (RNN and GRU on CPU run as thousands of small matrix products, each a trip through Python under
+    a dispatch mode: seconds at n = 2048; the LSTM's fused kernel is invisible to the counter anyway)
+    returns zeros and is counted by ``Recurrent.kernel_flops``, and fused attention returns zeros and is
+    counted by ``uncounted_flops`` (``StepCounter``'s skip) — the formulas the tests check against the
+    count of the explicit computation. No count depends on values, so the total is unchanged, and the
+    pass costs a small fraction of a step."""
     params = {p.data_ptr() for p in trainer.model.parameters()}
     saved: dict[tuple, int] = {}
 
@@ -87,9 +90,9 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
     batch = trainer.sample()
     trainer.optimizer.zero_grad(set_to_none=True)
     model = trainer.model
-    hide = not memory and isinstance(model, Recurrent) and model.uncounted_flops(1) == 0
-    formula = model.kernel_flops(len(batch)) if hide else 0.0
-    with StepCounter(memory=memory) as counter, _out_of_sight(model, "rnn", hide):
+    skip = not memory and isinstance(model, Recurrent)
+    formula = model.kernel_flops(len(batch)) if skip else model.uncounted_flops(len(batch))
+    with StepCounter(memory=memory, skip_counted_by_formula=not memory) as counter, _skipped(model, "rnn", skip):
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             out = trainer.model(batch)
             loss = trainer.task.loss(out.pred, batch)
@@ -99,62 +102,65 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
         del out, loss
     trainer.optimizer.zero_grad(set_to_none=True)
     return {
-        "flops": float(counter.flops + trainer.model.uncounted_flops(len(batch)) + formula),
+        "flops": float(counter.flops + formula),
         "activation_bytes": sum(saved.values()),
         "peak_bytes": counter.peak,
     }
 
 
-class _Unseen(torch.autograd.Function):
-    """Runs a module's forward and backward with every dispatch mode switched off."""
+class _Zeros(torch.autograd.Function):
+    """Stands in for a recurrent module whose FLOPs a formula counts: zeros of its output's shape in
+    forward, zeros for its input in backward, so everything around it runs (and is counted) as usual."""
 
     @staticmethod
-    def forward(ctx, module, x, *params):
-        with _disable_current_modes(), torch.enable_grad():
-            inner = x.detach().requires_grad_(x.requires_grad)
-            out = module(inner)[0]
-        ctx.graph = (inner, out, params)
-        return out.detach()
+    def forward(ctx, x, width: int):
+        ctx.shape = x.shape
+        return x.new_zeros(*x.shape[:-1], width)
 
     @staticmethod
     def backward(ctx, grad):
-        inner, out, params = ctx.graph
-        with _disable_current_modes():
-            wanted = [inner, *params] if inner.requires_grad else list(params)
-            grads = list(torch.autograd.grad(out, wanted, grad, allow_unused=True))
-        x_grad = grads.pop(0) if inner.requires_grad else None
-        return (None, x_grad, *grads)
+        return grad.new_zeros(ctx.shape), None
 
 
-class _UnseenModule(torch.nn.Module):
-    def __init__(self, inner: torch.nn.Module):
+class _ZerosModule(torch.nn.Module):
+    def __init__(self, inner: torch.nn.RNNBase):
         super().__init__()
-        self.inner = inner
+        self.width = inner.hidden_size * (2 if inner.bidirectional else 1)
 
     def forward(self, x):
-        return _Unseen.apply(self.inner, x, *self.inner.parameters()), None
+        return _Zeros.apply(x, self.width), None
 
 
 @contextlib.contextmanager
-def _out_of_sight(model: torch.nn.Module, attr: str, active: bool):
+def _skipped(model: torch.nn.Module, attr: str, active: bool):
     if not active:
         yield
         return
     inner = getattr(model, attr)
-    setattr(model, attr, _UnseenModule(inner))
+    setattr(model, attr, _ZerosModule(inner))
     try:
         yield
     finally:
         setattr(model, attr, inner)
 
 
-def timed_steps(trainer: Trainer, repeats: int, budget_s: float = 0.5) -> float:
-    """Median ms of up to ``repeats`` full training steps (at least one; fewer once they exceed the budget)."""
+STABLE = 0.1  # two steps within 10 % of each other: a third would not move the median by more
+
+
+def timed_steps(trainer: Trainer, repeats: int, budget_s: float = 0.5, warm_up: bool = True) -> float:
+    """Median ms of up to ``repeats`` full training steps after a warm-up step (a first step at a new
+    length pays one-off costs — fresh memory, kernel set-up: measured here, an LSTM's first step at
+    n = 1024 took 1.7× its next). At least one step; fewer once they exceed the budget or two agree
+    within ``STABLE``."""
+    if warm_up:
+        bare_step(trainer)
     times: list[float] = []
     while len(times) < repeats and (not times or sum(times) < budget_s * 1000):
         t = time.perf_counter()
         bare_step(trainer)
         times.append((time.perf_counter() - t) * 1000)
+        if len(times) == 2 and abs(times[0] - times[1]) <= STABLE * min(times):
+            break
     return statistics.median(times)
 
 
@@ -185,6 +191,13 @@ def parse_metrics(text: str) -> tuple[str, ...]:
     return chosen
 
 
+def point_key(model: str, n: int, d: int, batch_size: int, task: str | None = None) -> str:
+    """The cache key of one point: the model with its (default) options, the task, n, d, batch, torch, machine."""
+    if model in OPS:
+        return cache.point_key(model, {}, None, n, d, batch_size)
+    return model_point_key(model, n, d, batch_size, task)
+
+
 def measure_point(
     model: str,
     n: int,
@@ -193,24 +206,39 @@ def measure_point(
     repeats: int = 3,
     task: str | None = None,
     metrics: tuple[str, ...] = tuple(METRIC_GROUPS),
+    fresh: bool = False,
 ) -> dict:
-    """The chosen metrics of one (model, n, d): a row of ``sweep`` (unmeasured metrics are None)."""
-    if model in OPS:
-        row = OPS[model].measure(n, d, batch_size, repeats)
-    else:
-        trainer = _trainer(model, n, d, batch_size, task)
-        row = {"model": model, "n": n, "d": d, "params": trainer.model.param_count()}
-        if "flops" in metrics or "memory" in metrics:
-            row.update(instrumented_step(trainer, memory="memory" in metrics))  # also the warm-up
-        else:
-            bare_step(trainer)  # warm-up
-        if "time" in metrics:
-            row["ms"] = timed_steps(trainer, repeats)
-        if "graph" in metrics:
-            row.update(structure_at(model, n, task))
+    """The chosen metrics of one (model, n, d): a row of ``sweep`` (unmeasured metrics are None). Metrics
+    already in the disk cache (``cache``) are read from it unless ``fresh``; what is measured is stored.
+    ``row["cached"]`` says whether nothing had to be measured."""
+    key = point_key(model, n, d, batch_size, task)
+    known = {} if fresh else cache.get(key)
+    missing = tuple(m for m in metrics if any(k not in known for k in METRIC_GROUPS[m]))
+    row = {"model": model, "n": n, "d": d, **known}
+    if missing:
+        measured = _measure(model, n, d, batch_size, repeats, task, missing)
+        new = {k: measured[k] for m in missing for k in METRIC_GROUPS[m]} | {"params": measured["params"]}
+        cache.store({key: new})
+        row.update(new)
     for group, keys in METRIC_GROUPS.items():
         for k in keys:
             row[k] = row.get(k) if group in metrics else None
+    row["cached"] = not missing
+    return row
+
+
+def _measure(model, n, d, batch_size, repeats, task, metrics) -> dict:
+    if model in OPS:
+        return OPS[model].measure(n, d, batch_size, repeats)
+    trainer = _trainer(model, n, d, batch_size, task)
+    row = {"params": trainer.model.param_count()}
+    if "flops" in metrics or "memory" in metrics:
+        row.update(instrumented_step(trainer, memory="memory" in metrics))
+    if "time" in metrics:
+        # with memory every kernel ran above, a warm-up; FLOPs alone skipped the big ones
+        row["ms"] = timed_steps(trainer, repeats, warm_up="memory" not in metrics)
+    if "graph" in metrics:
+        row.update(structure_at(model, n, task))
     return row
 
 
@@ -341,18 +369,20 @@ def sweep(
     repeats: int = 3,
     progress=None,
     metrics: tuple[str, ...] = tuple(METRIC_GROUPS),
+    fresh: bool = False,
 ) -> dict:
     """Rows (one per model and n) and fits (one per model and measured metric: the exponent of n with its
-    standard error, next to the declared one). ``progress(done, total, label)`` is called per point."""
+    standard error, next to the declared one). ``progress(done, total, label)`` is called per point. Points
+    in the disk cache are read from it unless ``fresh`` (then measured again and stored)."""
     rows, fits = [], []
     total, done = len(models) * len(lengths), 0
     for name in models:
         info = info_of(name)
-        measured = []
+        measured: list[dict] = []
         for n in lengths:
             if progress:
                 progress(done, total, f"{name} n={n}")
-            measured.append(measure_point(name, n, d, batch_size, repeats, metrics=metrics))
+            measured.append(measure_point(name, n, d, batch_size, repeats, metrics=metrics, fresh=fresh))
             done += 1
         rows += with_theory(measured, info)
         ns = [r["n"] for r in measured]

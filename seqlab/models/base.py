@@ -12,6 +12,7 @@ backward pass, so it costs one small reduction, not a second backward.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -109,6 +110,11 @@ class SeqModel(nn.Module):
     def uncounted_flops(self, batch_size: int) -> float:
         """FLOPs of forward + backward that torch's FLOP counter cannot see (fused kernels)."""
         return 0.0
+
+    def reference_mode(self) -> contextlib.AbstractContextManager:
+        """A context in which the model computes with its step-by-step reference instead of a scan that
+        hides its n steps in one graph node (``complexity.graph``); most models have nothing to switch."""
+        return contextlib.nullcontext()
 
     @classmethod
     def check(cls, cfg: ModelConfig) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..complexity.quick import quick_sweep
+from ..complexity.quick import forget, quick_sweep
 from ..errors import SeqlabError
 from ..models.registry import model_class
 from . import charts, frames
-from .state import background, large_fonts, link_notes, page_runs, registry, set_page_runs
+from .state import background, drop_background, large_fonts, link_notes, page_runs, registry, set_page_runs
 
 POLL_SECONDS = frames.LIVE_POLL_SECONDS
 QUICK_LENGTHS = (16, 32, 64, 128, 256)
@@ -131,8 +131,9 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
 
 
 def complexity_panel(models: list[str], large: bool = False, d: int = 64, poll: bool = True) -> None:
-    """Measured time per step and saved activations vs n (a quick sweep in a worker thread, cached
-    for the process). With ``poll`` it redraws itself once the measurement is ready."""
+    """Measured time per step and saved activations vs n (a quick sweep in a worker thread, kept for the
+    process and on disk, so a later visit draws at once). With ``poll`` it redraws itself once the
+    measurement is ready; "Measure again" drops the kept points and measures them anew."""
     key = ("quick", tuple(models), QUICK_LENGTHS, d)
     job = background(key, quick_sweep, tuple(models), QUICK_LENGTHS, d)
     if not job.done():
@@ -142,6 +143,10 @@ def complexity_panel(models: list[str], large: bool = False, d: int = 64, poll: 
             _measuring(d)
         return
     _complexity_charts(job, models, large, d)
+    if st.button("Measure again", key=f"complexity-again:{','.join(models)}:{d}", help="ignore the kept numbers"):
+        forget(models, QUICK_LENGTHS, d)
+        drop_background(key)
+        st.rerun()
 
 
 def _measuring(d: int) -> None:

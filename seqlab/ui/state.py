@@ -31,6 +31,11 @@ def background(key: tuple, fn, *args) -> Future:
     return futures[key]
 
 
+def drop_background(key: tuple) -> None:
+    """Forget the job for ``key`` (finished or not), so the next ``background`` call runs it again."""
+    _jobs()[1].pop(key, None)
+
+
 def owner() -> str:
     if "seqlab_owner" not in st.session_state:
         st.session_state.seqlab_owner = uuid.uuid4().hex
