@@ -718,9 +718,19 @@ def build_parser() -> Parser:
     return p
 
 
+def set_process_threads(args: argparse.Namespace) -> None:
+    """torch's intra-op threads are process-wide, so the CLI (the process's owner) sets them once,
+    before any run, from ``--threads`` where the command has it (runs never set them: train/live.py)."""
+    import torch
+
+    threads = getattr(args, "threads", None)
+    torch.set_num_threads(RunConfig.from_flat({} if threads is None else {"threads": threads}).train.threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        set_process_threads(args)
         out = args.func(args)
     except SeqlabError as e:
         print(f"seqlab: error: {e}", file=sys.stderr)
