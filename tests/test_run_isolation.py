@@ -8,7 +8,7 @@ from seqlab.config import RunConfig
 from seqlab.models import MODELS
 from seqlab.train import train
 
-TINY = dict(seq_len=3, vocab_size=4, hidden=8, layers=1, steps=12, eval_every=4, batch_size=4, eval_size=8)
+TINY = dict(seq_len=3, vocab_size=4, hidden=8, layers=1, steps=8, eval_every=4, batch_size=4, eval_size=8)
 
 
 def tiny(model: str, seed: int, **extra) -> RunConfig:
@@ -73,7 +73,7 @@ def test_every_model_trains_beside_a_drawing_run_exactly_as_alone(model):
     assert mine == alone(config)
     assert theirs == alone(neighbour)
     steps, evals = mine
-    assert len(steps) == 12 and len(evals) == 3 and all(s[3] for s in steps)
+    assert len(steps) == 8 and len(evals) == 2 and all(s[3] for s in steps)
 
 
 @pytest.mark.parametrize("config", [GPT_DROPOUT, SEQ2SEQ_FORCING], ids=["gpt-dropout", "seq2seq-forcing"])
