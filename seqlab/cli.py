@@ -788,9 +788,19 @@ def _quiet_stdout() -> None:
         pass
 
 
+def set_process_threads(args: argparse.Namespace) -> None:
+    """torch's intra-op threads are process-wide, so the CLI (the process's owner) sets them once,
+    before any run, from ``--threads`` where the command has it (runs never set them: train/live.py)."""
+    import torch
+
+    threads = getattr(args, "threads", None)
+    torch.set_num_threads(RunConfig.from_flat({} if threads is None else {"threads": threads}).train.threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        set_process_threads(args)
         out = args.func(args)
         if getattr(args, "json", False):
             print(json.dumps(clean_json(out)))

@@ -119,6 +119,7 @@ class TrainConfig(_Strict):
     log_every: int = Field(1, ge=1, le=1_000_000, description="record interval for loss/grad norms, steps")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # torch's thread count is process-wide: the CLI applies this once at start, the app uses SEQLAB_THREADS
     threads: int = Field(1, ge=1, le=256, description="torch CPU threads (1 is fastest on a shared 2-core box)")
     max_activation_mb: float = Field(2048, gt=0, description="refuse runs whose estimated activations exceed this")
 

@@ -1,3 +1,4 @@
+import threading
 import time
 
 import pytest
@@ -60,3 +61,54 @@ def test_a_crashing_run_is_failed_with_its_error_and_history():
     boom.join(5)
     snap = boom.snapshot()
     assert snap.status == "failed" and "disk on fire" in snap.error and len(snap.train) >= 3
+
+
+def _press_train_at_once(reg: RunRegistry, n: int, config: RunConfig) -> tuple[list, int]:
+    """``n`` threads released by one barrier each ask for one run; returns (admitted groups, refusals)."""
+    barrier = threading.Barrier(n)
+    admitted, refused, lock = [], [0], threading.Lock()
+
+    def press():
+        barrier.wait()
+        try:
+            group = reg.start_group([("r", config)], owner=threading.current_thread().name)
+            with lock:
+                admitted.append(group)
+        except CapacityError:
+            with lock:
+                refused[0] += 1
+
+    threads = [threading.Thread(target=press) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return admitted, refused[0]
+
+
+def test_cap_holds_when_eight_sessions_press_train_at_once_twenty_times_over():
+    endless = cfg(steps=10**6, seq_len=4, hidden=4, eval_size=4, batch_size=2)
+    for _ in range(20):
+        reg = RunRegistry(max_running=4)
+        admitted, refused = _press_train_at_once(reg, 8, endless)
+        assert (len(admitted), refused) == (4, 4)
+        assert reg.slots_taken() == 4 and len(reg.running()) == 4
+        runs = [r for group in admitted for r in group]
+        reg.stop([r.id for r in runs])
+        for r in runs:
+            r.join(5)
+        assert reg.slots_taken() == 0 and reg.running() == []
+
+
+def test_a_group_that_fails_to_start_gives_its_slots_back():
+    reg = RunRegistry(max_running=2)
+
+    def broken_observers():
+        raise RuntimeError("observer factory broke")
+
+    with pytest.raises(RuntimeError, match="observer factory broke"):
+        reg.start_group([("a", cfg(steps=5)), ("b", cfg(steps=5))], owner="a", observers=broken_observers)
+    assert reg.slots_taken() == 0 and reg.owned_by("a") == []
+    first, second = reg.start_group([("a", cfg(steps=5)), ("b", cfg(steps=5))], owner="a")
+    first.join(10), second.join(10)
+    assert reg.slots_taken() == 0

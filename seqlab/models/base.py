@@ -5,6 +5,9 @@ A model is built from a ``ModelConfig`` and the task's ``TaskSpec`` and maps a `
 declared in class attributes (``outputs``, ``input_kinds``, ``fixed_length``, ``inits``), and
 what it is (paper, year, equation, cost) in ``info``.
 
+Randomness during training (dropout, teacher forcing) is drawn from the run's generator, handed
+over once through ``use_generator``; no model draws from torch's global generator while it trains.
+
 ``ModelOutput.embedded`` is the input representation x_t the engine differentiates against:
 the gradient-by-time diagnostic is ‖∂L/∂x_t‖ read off ``embedded.grad`` after the ordinary
 backward pass, so it costs one small reduction, not a second backward.
@@ -22,6 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..tasks.base import Batch, TaskSpec
+from .noise import Noise
 
 if TYPE_CHECKING:
     from ..config import ModelConfig
@@ -90,6 +94,13 @@ class SeqModel(nn.Module):
         self.cfg = cfg
         self.spec = spec
         self.opts = self.Options.model_validate(cfg.options)
+        # every random draw of a forward pass (dropout, teacher forcing) comes from here; layers that
+        # draw receive this object when they are built (seqlab/models/noise.py)
+        self.noise = Noise()
+
+    def use_generator(self, generator: torch.Generator) -> None:
+        """Draw all training-time randomness from ``generator`` (the engine calls this once per run)."""
+        self.noise.generator = generator
 
     def forward(self, batch: Batch) -> ModelOutput:
         raise NotImplementedError

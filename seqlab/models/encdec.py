@@ -28,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..errors import ConfigError
 from ..tasks.base import Batch
 from .base import Cost, ModelInfo, ModelOutput, SeqModel
+from .noise import Dropout, Noise, global_rng
 from .transformer import TransformerOptions, feed_forward, rotate, sinusoidal
 
 
@@ -35,7 +36,8 @@ from .transformer import TransformerOptions, feed_forward, rotate, sinusoidal
 def sdpa_hidden_from_counter(device: str = "cpu") -> bool:
     """True when torch's FLOP counter cannot see masked ``scaled_dot_product_attention`` on ``device``
     (probed once: a fused kernel is invisible to it, a decomposed one is counted already)."""
-    q = torch.randn(1, 1, 4, 8, device=device, requires_grad=True)
+    with global_rng(0):  # may run beside a model build (models/noise.py)
+        q = torch.randn(1, 1, 4, 8, device=device, requires_grad=True)
     mask = torch.ones(4, 4, dtype=torch.bool, device=device).tril()
     with FlopCounterMode(display=False) as counter:
         F.scaled_dot_product_attention(q, q, q, attn_mask=mask).sum().backward()
@@ -46,9 +48,9 @@ class Attention(nn.Module):
     """Multi-head attention of queries ``x`` over keys/values ``memory`` with a boolean mask
     (True = may attend), through SDPA or, when the weights are wanted, explicitly."""
 
-    def __init__(self, d: int, heads: int, dropout: float, rope: bool):
+    def __init__(self, d: int, heads: int, dropout: float, rope: bool, noise: Noise):
         super().__init__()
-        self.heads, self.dropout, self.rope = heads, dropout, rope
+        self.heads, self.dropout, self.rope, self.noise = heads, dropout, rope, noise
         self.q, self.kv, self.proj = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
 
     def forward(self, x, memory, mask, explicit: bool):
@@ -59,27 +61,27 @@ class Attention(nn.Module):
         if self.rope:
             q, k = rotate(q), rotate(k)
         p = self.dropout if self.training else 0.0
-        if explicit:
+        if explicit or p > 0.0:  # SDPA's dropout would draw from the global generator (models/noise.py)
             scores = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(~mask, float("-inf"))
             weights = scores.softmax(-1)  # (B, H, U, T), rows sum to 1, 0 where masked
-            y = F.dropout(weights, p, self.training) @ v
+            y = self.noise.dropout(weights, p, self.training) @ v
         else:
-            y, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p), None
-        return self.proj(y.transpose(1, 2).reshape(B, U, D)), weights
+            y, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
+        return self.proj(y.transpose(1, 2).reshape(B, U, D)), weights if explicit else None
 
 
 class Layer(nn.Module):
     """An encoder layer (self-attention, FFN) or, with ``cross``, a decoder layer (causal self-attention,
     cross-attention over the encoder output, FFN); pre- or post-norm residual sublayers."""
 
-    def __init__(self, d: int, o: TransformerOptions, cross: bool):
+    def __init__(self, d: int, o: TransformerOptions, cross: bool, noise: Noise):
         super().__init__()
         self.pre = o.norm == "pre"
-        self.self_attn = Attention(d, o.heads, o.dropout, o.pos == "rope")
-        self.cross = Attention(d, o.heads, o.dropout, False) if cross else None
-        self.ffn = feed_forward(d, o.d_ff or 4 * d, o.dropout)
+        self.self_attn = Attention(d, o.heads, o.dropout, o.pos == "rope", noise)
+        self.cross = Attention(d, o.heads, o.dropout, False, noise) if cross else None
+        self.ffn = feed_forward(d, o.d_ff or 4 * d, o.dropout, noise)
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(3 if cross else 2))
-        self.drop = nn.Dropout(o.dropout)
+        self.drop = Dropout(o.dropout, noise)
 
     def _sub(self, h, i, fn):
         if self.pre:
@@ -126,8 +128,8 @@ class EncoderDecoderTransformer(SeqModel):
         self.target_embed = nn.Embedding(spec.n_outputs + 1, d)  # target classes + BOS
         self.source_pos = nn.Parameter(torch.randn(spec.length, d) * 0.02) if o.pos == "learned" else None
         self.target_pos = nn.Parameter(torch.randn(spec.target_length, d) * 0.02) if o.pos == "learned" else None
-        self.encoder = nn.ModuleList(Layer(d, o, cross=False) for _ in range(cfg.layers))
-        self.decoder = nn.ModuleList(Layer(d, o, cross=True) for _ in range(cfg.layers))
+        self.encoder = nn.ModuleList(Layer(d, o, cross=False, noise=self.noise) for _ in range(cfg.layers))
+        self.decoder = nn.ModuleList(Layer(d, o, cross=True, noise=self.noise) for _ in range(cfg.layers))
         self.ln_enc = nn.LayerNorm(d) if o.norm == "pre" else nn.Identity()
         self.ln_dec = nn.LayerNorm(d) if o.norm == "pre" else nn.Identity()
         self.out = nn.Linear(d, spec.n_outputs)

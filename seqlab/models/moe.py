@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import ModelInfo
+from .noise import Noise
 from .transformer import _INFO, GPT, TransformerOptions, feed_forward
 
 
@@ -37,12 +38,21 @@ class MoEOptions(TransformerOptions):
 
 class MoEFFN(nn.Module):
     def __init__(
-        self, d: int, d_ff: int, experts: int, top_k: int, capacity_factor: float, balance: float, dropout: float = 0.0
+        self,
+        d: int,
+        d_ff: int,
+        experts: int,
+        top_k: int,
+        capacity_factor: float,
+        balance: float,
+        dropout: float = 0.0,
+        noise: Noise | None = None,  # the model's; a block used on its own gets its own
     ):
         super().__init__()
         self.k, self.capacity_factor, self.balance = top_k, capacity_factor, balance
         self.router = nn.Linear(d, experts, bias=False)
-        self.experts = nn.ModuleList(feed_forward(d, d_ff, dropout) for _ in range(experts))
+        noise = noise or Noise()
+        self.experts = nn.ModuleList(feed_forward(d, d_ff, dropout, noise) for _ in range(experts))
         self.aux_loss: torch.Tensor | None = None
         self.last_load: torch.Tensor | None = None  # share of assignments per expert, last forward
         self.last_dropped: float = 0.0
@@ -92,7 +102,10 @@ class MoE(GPT):
     def make_block(self, d: int, ffn=None):
         o = self.opts
         return super().make_block(
-            d, ffn=lambda d_: MoEFFN(d_, o.d_ff or 4 * d_, o.experts, o.top_k, o.capacity_factor, o.balance, o.dropout)
+            d,
+            ffn=lambda d_: MoEFFN(
+                d_, o.d_ff or 4 * d_, o.experts, o.top_k, o.capacity_factor, o.balance, o.dropout, self.noise
+            ),
         )
 
     @classmethod

@@ -21,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..errors import ConfigError
 from ..tasks.base import Batch
 from .base import Cost, InputEncoder, ModelInfo, ModelOptions, ModelOutput, SeqModel, SequenceHead
+from .noise import global_rng
 
 
 @functools.cache
@@ -28,8 +29,9 @@ def counter_misses(kind: type[nn.RNNBase], device: str = "cpu") -> bool:
     """True when torch's FLOP counter cannot see ``kind``'s kernel on ``device`` (probed once). On CPU in
     torch 2.13 only the LSTM runs as one fused oneDNN kernel; RNN and GRU run as ordinary matrix
     products the counter sees, so adding a formula for them would count them twice."""
-    module = kind(4, 4, batch_first=True).to(device)
-    x = torch.randn(1, 2, 4, device=device, requires_grad=True)
+    with global_rng(0):  # may run beside a model build (models/noise.py)
+        module = kind(4, 4, batch_first=True).to(device)
+        x = torch.randn(1, 2, 4, device=device, requires_grad=True)
     with FlopCounterMode(display=False) as counter:
         module(x)[0].sum().backward()
     return counter.get_total_flops() == 0

@@ -11,6 +11,7 @@ from .base import SeqModel
 from .encdec import EncoderDecoderTransformer
 from .mlp import MLP
 from .moe import MoE
+from .noise import global_rng
 from .recurrent import GRU, LSTM, ElmanRNN
 from .seq2seq import Bahdanau, Luong, Seq2Seq
 from .ssm import S4D, SelectiveSSM
@@ -66,7 +67,13 @@ def check_compatible(cls: type[SeqModel], task: Task) -> None:
         raise IncompatibleError(f"model '{name_of(cls)}' cannot train on task '{task.name}': {why}", "model.name")
 
 
-def build_model(cfg, task: Task) -> SeqModel:
+def build_model(cfg, task: Task, seed: int | None = None) -> SeqModel:
+    """The model for ``cfg`` on ``task``. With a ``seed`` its initial weights depend on the seed alone,
+    whatever other threads do (built under ``global_rng``); without, they are drawn from torch's global
+    generator as it stands."""
     cls = model_class(cfg.name)
     check_compatible(cls, task)
-    return cls(cfg, task.spec)
+    if seed is None:
+        return cls(cfg, task.spec)
+    with global_rng(seed):
+        return cls(cfg, task.spec)

@@ -166,7 +166,7 @@ class EncoderDecoder(SeqModel):
                 e = gold_e[i]
             else:
                 if y_prev is not None and ratio > 0.0:
-                    prev = torch.where(torch.rand(B, device=prev.device) < ratio, y_prev, prev)
+                    prev = torch.where(self.noise.rand(B, device=prev.device) < ratio, y_prev, prev)
                 e = self.target_embed(prev)  # (B, E)
             s, feat, alpha, feed = self.step(e, s, feed, mem)
             if alpha is not None:

@@ -12,7 +12,8 @@ per head, O(n²·d) time. ``gpt`` masks the future (M_ij = −∞ for j > i; Rad
 Attention runs through ``scaled_dot_product_attention`` (fused; on CPU it keeps O(n) per head for
 backward, not the n × n matrix) unless the maps are wanted: ``attention="explicit"`` computes
 softmax(QKᵀ/√d) itself and returns the weights, for the pages that draw them. Both paths agree
-(tests/test_transformer.py).
+(tests/test_transformer.py). Training with attention dropout also takes the explicit path: SDPA's
+``dropout_p`` draws from torch's global generator, which a run beside this one would disturb.
 
 To use a different feed-forward block (e.g. a mixture of experts), pass ``ffn=callable(d_model)``
 to ``Block``/``Transformer.make_block`` — the callable returns an ``nn.Module`` mapping (B, T, d)
@@ -32,6 +33,7 @@ from torch import nn
 from ..errors import ConfigError, LengthMismatchError
 from ..tasks.base import Batch
 from .base import Cost, ModelInfo, ModelOptions, ModelOutput, SeqModel, SequenceHead
+from .noise import Dropout, Noise
 
 
 class TransformerOptions(ModelOptions):
@@ -69,9 +71,9 @@ def rotate(x: torch.Tensor) -> torch.Tensor:
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, d: int, heads: int, causal: bool, dropout: float, rope: bool):
+    def __init__(self, d: int, heads: int, causal: bool, dropout: float, rope: bool, noise: Noise):
         super().__init__()
-        self.heads, self.causal, self.dropout, self.rope = heads, causal, dropout, rope
+        self.heads, self.causal, self.dropout, self.rope, self.noise = heads, causal, dropout, rope, noise
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
 
@@ -82,8 +84,8 @@ class SelfAttention(nn.Module):
         if self.rope:
             q, k = rotate(q), rotate(k)
         p = self.dropout if self.training else 0.0
-        if not explicit:
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=self.causal)  # (B, H, T, Dh)
+        if not explicit and p == 0.0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)  # (B, H, T, Dh)
             weights = None
         else:
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, T, T)
@@ -91,25 +93,34 @@ class SelfAttention(nn.Module):
                 future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
                 scores = scores.masked_fill(future, float("-inf"))
             weights = scores.softmax(-1)  # α: each row sums to 1
-            y = F.dropout(weights, p, self.training) @ v  # (B, H, T, Dh)
+            y = self.noise.dropout(weights, p, self.training) @ v  # (B, H, T, Dh)
         y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
-        return self.proj(y), weights
+        return self.proj(y), weights if explicit else None
 
 
-def feed_forward(d: int, d_ff: int, dropout: float) -> nn.Module:
-    return nn.Sequential(nn.Linear(d, d_ff), nn.GELU(), nn.Linear(d_ff, d), nn.Dropout(dropout))
+def feed_forward(d: int, d_ff: int, dropout: float, noise: Noise) -> nn.Module:
+    return nn.Sequential(nn.Linear(d, d_ff), nn.GELU(), nn.Linear(d_ff, d), Dropout(dropout, noise))
 
 
 class Block(nn.Module):
     def __init__(
-        self, d: int, heads: int, d_ff: int, causal: bool, dropout: float, rope: bool, pre_norm: bool, ffn=None
+        self,
+        d: int,
+        heads: int,
+        d_ff: int,
+        causal: bool,
+        dropout: float,
+        rope: bool,
+        pre_norm: bool,
+        noise: Noise,
+        ffn=None,
     ):
         super().__init__()
         self.pre_norm = pre_norm
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = SelfAttention(d, heads, causal, dropout, rope)
-        self.ffn = ffn(d) if ffn is not None else feed_forward(d, d_ff, dropout)
-        self.drop = nn.Dropout(dropout)
+        self.attn = SelfAttention(d, heads, causal, dropout, rope, noise)
+        self.ffn = ffn(d) if ffn is not None else feed_forward(d, d_ff, dropout, noise)
+        self.drop = Dropout(dropout, noise)
 
     def forward(self, h: torch.Tensor, explicit: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.pre_norm:
@@ -144,7 +155,9 @@ class Transformer(SeqModel):
 
     def make_block(self, d: int, ffn=None) -> Block:
         o = self.opts
-        return Block(d, o.heads, o.d_ff or 4 * d, self.causal, o.dropout, o.pos == "rope", o.norm == "pre", ffn)
+        return Block(
+            d, o.heads, o.d_ff or 4 * d, self.causal, o.dropout, o.pos == "rope", o.norm == "pre", self.noise, ffn
+        )
 
     def body_state(self) -> dict[str, torch.Tensor]:
         """Every weight except the task's output head: what pre-training hands to fine-tuning."""

@@ -5,7 +5,10 @@
 
 It stops on the first of: ``steps`` done, the ``until`` target reached on held-out data, the
 wall-clock ``time_budget`` spent, a non-finite loss (status ``diverged``, history kept), or
-``request_stop()`` from any thread. Same config and seed ⇒ the same loss curve.
+``request_stop()`` from any thread. Same config and seed ⇒ the same loss curve, also while other
+runs train in other threads of the process: a run draws only from its own generators (batches;
+init under ``global_rng``; dropout and teacher forcing through ``model.use_generator``) and never
+touches process-global torch state (the seed, ``set_num_threads``: the process's owner sets that).
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from .records import EvalRecord, RunResult, StepRecord, tail_mean_vectors
 # The held-out batch comes from its own fixed stream, the same for every training seed, so runs
 # with different seeds are scored on the same examples and never on their training batches.
 EVAL_SEED = 2_147_483_629
+# Dropout masks and teacher-forcing coins come from a stream of their own, so the batches a seed
+# yields do not depend on whether the model draws (dropout 0 and 0.1 see the same data). XOR with a
+# constant ≥ 2^31 never maps a seed (< 2^31) onto another seed's batch stream.
+MODEL_STREAM = 0x9E37_79B9_7F4A_7C15
 
 
 def resolve_device(name: str) -> torch.device:
@@ -71,11 +78,11 @@ class Trainer:
         self.observers = list(observers)
         self._stop = threading.Event()
         tc = config.train
-        torch.set_num_threads(tc.threads)
         self.device = resolve_device(tc.device)
         self.task = config.make_task()
-        torch.manual_seed(tc.seed)
-        self.model = build_model(config.model, self.task).to(self.device).train()
+        self.model = build_model(config.model, self.task, seed=tc.seed).to(self.device).train()
+        self.model_generator = torch.Generator(device=self.device).manual_seed(tc.seed ^ MODEL_STREAM)
+        self.model.use_generator(self.model_generator)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(tc.optimizer, self.params, tc.lr)
         self.generator = torch.Generator().manual_seed(tc.seed)

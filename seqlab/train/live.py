@@ -7,7 +7,18 @@ browser reload therefore cannot kill or duplicate a run: the run belongs to the 
 
 Runs have an ``owner`` (one browser session) and are listed only to it; a run id in a shared
 link makes that run visible to whoever opens the link. The registry caps concurrent runs
-(``SEQLAB_MAX_RUNS``, default 4) and refuses more with a message that says what to do.
+(``SEQLAB_MAX_RUNS``, default 4) and refuses more with a message that says what to do. The cap is
+counted in *slots*, reserved under the registry's lock at admission — before anything is built or
+started — and released when the run's thread ends or its start fails; counting live threads
+instead let simultaneous Train presses all pass the check before any of them had a thread.
+
+Only runs started here hold slots. The app's other background work (searches, LM claims,
+complexity measurements) goes through ``seqlab.ui.state.background``: one worker thread for the
+whole process, so at most one such job trains beside the ``max_running`` runs.
+
+Intra-op threads are a property of the process, set once by whoever owns it (``for_server`` here,
+``seqlab.cli.main`` for the CLI) and never by a run: ``torch.set_num_threads`` is process-global,
+and changing it while another run trains would change that run's float reductions and so its curve.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config import RunConfig
@@ -34,6 +46,16 @@ def default_max_runs() -> int:
         return max(1, int(os.environ.get("SEQLAB_MAX_RUNS", "4")))
     except ValueError:
         return 4
+
+
+def default_threads(max_running: int) -> int:
+    """Intra-op threads for a server process: ``SEQLAB_THREADS``, else the cores split evenly between
+    a full house of runs (a lone run does not get them all: the count cannot change under a running
+    run without changing its curve, see the module docstring)."""
+    try:
+        return max(1, int(os.environ["SEQLAB_THREADS"]))
+    except (KeyError, ValueError):
+        return max(1, (os.cpu_count() or 1) // max_running)
 
 
 @dataclass
@@ -94,6 +116,7 @@ class LiveRun:
 
     def __post_init__(self):
         self._lock = threading.Lock()
+        self._on_end: Callable[[LiveRun], None] = lambda run: None
         self._train: list[StepRecord] = []
         self._eval: list[EvalRecord] = []
         self.trainer: Trainer | None = None
@@ -102,8 +125,11 @@ class LiveRun:
         self.label = self.label or self.config.model.name
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self, extra_observers=()) -> LiveRun:
-        # build here, in the caller, so a bad config fails loudly before a thread exists
+    def start(self, extra_observers=(), on_end: Callable[[LiveRun], None] | None = None) -> LiveRun:
+        """Build the trainer here, in the caller, so a bad config fails loudly before a thread exists;
+        ``on_end(run)`` is called from the worker thread as its last act (the registry frees the slot)."""
+        if on_end is not None:
+            self._on_end = on_end
         self.observers = list(extra_observers)
         self.trainer = Trainer(self.config, [_Collector(self), *self.observers])
         self._thread = threading.Thread(target=self._work, name=f"seqlab-run-{self.id}", daemon=True)
@@ -120,6 +146,7 @@ class LiveRun:
                 self.status, self.error = "failed", f"{type(e).__name__}: {e}"
         finally:
             self.t_end = time.monotonic()
+            self._on_end(self)
 
     def stop(self) -> None:
         if self.trainer is not None:
@@ -158,23 +185,43 @@ class LiveRun:
 
 
 class RunRegistry:
-    """All live runs of this process, keyed by id."""
+    """All live runs of this process, keyed by id, and the slots that cap how many train at once."""
 
     def __init__(self, max_running: int | None = None):
         self.max_running = max_running or default_max_runs()
         self._runs: dict[str, LiveRun] = {}
+        self._slots: set[str] = set()  # ids of admitted runs whose thread has not ended
         self._lock = threading.Lock()
 
+    @classmethod
+    def for_server(cls) -> RunRegistry:
+        """The app's registry: the cap from ``SEQLAB_MAX_RUNS``, and the process's intra-op threads set
+        here, once, before any run exists (``default_threads``)."""
+        import torch
+
+        reg = cls()
+        torch.set_num_threads(default_threads(reg.max_running))
+        return reg
+
     def running(self) -> list[LiveRun]:
+        """Runs holding a slot: admitted and not yet ended (still building counts)."""
         with self._lock:
-            return [r for r in self._runs.values() if r.alive]
+            return [r for r in self._runs.values() if r.id in self._slots]
+
+    def slots_taken(self) -> int:
+        with self._lock:
+            return len(self._slots)
+
+    def _release(self, run: LiveRun) -> None:
+        with self._lock:
+            self._slots.discard(run.id)
 
     def start_group(self, configs: list[tuple[str, RunConfig]], owner: str, observers=None) -> list[LiveRun]:
         """Start runs that belong together (a comparison): all of them, or none with a clear error.
         ``observers()`` makes extra observers for each run (e.g. an attention recorder); they are
         kept on the run as ``run.observers`` for the page to read."""
         with self._lock:
-            busy = sum(r.alive for r in self._runs.values())
+            busy = len(self._slots)
             if busy + len(configs) > self.max_running:
                 raise CapacityError(
                     f"{busy} run(s) are already training on this server and the limit is {self.max_running}; "
@@ -185,13 +232,18 @@ class RunRegistry:
             runs = [LiveRun(cfg, owner, label=label, group=group) for label, cfg in configs]
             for r in runs:
                 self._runs[r.id] = r
+                self._slots.add(r.id)
+        started: list[LiveRun] = []
         try:
             for r in runs:
-                r.start(observers() if observers else ())
+                r.start(observers() if observers else (), on_end=self._release)
+                started.append(r)
         except Exception:
-            for r in runs:
-                r.stop()
+            for r in started:
+                r.stop()  # their threads free their own slots as they end
             with self._lock:
+                for r in runs[len(started) :]:
+                    self._slots.discard(r.id)
                 for r in runs:
                     self._runs.pop(r.id, None)
             raise

@@ -14,7 +14,7 @@ from ..train.live import RunRegistry
 
 @st.cache_resource
 def registry() -> RunRegistry:
-    return RunRegistry()
+    return RunRegistry.for_server()
 
 
 @st.cache_resource
