@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError, MemoryLimitError, SeqlabError
+from .errors import ConfigError, SeqlabError
 
 MAX_SEQ_LEN = 100_000
 MAX_HIDDEN = 8192
@@ -106,7 +106,12 @@ class TrainConfig(_Strict):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(1, ge=1, le=256, description="torch CPU threads (1 is fastest on a shared 2-core box)")
-    max_activation_mb: float = Field(2048, gt=0, description="refuse runs whose estimated activations exceed this")
+    max_memory_mb: float = Field(
+        2048,
+        gt=0,
+        allow_inf_nan=False,
+        description="refuse runs whose estimated memory (weights, gradients, optimizer, activations) exceeds this",
+    )
 
     @field_validator("until")
     @classmethod
@@ -131,6 +136,7 @@ class RunConfig(_Strict):
     @model_validator(mode="after")
     def _resolve(self) -> RunConfig:
         """Fill registry defaults and check everything that needs model and task together."""
+        from .models.memory import training_memory
         from .models.registry import check_compatible, model_class
         from .tasks.registry import make_task
 
@@ -153,14 +159,7 @@ class RunConfig(_Strict):
                         f"task '{task.name}' reports {', '.join(allowed)}; cannot stop on '{t.metric}'",
                         "train.until",
                     )
-            est = cls.estimate_activation_bytes(self.model, task.spec, self.train.batch_size)
-            if est > self.train.max_activation_mb * 2**20:
-                raise MemoryLimitError(
-                    f"estimated activation memory {est / 2**20:,.0f} MB exceeds the limit of "
-                    f"{self.train.max_activation_mb:,.0f} MB; lower --seq-len, --hidden or --batch-size "
-                    f"(or raise --max-activation-mb)",
-                    "train.max_activation_mb",
-                )
+            training_memory(self.model, task, self.train).check(self.train.max_memory_mb, "train.max_memory_mb")
         except SeqlabError as e:
             raise ValueError(str(e)) from None
         return self
