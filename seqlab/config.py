@@ -74,7 +74,7 @@ _UNTIL = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|=)\s*([-+0-9.eE]+)\s*$")
 
 
 def parse_until(text: str) -> Target:
-    from .tasks.base import LOWER_IS_BETTER
+    from .tasks.base import LOWER_IS_BETTER, METRIC_RANGES
 
     m = _UNTIL.match(text)
     if not m:
@@ -86,6 +86,10 @@ def parse_until(text: str) -> Target:
         raise ConfigError(f"{raw!r} is not a number (expected METRIC=VALUE)", "train.until") from None
     if not math.isfinite(value):
         raise ConfigError("the target value must be finite", "train.until")
+    lo, hi = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    if not lo <= value <= hi:
+        span = f"[{lo:g}, {hi:g}]" if math.isfinite(hi) else f"[{lo:g}, ∞)"
+        raise ConfigError(f"{metric} lies in {span}, so a target of {value:g} can never be met", "train.until")
     higher = metric not in LOWER_IS_BETTER if op == "=" else op == ">="
     return Target(metric=metric, value=value, higher_is_better=higher)
 
