@@ -279,6 +279,8 @@ def cmd_train(args) -> dict:
             f"held-out loss {result.final_loss:.4g} (blind baseline {result.baseline_loss:.4g}); "
             f"{metrics} (baseline {base})"
         )
+        if result.blowup:
+            print(f"warning: {result.blowup}")
         g = result.grad_norm_by_time
         if g:
             ratio = g[-1] / g[0] if g[0] else math.inf
