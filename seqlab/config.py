@@ -284,6 +284,8 @@ def nest_flat(flat: dict[str, Any]) -> dict[str, Any]:
             nested["task"]["options"][key] = value
         elif key in TRAIN_FIELDS:
             nested["train"][key] = value
+        elif not key:  # e.g. "?=1" in a URL: there is no name to report as the field
+            raise ConfigError("a setting has an empty name", "settings")
         else:
             raise ConfigError(f"not a setting of model '{model_name}' or task '{task_name}' (see `seqlab list`)", key)
     return nested
