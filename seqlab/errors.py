@@ -30,7 +30,7 @@ class LengthMismatchError(SeqlabError):
 
 
 class MemoryLimitError(SeqlabError):
-    """A run would need more activation memory than the configured limit."""
+    """A run would need more memory than the configured limit."""
 
 
 def unknown_name(kind: str, name: str, choices, field: str) -> ConfigError:
