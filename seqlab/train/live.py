@@ -12,9 +12,10 @@ counted in *slots*, reserved under the registry's lock at admission — before a
 started — and released when the run's thread ends or its start fails; counting live threads
 instead let simultaneous Train presses all pass the check before any of them had a thread.
 
-Only runs started here hold slots. The app's other background work (searches, LM claims,
-complexity measurements) goes through ``seqlab.ui.state.background``: one worker thread for the
-whole process, so at most one such job trains beside the ``max_running`` runs.
+The app's other background work (searches, experiments, complexity sweeps and measurements) is
+a ``seqlab.jobs.Job`` admitted here too (``submit``) and holds a slot the same way, so the cap bounds
+everything that trains or measures; runs are refused when the slots are full, those jobs queue
+(``seqlab.jobs`` says why, and what a queued job shows).
 
 Intra-op threads are a property of the process, set once by whoever owns it (``for_server`` here,
 ``seqlab.cli.main`` for the CLI) and never by a run: ``torch.set_num_threads`` is process-global,
@@ -32,13 +33,14 @@ from dataclasses import dataclass, field
 
 from ..config import RunConfig
 from ..errors import SeqlabError
+from ..jobs import QUEUED_KINDS, Job, waiting_text
 from .engine import Trainer
 from .observers import Observer
 from .records import EvalRecord, RunResult, StepRecord
 
 
 class CapacityError(SeqlabError):
-    """Too many runs are training at once in this process."""
+    """Too many runs and jobs are training at once in this process."""
 
 
 def default_max_runs() -> int:
@@ -185,12 +187,16 @@ class LiveRun:
 
 
 class RunRegistry:
-    """All live runs of this process, keyed by id, and the slots that cap how many train at once."""
+    """All live runs and background jobs of this process, keyed by id, the slots that cap how many
+    train at once, and the queue of jobs waiting for one."""
 
     def __init__(self, max_running: int | None = None):
         self.max_running = max_running or default_max_runs()
         self._runs: dict[str, LiveRun] = {}
-        self._slots: set[str] = set()  # ids of admitted runs whose thread has not ended
+        self._jobs: dict[str, Job] = {}
+        self._shared: dict[tuple, Job] = {}  # a keyed job (a measurement) by its key, for every session
+        self._queue: list[Job] = []  # first come, first admitted
+        self._slots: set[str] = set()  # ids of admitted runs and jobs whose thread has not ended
         self._lock = threading.Lock()
 
     @classmethod
@@ -212,9 +218,89 @@ class RunRegistry:
         with self._lock:
             return len(self._slots)
 
-    def _release(self, run: LiveRun) -> None:
+    def _release(self, done: LiveRun | Job) -> None:
+        """Free ``done``'s slot and admit queued jobs into the free slots, under the same lock, so the
+        slot cannot be taken between the two (a non-empty queue means every slot is busy)."""
         with self._lock:
-            self._slots.discard(run.id)
+            self._slots.discard(done.id)
+            admitted = []
+            while self._queue and len(self._slots) < self.max_running:
+                job = self._queue.pop(0)
+                self._slots.add(job.id)
+                admitted.append(job)
+        for job in admitted:
+            job.start(on_end=self._release)
+
+    def _refusal(self, busy: int, more: int) -> CapacityError:
+        return CapacityError(
+            f"{busy} run(s) and job(s) are already training or measuring on this server and the limit is "
+            f"{self.max_running}; this would start {more} more. Stop a run (or wait for one to finish) and try "
+            "again — the limit is SEQLAB_MAX_RUNS."
+        )
+
+    # -- background jobs ---------------------------------------------------------------------------
+    def submit(self, kind: str, label: str, owner: str, work, key: tuple | None = None) -> Job:
+        """Admit a job (``seqlab.jobs.Job``): it starts now if a slot is free, else waits in the queue
+        (kinds in ``QUEUED_KINDS``) or is refused with ``CapacityError``. With ``key`` the job is shared:
+        an unfinished or completed job under that key is returned, with ``owner`` added to its watchers."""
+        with self._lock:
+            known = self._shared.get(key) if key is not None else None
+            if known is not None and known.status not in ("stopped", "failed"):
+                known.watchers.add(owner)
+                return known
+            job = Job(kind, label, owner, work, key)
+            busy = len(self._slots)
+            if busy < self.max_running:
+                self._slots.add(job.id)
+            elif kind in QUEUED_KINDS:
+                self._queue.append(job)
+            else:
+                raise self._refusal(busy, 1)
+            self._jobs[job.id] = job
+            if key is not None:
+                self._shared[key] = job
+            queued = job in self._queue
+        if not queued:
+            job.start(on_end=self._release)
+        return job
+
+    def job(self, job_id: str | None) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id) if job_id else None
+
+    def jobs(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def stop_job(self, job_id: str, owner: str) -> None:
+        """Stop on behalf of ``owner``: it stops watching; the work stops only when no one watches it."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or owner not in job.watchers:
+                return
+            job.watchers.discard(owner)
+            if job.watchers:
+                return
+            queued = job in self._queue
+            if queued:
+                self._queue.remove(job)
+        if queued:
+            job.cancel()
+        job.stop()
+
+    def forget_shared(self, key: tuple) -> None:
+        """The next ``submit`` under ``key`` makes a new job (e.g. "Measure again")."""
+        with self._lock:
+            self._shared.pop(key, None)
+
+    def status_text(self, job: Job) -> str:
+        """A queued job's place ("waiting: 4 jobs running — starts when one ends (1st in line)"), else its
+        phase and progress."""
+        with self._lock:
+            if job in self._queue:
+                return waiting_text(len(self._slots), self._queue.index(job) + 1)
+        p = job.progress()
+        return f"{job.label}: {p.phase or job.status} ({p.done:,} of {p.total:,})"
 
     def start_group(self, configs: list[tuple[str, RunConfig]], owner: str, observers=None) -> list[LiveRun]:
         """Start runs that belong together (a comparison): all of them, or none with a clear error.
@@ -223,11 +309,7 @@ class RunRegistry:
         with self._lock:
             busy = len(self._slots)
             if busy + len(configs) > self.max_running:
-                raise CapacityError(
-                    f"{busy} run(s) are already training on this server and the limit is {self.max_running}; "
-                    f"this would start {len(configs)} more. Stop a run (or wait for one to finish) and try "
-                    "again — the limit is SEQLAB_MAX_RUNS."
-                )
+                raise self._refusal(busy, len(configs))
             group = uuid.uuid4().hex[:8]
             runs = [LiveRun(cfg, owner, label=label, group=group) for label, cfg in configs]
             for r in runs:

@@ -1,0 +1,150 @@
+"""Background jobs beside the live runs: searches, experiments, complexity sweeps and measurements.
+
+A ``Job`` is one piece of work in its own thread, with an owner (a browser session), a kind, a
+label, progress (done of total, and a phase), a Stop, a status, a typed result and an error. Jobs
+are admitted by the same ``RunRegistry`` as training runs (``seqlab.train.live``) and take one of
+its ``SEQLAB_MAX_RUNS`` slots at admission, under its lock, so the cap bounds everything that trains
+or measures in the process, not just the runs.
+
+What happens when no slot is free depends on the kind (``QUEUED_KINDS``): a run is refused at once
+(its page is live curves; a run that starts minutes later, unseen, would surprise), while a search,
+an experiment or a measurement waits in a first-come queue and says so — "waiting: 4 jobs running —
+starts when one ends (1st in line)" — since its result, not its start, is what the user waits for.
+A queued job starts in the thread that frees a slot, still under the lock, so no one can take the
+slot in between; hence a non-empty queue always means every slot is busy.
+
+A job made under a ``key`` (a measurement: a fact about the machine, the same for every session) is
+shared: a second session asking for it gets the same job and becomes one of its *watchers*. Stop
+from one session only removes that watcher; the work stops when no watcher is left, so one session
+can never stop what another still waits for.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# kinds that wait for a slot; any other kind (a "run") is refused when the server is full
+QUEUED_KINDS = frozenset({"search", "experiment", "sweep", "measure"})
+
+ENDED = ("completed", "stopped", "failed")
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int = 0
+    total: int = 1
+    phase: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / max(1, self.total))
+
+
+class Job:
+    """One background job. ``work(job)`` runs in the job's thread and returns its result; it reports
+    with ``job.report(done, total, phase)`` (or hands a reader to ``progress_from``), and ``on_stop``
+    registers what Stop must call (e.g. ``search.stop``); ``job.stopping`` tells it to wrap up."""
+
+    def __init__(self, kind: str, label: str, owner: str, work: Callable[[Job], Any], key: tuple | None = None):
+        self.id = uuid.uuid4().hex[:10]
+        self.kind, self.label, self.owner, self.key = kind, label, owner, key
+        self.watchers = {owner}
+        self.status = "queued"
+        self.result: Any = None
+        self.error: str | None = None
+        self.created = time.time()
+        self._work = work
+        self._lock = threading.Lock()
+        self._ended = threading.Event()
+        self._stop = threading.Event()
+        self._on_stop: list[Callable[[], None]] = []
+        self._progress = Progress()
+        self._reader: Callable[[], Progress] | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- called from the work ------------------------------------------------------------------
+    def report(self, done: int, total: int, phase: str = "") -> None:
+        with self._lock:
+            self._progress = Progress(done, total, phase)
+
+    def progress_from(self, reader: Callable[[], Progress]) -> None:
+        """Read progress from ``reader()`` instead (e.g. an experiment's own step counter)."""
+        self._reader = reader
+
+    def on_stop(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            self._on_stop.append(fn)
+            stopping = self._stop.is_set()
+        if stopping:
+            fn()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- called by the registry and the pages --------------------------------------------------
+    def progress(self) -> Progress:
+        reader = self._reader
+        if reader is not None:
+            return reader()
+        with self._lock:
+            return self._progress
+
+    def stop(self) -> None:
+        """Ask the work to stop (a queued job never starts; the registry drops it from the queue)."""
+        self._stop.set()
+        with self._lock:
+            hooks = list(self._on_stop)
+        for fn in hooks:
+            fn()
+
+    def start(self, on_end: Callable[[Job], None]) -> None:
+        self.status = "running"
+        self._thread = threading.Thread(target=self._run, args=(on_end,), name=f"seqlab-{self.kind}-{self.id}")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self, on_end: Callable[[Job], None]) -> None:
+        try:
+            result = self._work(self)
+            with self._lock:
+                self.result, self.status = result, "stopped" if self._stop.is_set() else "completed"
+        except Exception as e:  # noqa: BLE001 - the error is the job's outcome, shown on its page
+            with self._lock:
+                self.status, self.error = "failed", f"{type(e).__name__}: {e}"
+        finally:
+            self._end(on_end)
+
+    def _end(self, on_end: Callable[[Job], None] | None = None) -> None:
+        if on_end is not None:
+            on_end(self)
+        self._ended.set()
+
+    def cancel(self) -> None:
+        """End a job that never started (stopped while queued)."""
+        self.status = "stopped"
+        self._ended.set()
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has ended (True) or ``timeout`` passed (False)."""
+        return self._ended.wait(timeout)
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def waiting_text(busy: int, position: int) -> str:
+    """What a queued job shows instead of a bare "pending"."""
+    jobs = "job" if busy == 1 else "jobs"
+    return f"waiting: {busy} {jobs} running — starts when one ends ({ordinal(position)} in line)"
