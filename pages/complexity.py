@@ -7,6 +7,8 @@ from seqlab.errors import SeqlabError
 from seqlab.models.registry import MODELS
 from seqlab.ui import lab
 from seqlab.ui.boot import ensure_navigation
+from seqlab.ui.jobview import job_error, job_line, until_ended
+from seqlab.ui.state import keep_job, session_job
 
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
@@ -34,33 +36,30 @@ key = ("sweep", tuple(models), tuple(sorted(lengths)), int(d))
 if st.button("Measure", type="primary", disabled=len(models) < 1 or len(lengths) < 2, key=f"{PAGE}:measure"):
     try:
         validate(list(models), sorted(lengths), int(d), lab.BATCH)
+        keep_job(PAGE, None)
         st.session_state[f"{PAGE}:job"] = key
-        lab.start(key)
+        lab.start(PAGE, key)
     except SeqlabError as e:
         st.error(str(e))
 if len(lengths) < 2:
     st.caption("Choose at least two lengths to fit a slope.")
 
 job_key = st.session_state.get(f"{PAGE}:job")
+job = session_job(PAGE) if job_key else None
 
 
-@st.fragment(run_every=1.0)
-def _wait(k):
-    if lab.start(k).done():
-        st.rerun()
-    done, total, label = lab.progress(k)
-    st.progress(done / max(1, total), text=f"Measuring {label} ({done}/{total} points) in a background thread…")
+def _wait():
+    job_line(job, stop_key=f"{PAGE}:stop")
     st.caption(f"Batch {lab.BATCH}, one thread, median of up to {lab.REPEATS} steps per point.")
 
 
-if job_key:
-    job = lab.start(job_key)
-    if not job.done():
-        _wait(job_key)
-    elif job.exception() is not None:
-        st.error(f"The measurement failed: {job.exception()}")
-    else:
-        lab.results(job.result(), list(job_key[1]), job_key[3])
+if job is not None:
+    if not job.ended:
+        until_ended(job, _wait)
+    elif job.status == "stopped":
+        st.warning("Stopped: press **Measure** to measure again.")
+    elif not job_error(job, "The measurement"):
+        lab.results(job.result, list(job_key[1]), job_key[3])
         st.markdown(
             "**Why measurement and the table differ.** (1) *Training* a recurrent network keeps every hidden state "
             "for backpropagation through time: its activation memory grows as O(n·d), the O(d) of the table is "

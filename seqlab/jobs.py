@@ -31,7 +31,9 @@ from typing import Any
 # kinds that wait for a slot; any other kind (a "run") is refused when the server is full
 QUEUED_KINDS = frozenset({"search", "experiment", "sweep", "measure"})
 
-ENDED = ("completed", "stopped", "failed")
+
+class Stopped(Exception):  # noqa: N818 - an outcome, not an error: the job ends as "stopped"
+    """Raised by ``Job.check()`` inside work that has no result worth keeping once stopped."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,11 @@ class Job:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def check(self) -> None:
+        """Raise ``Stopped`` if Stop was pressed (for work that checks between its pieces)."""
+        if self._stop.is_set():
+            raise Stopped
+
     # -- called by the registry and the pages --------------------------------------------------
     def progress(self) -> Progress:
         reader = self._reader
@@ -114,6 +121,9 @@ class Job:
             result = self._work(self)
             with self._lock:
                 self.result, self.status = result, "stopped" if self._stop.is_set() else "completed"
+        except Stopped:
+            with self._lock:
+                self.status = "stopped"
         except Exception as e:  # noqa: BLE001 - the error is the job's outcome, shown on its page
             with self._lock:
                 self.status, self.error = "failed", f"{type(e).__name__}: {e}"

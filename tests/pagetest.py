@@ -40,6 +40,13 @@ def join_all():
         r.join(120)
 
 
+def wait_jobs(kind: str | None = None, timeout: float = 180) -> None:
+    """Wait for the server's background jobs (searches, experiments, measurements) of ``kind`` to end."""
+    for job in registry().jobs():
+        if kind in (None, job.kind):
+            assert job.wait(timeout), f"{job.kind} {job.label!r} still {job.status}"
+
+
 def charts(at):
     return list(at.get("arrow_vega_lite_chart")) + list(at.get("vega_lite_chart"))
 

@@ -4,7 +4,7 @@ run's own numbers, Stop works, bad query values fall back with a note."""
 import math
 
 import pytest
-from pagetest import app, chart_data, join_all, specs, titles
+from pagetest import app, chart_data, join_all, specs, titles, wait_jobs
 
 from seqlab.ui.state import registry
 
@@ -45,10 +45,7 @@ def test_recurrent_page_trains_and_fills_all_three_panels():
     assert set(heat["t"]) == set(range(1, 7))
     assert heat["norm"].max() == max(max(r.grad_by_time) for r in snap.train if r.step in set(heat["step"]))
     # the complexity panel draws once the background measurement is done
-    from seqlab.ui.state import _jobs
-
-    for fut in _jobs()[1].values():
-        fut.result(120)
+    wait_jobs()
     at.run()
     assert "Time per training step" in titles(specs(at))
     assert at.query_params["runs"] == [run.id] or at.query_params["runs"] == run.id
@@ -210,10 +207,7 @@ def test_complexity_lab_measures_and_reports_slopes_and_crossover():
     at.multiselect(key="complexity:lengths").set_value([64, 128, 256]).run()
     at.number_input(key="complexity:d").set_value(16).run()
     at.button(key="complexity:measure").click().run()
-    from seqlab.ui.state import _jobs
-
-    for fut in _jobs()[1].values():
-        fut.result(180)
+    wait_jobs()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     t = titles(specs(at))
@@ -261,10 +255,7 @@ def test_emerging_page_runs_a_search_in_the_background_and_draws_the_pareto_fron
     at.number_input(key="emerging:search_budget").set_value(8).run()
     at.button(key="emerging:search").click().run()
     search = at.session_state["emerging:search_obj"]
-    from seqlab.ui.state import _jobs
-
-    for fut in _jobs()[1].values():
-        fut.result(120)
+    wait_jobs()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert search.status == "completed"
@@ -306,11 +297,9 @@ def test_every_seeded_widget_is_sent_with_its_link_value_as_its_default(page, qu
 
 def test_complexity_panel_measure_again_drops_the_kept_points(monkeypatch):
     import seqlab.ui.panels as panels
-    from seqlab.ui.state import _jobs
 
     at = app({"model": "rnn", "task": "parity", "seq_len": "6"}, page="pages/recurrent.py")
-    for job in list(_jobs()[1].values()):
-        job.result(timeout=120)
+    wait_jobs()
     at.run()
     again = [b for b in at.button if b.label == "Measure again"]
     assert len(again) == 1, [b.label for b in at.button]
@@ -318,3 +307,34 @@ def test_complexity_panel_measure_again_drops_the_kept_points(monkeypatch):
     monkeypatch.setattr(panels, "forget", lambda *a: dropped.append(a))
     again[0].click().run()
     assert dropped == [(["rnn"], panels.QUICK_LENGTHS, 64)]
+
+
+def test_a_measurement_that_finds_every_slot_busy_says_it_waits_and_its_place_in_line():
+    """Issue #17 item 4: a queued job shows why it has not started, not "Measuring…" for minutes."""
+    import threading
+
+    reg = registry()
+    release = threading.Event()
+
+    def hold(job):
+        job.on_stop(release.set)
+        release.wait(60)
+
+    holders = [reg.submit("sweep", "holder", "someone else", hold) for _ in range(reg.max_running - reg.slots_taken())]
+    try:
+        at = app(page="pages/complexity.py")
+        at.multiselect(key="complexity:models").set_value(["lstm"]).run()
+        at.multiselect(key="complexity:lengths").set_value([32, 64]).run()
+        at.button(key="complexity:measure").click().run()
+        job = reg.job(at.session_state["job:complexity"])
+        assert job.status == "queued"
+        texts = [p.proto.text for p in at.get("progress")]
+        assert texts == [f"waiting: {reg.max_running} jobs running — starts when one ends (1st in line)"]
+        at.button(key="complexity:stop").click().run()
+        assert job.wait(5) and job.status == "stopped"
+        at.run()  # in a browser the panel's next poll sees the end and redraws the page
+        assert any("Stopped" in w.value for w in at.warning)
+    finally:
+        release.set()
+        for h in holders:
+            h.wait(10)

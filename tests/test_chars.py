@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 import torch
-from pagetest import app, chart_data
+from pagetest import app, chart_data, wait_jobs
 from pagetest import train as train_page
 
 from seqlab.cli import main
@@ -297,8 +297,6 @@ def test_language_page_refuses_a_zero_temperature_next_to_the_control():
 def test_language_page_runs_the_three_claims_in_the_background_and_draws_them():
     from test_experiments import TINY_FEWSHOT, TINY_PRETRAIN, TINY_SCALING
 
-    from seqlab.ui.state import _jobs
-
     at = _page()
     small = {"pretrain": TINY_PRETRAIN, "scaling": TINY_SCALING, "fewshot": TINY_FEWSHOT}
     for name, settings in small.items():
@@ -306,9 +304,7 @@ def test_language_page_runs_the_three_claims_in_the_background_and_draws_them():
     at.run()
     for name in small:
         at.button(key=f"language:{name}:run").click().run()
-    for key, future in list(_jobs()[1].items()):
-        if key[0] == "experiment":
-            future.result(120)
+    wait_jobs("experiment")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     text = " ".join(m.value for m in at.markdown)

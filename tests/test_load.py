@@ -139,10 +139,11 @@ async def eight_sessions_press_train(port: int, pid: int) -> dict:
     try:
         sessions = [Session(ws) for ws in sockets]
         await asyncio.gather(*(s.rerun() for s in sessions))
-        # the page's complexity panel measures in the background once per process: let it finish, so the
-        # memory baseline holds everything a loaded page costs and the growth is the runs' alone
+        # the page's complexity panel measures in the background once per process, as a job holding one of
+        # the cap's slots (its progress line is the only one before any run): let it finish, so every slot
+        # is free and the memory baseline holds everything a loaded page costs
         deadline = time.monotonic() + 30
-        while any(a.startswith("Measuring") for a in sessions[0].alerts) and time.monotonic() < deadline:
+        while sessions[0].status_lines and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             await sessions[0].rerun()
         threads_rest, rss_before = threads_and_rss_mb(pid)

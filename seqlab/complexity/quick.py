@@ -63,11 +63,21 @@ def model_point_key(model: str, n: int, d: int, batch_size: int, task: str | Non
     return cache.point_key(model, options, flat["task"], n, d, batch_size)
 
 
+KEPT = ("ms", "activation_bytes", "params")
+
+
+def all_kept(models, lengths, d: int, batch_size: int = 8) -> bool:
+    """True if ``quick_sweep`` would read every point from the disk cache instead of training."""
+    points = cache.load()
+    keys = [model_point_key(m, n, d, batch_size) for m in models for n in lengths]
+    return all(all(k in points.get(key, {}) for k in KEPT) for key in keys)
+
+
 def measure(model: str, n: int, d: int, batch_size: int = 8, repeats: int = 3, task: str | None = None) -> dict:
     """Time per step and saved activation bytes at one n, read from the disk cache when they are there."""
     key = model_point_key(model, n, d, batch_size, task)
     known = cache.get(key)
-    if not all(k in known for k in ("ms", "activation_bytes", "params")):
+    if not all(k in known for k in KEPT):
         cfg = RunConfig.from_flat(
             {
                 "model": model,
@@ -86,7 +96,7 @@ def measure(model: str, n: int, d: int, batch_size: int = 8, repeats: int = 3, t
             times.append((time.perf_counter() - t) * 1000)
         known = {"ms": statistics.median(times), "activation_bytes": act, "params": trainer.model.param_count()}
         cache.store({key: known})
-    return {"model": model, "n": n, "d": d, **{k: known[k] for k in ("ms", "activation_bytes", "params")}}
+    return {"model": model, "n": n, "d": d, **{k: known[k] for k in KEPT}}
 
 
 @functools.lru_cache(maxsize=64)

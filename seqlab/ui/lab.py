@@ -8,7 +8,7 @@ import streamlit as st
 from ..complexity.sweep import crossover, info_of, sweep, table1
 from . import charts
 from .panels import show
-from .state import background, large_fonts
+from .state import large_fonts, shared_job
 
 BATCH, REPEATS = 4, 3
 
@@ -21,28 +21,21 @@ VASWANI = {
 }
 
 
-@st.cache_resource
-def _progress() -> dict:
-    return {}
-
-
-def start(key: tuple):
-    """Measure ``key`` = (tag, models, lengths, d) once per process, in the background."""
-    return background(key, _measure, key)
-
-
-def progress(key: tuple) -> tuple[int, int, str]:
-    return _progress().get(key, (0, 1, "starting"))
-
-
-def _measure(key: tuple) -> dict:
+def start(name: str, key: tuple):
+    """The sweep ``key`` = (tag, models, lengths, d) as a background job, shared by every session that
+    asks for the same one (a measurement is a fact about the machine); this session keeps it as
+    ``name``. It takes a slot whether or not its points are in the disk cache: a sweep rarely has all
+    of them, and one that has ends within a second of starting."""
     _, models, lengths, d = key
-    board = _progress()
 
-    def report(done, total, label):
-        board[key] = (done, total, label)
+    def work(job):
+        def report(done, total, label):
+            job.check()  # Stop takes effect between points
+            job.report(done, total, label)
 
-    return sweep(list(models), list(lengths), d, BATCH, REPEATS, progress=report)
+        return sweep(list(models), list(lengths), d, BATCH, REPEATS, progress=report)
+
+    return shared_job(name, "sweep", f"measuring {', '.join(models)}", work, key)
 
 
 def results(out: dict, labels: list[str], d: int) -> None:

@@ -13,8 +13,9 @@ from ..sampling import SampleRecorder, SamplingConfig, sample_text
 from ..tasks.chars import register_text
 from . import charts
 from .controls import _number, _select, _text
+from .jobview import job_error, job_line, until_ended
 from .panels import _observers, _polled, show
-from .state import _jobs, background, large_fonts, page_runs, registry
+from .state import keep_job, large_fonts, owner, page_runs, registry, session_job
 
 
 def upload_box(page: str) -> None:
@@ -211,11 +212,6 @@ def _claims() -> list[Claim]:
     ]
 
 
-@st.cache_resource
-def _live() -> dict:
-    return {}
-
-
 def _settings(page: str, claim: Claim) -> dict:
     """A few of the experiment's settings as widgets (defaults: about a minute of training). Values a
     session put under ``<page>:<name>:settings`` seed the widgets (the tests use small ones)."""
@@ -256,56 +252,55 @@ def _settings(page: str, claim: Claim) -> dict:
 
 def claim_section(page: str, claim: Claim) -> None:
     """A claim, a Run button (default settings; the CLI command takes every setting), live progress with
-    Stop, then the chart and the measured numbers. Results are kept for the server process."""
-    from ..experiments.base import LiveProgress
-
+    Stop, then the chart and the measured numbers. The experiment is this session's background job
+    (``seqlab.jobs``), kept per settings: it waits in the server's queue when every slot is busy."""
     st.markdown(f"**Claim.** {claim.claim}")
     try:
         config = claim.config.build(_settings(page, claim))
     except SeqlabError as e:
         st.error(str(e))
         return
-    key = ("experiment", claim.name, config.model_dump_json())
-    live = _live()
+    name = f"{page}:{claim.name}:{config.model_dump_json()}"
     c1, c2 = st.columns([1, 3])
     if c1.button(f"Run ({config.total_steps():,} training steps)", key=f"{page}:{claim.name}:run"):
-        if key not in live or live[key].stopped:
-            live[key] = LiveProgress(config.total_steps())
-            _jobs()[1].pop(key, None)  # a stopped run may be started again
-        background(key, claim.run, config, live[key].observers)
+        known = session_job(name)
+        if known is None or known.status in ("stopped", "failed"):
+            keep_job(name, registry().submit("experiment", claim.name, owner(), _claim_work(claim, config)))
     c2.caption(f"Same as `python -m seqlab {claim.name}`; its flags change every setting.")
-    if key not in _jobs()[1]:
+    job = session_job(name)
+    if job is None:
         return
-    future = _jobs()[1][key]
-
-    if not future.done():
-
-        @st.fragment(run_every=1.0)
-        def progress():
-            if future.done():
-                st.rerun()
-            snap = live[key].snapshot()
-            if not future.running():
-                st.progress(0.0, text="queued: one background job runs at a time on this server; this one waits")
-            else:
-                text = f"{snap['phase'] or 'starting'}: {snap['steps']:,} / {snap['total_steps']:,} steps"
-                st.progress(snap["fraction"], text=text)
-            if st.button("Stop", key=f"{page}:{claim.name}:stop"):
-                live[key].stop()
-
-        progress()
+    if not job.ended:
+        until_ended(job, lambda: job_line(job, stop_key=f"{page}:{claim.name}:stop"))
         return
-    if future.exception() is not None:
-        st.error(f"{claim.name} failed: {future.exception()}")
+    if job_error(job, claim.name):
         return
-    result = future.result()
+    result = job.result
     large = large_fonts()
     for col, chart in zip(st.columns(len(claim.charts)), claim.charts, strict=True):
         with col:
             show(chart(result, large))
-    if live.get(key) is not None and live[key].stopped:
+    if job.status == "stopped":
         st.warning("Stopped early: the numbers below cover what finished.")
     st.markdown(claim.summary(result))
+
+
+def _claim_work(claim: Claim, config):
+    from ..experiments.base import LiveProgress
+    from ..jobs import Progress
+
+    def work(job):
+        live = LiveProgress(config.total_steps())
+        job.on_stop(live.stop)
+
+        def progress():
+            snap = live.snapshot()
+            return Progress(snap["steps"], snap["total_steps"], snap["phase"] or "starting")
+
+        job.progress_from(progress)
+        return claim.run(config, live.observers)
+
+    return work
 
 
 def claims(page: str) -> None:

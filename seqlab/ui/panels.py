@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..complexity.quick import forget, quick_sweep
+from ..complexity.quick import all_kept, forget, quick_sweep
 from ..errors import SeqlabError
 from ..models.registry import model_class
 from ..train.records import detect_blowup
 from . import charts, frames
-from .state import background, drop_background, large_fonts, link_notes, page_runs, registry, set_page_runs
+from .jobview import job_error, job_line, until_ended
+from .state import (
+    keep_job,
+    large_fonts,
+    link_notes,
+    owner,
+    page_runs,
+    registry,
+    session_job,
+    set_page_runs,
+    shared_job,
+)
 
 POLL_SECONDS = frames.LIVE_POLL_SECONDS
 QUICK_LENGTHS = (16, 32, 64, 128, 256)
@@ -144,41 +155,59 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
 
 
 def complexity_panel(models: list[str], large: bool = False, d: int = 64, poll: bool = True) -> None:
-    """Measured time per step and saved activations vs n (a quick sweep in a worker thread, kept for the
-    process and on disk, so a later visit draws at once). With ``poll`` it redraws itself once the
-    measurement is ready; "Measure again" drops the kept points and measures them anew."""
+    """Measured time per step and saved activations vs n (a quick sweep, kept for the process and on
+    disk, so a later visit draws at once). Points all in the disk cache are read here, in the script,
+    without a slot: reading a file trains nothing, and a page should not queue behind four runs for
+    it. Otherwise the sweep is a shared background job (``seqlab.jobs``); with ``poll`` the panel redraws
+    itself as it progresses. "Measure again" drops the kept points and measures them anew."""
+    models = list(models)
     key = ("quick", tuple(models), QUICK_LENGTHS, d)
-    job = background(key, quick_sweep, tuple(models), QUICK_LENGTHS, d)
-    if not job.done():
-        if poll:
-            st.fragment(run_every=POLL_SECONDS)(_wait_for)(job, models, large, d)
-        else:
-            _measuring(d)
-        return
-    _complexity_charts(job, models, large, d)
+    name = f"complexity:{','.join(models)}:{d}"
+    if all_kept(models, QUICK_LENGTHS, d):
+        _complexity_charts(quick_sweep(tuple(models), QUICK_LENGTHS, d), models, large, d)
+    else:
+        job = shared_job(name, "measure", f"complexity of {', '.join(models)}", _quick_work(models, d), key)
+        if not job.ended:
+            if poll:
+                until_ended(job, lambda: _measuring(job, d))
+            else:
+                _measuring(job, d)
+            return
+        if job.status == "stopped" or job_error(job, "The measurement"):
+            if st.button("Measure", key=f"complexity-again:{','.join(models)}:{d}"):
+                keep_job(name, None)
+                registry().forget_shared(key)
+                st.rerun()
+            return
+        _complexity_charts(job.result, models, large, d)
     if st.button("Measure again", key=f"complexity-again:{','.join(models)}:{d}", help="ignore the kept numbers"):
         forget(models, QUICK_LENGTHS, d)
-        drop_background(key)
+        keep_job(name, None)
+        registry().forget_shared(key)
         st.rerun()
 
 
-def _measuring(d: int) -> None:
-    st.info(f"Measuring time and memory at n = {', '.join(map(str, QUICK_LENGTHS))} (d={d}) in a background thread…")
+def _quick_work(models: list[str], d: int):
+    def work(job):
+        rows = []
+        for i, m in enumerate(models):
+            job.check()
+            job.report(i, len(models), f"measuring {m} at n = {', '.join(map(str, QUICK_LENGTHS))} (d={d})")
+            rows += quick_sweep((m,), QUICK_LENGTHS, d)
+        return rows
+
+    return work
 
 
-def _wait_for(job, models, large, d) -> None:
-    if job.done():
-        st.rerun()
-    _measuring(d)
+def _measuring(job, d: int) -> None:
+    job_line(job)
+    st.caption(f"Time and memory at n = {', '.join(map(str, QUICK_LENGTHS))} (d={d}), measured in the background.")
 
 
-def _complexity_charts(job, models: list[str], large: bool, d: int) -> None:
-    if job.exception() is not None:
-        st.error(f"The measurement failed: {job.exception()}")
-        return
+def _complexity_charts(result: list[dict], models: list[str], large: bool, d: int) -> None:
     import pandas as pd
 
-    rows = pd.DataFrame(job.result())
+    rows = pd.DataFrame(result)
     show(charts.complexity_chart(rows, models, "ms", large))
     show(charts.complexity_chart(rows, models, "bytes", large))
     claims = "; ".join(
@@ -333,20 +362,27 @@ def search_section(page: str) -> None:
                 )
             )
             st.session_state[f"{page}:search_obj"] = search
-            background(("search", id(search)), search.run)
+            keep_job(f"{page}:search", registry().submit("search", f"search on {task}", owner(), _search_work(search)))
         except SeqlabError as e:
             st.error(str(e))
     search = st.session_state.get(f"{page}:search_obj")
-    if search is None:
+    job = session_job(f"{page}:search")
+    if search is None or job is None:
         return
 
     def view():
         out = search.snapshot()
         best = out["best"]
-        text = f"search {search.status}: {len(out['trials'])} of at most {trainings_total(search.config)} trainings"
-        if best:
-            text += f" · best so far {best['label']} ({out['metric']} {best['metric']:.3g})"
-        st.progress(min(1.0, len(out["trials"]) / trainings_total(search.config)), text=text)
+        if job.status == "queued":
+            job_line(job, stop_key=f"{page}:search_stop")
+        else:
+            text = f"search {job.status}: {len(out['trials'])} of at most {trainings_total(search.config)} trainings"
+            if best:
+                text += f" · best so far {best['label']} ({out['metric']} {best['metric']:.3g})"
+            st.progress(job.progress().fraction, text=text)
+            if not job.ended and st.button("Stop", key=f"{page}:search_stop"):
+                registry().stop_job(job.id, owner())
+        job_error(job, "The search")
         if out["trials"]:
             a, b = st.columns(2)
             with a:
@@ -354,17 +390,24 @@ def search_section(page: str) -> None:
             with b:
                 show(charts.pareto_chart(out, "ms_per_step", large_fonts()))
 
-    if search.status in ("pending", "running"):
-
-        @st.fragment(run_every=POLL_SECONDS)
-        def poll():
-            view()
-            if search.status not in ("pending", "running"):
-                st.rerun()
-
-        poll()
-    else:
+    if job.ended:
         view()
+    else:
+        until_ended(job, view)
+
+
+def _search_work(search):
+    from ..jobs import Progress
+    from ..search import trainings_total
+
+    total = trainings_total(search.config)
+
+    def work(job):
+        job.on_stop(search.stop)
+        job.progress_from(lambda: Progress(len(search.trials), total, f"{len(search.trials)} of {total} trainings"))
+        return search.run()
+
+    return work
 
 
 def _polled(page: str, draw) -> None:

@@ -1,14 +1,15 @@
 """Process- and session-level state for the pages: the run registry (one per server process,
-kept by ``st.cache_resource`` so page switches and reloads keep runs), the session's identity,
-and the run ids each page shows (mirrored in the URL so a reload or a shared link finds them)."""
+kept by ``st.cache_resource`` so page switches and reloads keep runs; it also admits and queues the
+background jobs, ``seqlab.jobs``), the session's identity, and the run ids each page shows (mirrored
+in the URL so a reload or a shared link finds them). The registry is the one process-wide object."""
 
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import streamlit as st
 
+from ..jobs import Job
 from ..train.live import RunRegistry
 
 
@@ -17,23 +18,21 @@ def registry() -> RunRegistry:
     return RunRegistry.for_server()
 
 
-@st.cache_resource
-def _jobs() -> tuple[ThreadPoolExecutor, dict]:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqlab-measure"), {}
+def session_job(name: str) -> Job | None:
+    """The job this session keeps under ``name`` (e.g. a page's search), if the server still has it."""
+    return registry().job(st.session_state.get(f"job:{name}"))
 
 
-def background(key: tuple, fn, *args) -> Future:
-    """Run ``fn(*args)`` once per key in a worker thread (never in the script thread); the future
-    is shared by every session, so the measurement is cached for the process."""
-    pool, futures = _jobs()
-    if key not in futures:
-        futures[key] = pool.submit(fn, *args)
-    return futures[key]
+def keep_job(name: str, job: Job | None) -> Job | None:
+    st.session_state[f"job:{name}"] = job.id if job is not None else None
+    return job
 
 
-def drop_background(key: tuple) -> None:
-    """Forget the job for ``key`` (finished or not), so the next ``background`` call runs it again."""
-    _jobs()[1].pop(key, None)
+def shared_job(name: str, kind: str, label: str, work, key: tuple) -> Job:
+    """The session's job under ``name``, else the process's job for ``key`` (made now if none, shared by
+    every session asking for the same key). The session keeps the one it got, so a failed or stopped
+    job stays on its page until asked again instead of being made anew on every redraw."""
+    return session_job(name) or keep_job(name, registry().submit(kind, label, owner(), work, key=key))
 
 
 def owner() -> str:
