@@ -560,16 +560,13 @@ def cmd_search(args) -> dict:
     search = Search(config)
     out = search.run()
     if not args.json:
-        print(f"{'architecture':<22} {'rung':>4} {'steps':>6} {out['metric']:>10} {'params':>9} {'ms/step':>8}")
-        for t in out["trials"]:
-            print(
-                f"{t['label']:<22} {t['rung']:>4} {t['steps']:>6} {t['metric']:>10.4g} {t['params']:>9,} "
-                f"{t['ms_per_step']:>8.2f}"
-            )
-        if out["best"]:
-            print(f"best: {out['best']['label']} ({out['metric']} {out['best']['metric']:.4g})")
-        print("Pareto front, score vs parameters: " + ", ".join(t["label"] for t in out["pareto_params"]))
-    return out
+        print(f"{'architecture':<22} {'rung':>4} {'steps':>6} {out.metric:>10} {'params':>9} {'ms/step':>8}")
+        for t in out.trials:
+            print(f"{t.label:<22} {t.rung:>4} {t.steps:>6} {t.metric:>10.4g} {t.params:>9,} {t.ms_per_step:>8.2f}")
+        if out.best:
+            print(f"best: {out.best.label} ({out.metric} {out.best.metric:.4g})")
+        print("Pareto front, score vs parameters: " + ", ".join(t.label for t in out.pareto_params))
+    return out.to_json()
 
 
 # -- the language-model experiments (seqlab.experiments) ---------------------------------------------

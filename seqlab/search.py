@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from dataclasses import asdict, dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -75,12 +76,53 @@ class SearchConfig(BaseModel):
             raise ConfigError(str(e)) from None
 
 
-def dominated(a: dict, b: dict, cost: str) -> bool:
-    """True if trial ``b`` is at least as good as ``a`` on score and cost, and better on one."""
-    return (b["score"] >= a["score"] and b[cost] <= a[cost]) and (b["score"] > a["score"] or b[cost] < a[cost])
+@dataclass(frozen=True)
+class Trial:
+    """One architecture trained at one rung; ``score`` is the metric signed so that higher is better."""
+
+    arch: dict
+    label: str
+    rung: int
+    steps: int
+    metric: float | None
+    score: float
+    params: int
+    ms_per_step: float
+    status: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
-def pareto(trials: list[dict], cost: str) -> list[dict]:
+@dataclass(frozen=True)
+class SearchResult:
+    task: str
+    metric: str
+    status: str
+    seconds: float | None
+    trials: list[Trial]
+    pareto_params: list[Trial]
+    pareto_time: list[Trial]
+    best: Trial | None
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["best"] = self.best.to_json() if self.best else None
+        return out
+
+
+def _get(t, key: str):
+    return t[key] if isinstance(t, dict) else getattr(t, key)
+
+
+def dominated(a, b, cost: str) -> bool:
+    """True if trial ``b`` is at least as good as ``a`` on score and cost, and better on one (trials are
+    ``Trial``s, or dicts with ``score`` and the cost)."""
+    sa, sb, ca, cb = _get(a, "score"), _get(b, "score"), _get(a, cost), _get(b, cost)
+    return (sb >= sa and cb <= ca) and (sb > sa or cb < ca)
+
+
+def pareto(trials: list, cost: str) -> list:
     return [t for t in trials if not any(dominated(t, o, cost) for o in trials if o is not t)]
 
 
@@ -96,7 +138,7 @@ class Search:
         self.families = families
         self.metric = self.task.primary_metric
         self.sign = -1.0 if self.metric in LOWER_IS_BETTER else 1.0
-        self.trials: list[dict] = []
+        self.trials: list[Trial] = []
         self.status = "pending"
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -112,7 +154,7 @@ class Search:
             arch["heads"] = rng.choice(heads)
         return arch
 
-    def evaluate(self, arch: dict, steps: int, rung: int, time_left: float) -> dict:
+    def evaluate(self, arch: dict, steps: int, rung: int, time_left: float) -> Trial:
         flat = {
             **arch,
             "task": self.config.task,
@@ -124,19 +166,19 @@ class Search:
             "time_budget": max(0.5, time_left),
         }
         result = Trainer(RunConfig.from_flat(flat)).run()
-        return {
-            "arch": arch,
-            "label": _label(arch),
-            "rung": rung,
-            "steps": result.steps,
-            "metric": result.metrics.get(self.metric),
-            "score": self.sign * result.metrics.get(self.metric, 0.0),
-            "params": result.params,
-            "ms_per_step": 1000 * result.seconds / max(1, result.steps),
-            "status": result.status,
-        }
+        return Trial(
+            arch=arch,
+            label=_label(arch),
+            rung=rung,
+            steps=result.steps,
+            metric=result.metrics.get(self.metric),
+            score=self.sign * result.metrics.get(self.metric, 0.0),
+            params=result.params,
+            ms_per_step=1000 * result.seconds / max(1, result.steps),
+            status=result.status,
+        )
 
-    def run(self) -> dict:
+    def run(self) -> SearchResult:
         c, rng, t0 = self.config, random.Random(self.config.seed), time.monotonic()
         self.status = "running"
         seen, population = set(), []
@@ -161,7 +203,7 @@ class Search:
             if len(population) == 1 or time.monotonic() - t0 >= c.budget or len(results) < len(population):
                 break
             keep = max(1, len(population) // c.eta)
-            population = [t["arch"] for t in sorted(results, key=lambda t: -t["score"])[:keep]]
+            population = [t.arch for t in sorted(results, key=lambda t: -t.score)[:keep]]
             steps, rung = steps * c.eta, rung + 1
         self.status = "stopped" if self._stop.is_set() else "completed"
         return self.result(time.monotonic() - t0)
@@ -169,26 +211,26 @@ class Search:
     def stop(self) -> None:
         self._stop.set()
 
-    def result(self, seconds: float | None = None) -> dict:
+    def result(self, seconds: float | None = None) -> SearchResult:
         with self._lock:
             trials = list(self.trials)
         # each architecture counts with its longest-trained (latest-rung) evaluation
-        final: dict[str, dict] = {}
+        final: dict[str, Trial] = {}
         for t in trials:
-            if t["label"] not in final or t["rung"] >= final[t["label"]]["rung"]:
-                final[t["label"]] = t
+            if t.label not in final or t.rung >= final[t.label].rung:
+                final[t.label] = t
         latest = list(final.values())
-        best = max(latest, key=lambda t: (t["rung"], t["score"])) if latest else None
-        return {
-            "task": self.config.task,
-            "metric": self.metric,
-            "status": self.status,
-            "seconds": seconds,
-            "trials": trials,
-            "pareto_params": pareto(latest, "params"),
-            "pareto_time": pareto(latest, "ms_per_step"),
-            "best": best,
-        }
+        best = max(latest, key=lambda t: (t.rung, t.score)) if latest else None
+        return SearchResult(
+            task=self.config.task,
+            metric=self.metric,
+            status=self.status,
+            seconds=seconds,
+            trials=trials,
+            pareto_params=pareto(latest, "params"),
+            pareto_time=pareto(latest, "ms_per_step"),
+            best=best,
+        )
 
     snapshot = result
 

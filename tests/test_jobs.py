@@ -157,4 +157,4 @@ def test_a_run_and_a_real_search_share_the_cap():
     assert job.status == "queued" and search.status == "pending"
     reg.stop([run.id])
     run.join(10)
-    assert job.wait(60) and job.status == "completed" and job.result["status"] == "completed"
+    assert job.wait(60) and job.status == "completed" and job.result.status == "completed"

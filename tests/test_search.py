@@ -20,20 +20,20 @@ def small(**kw):
 
 def test_search_halves_the_field_and_returns_a_valid_pareto_front():
     out = Search(small()).run()
-    rungs = [t["rung"] for t in out["trials"]]
+    rungs = [t.rung for t in out.trials]
     assert rungs.count(0) == 4 and rungs.count(1) == 2 and rungs.count(2) == 1  # 4 → 2 → 1
     latest = {}
-    for t in out["trials"]:
-        latest[t["label"]] = t
+    for t in out.trials:
+        latest[t.label] = t
     for cost in ("params", "ms_per_step"):
-        front = out[f"pareto_{cost.split('_')[0] if cost == 'params' else 'time'}"]
+        front = out.pareto_params if cost == "params" else out.pareto_time
         assert front
         for member in front:  # nobody beats a front member on both axes
             assert not any(dominated(member, other, cost) for other in latest.values() if other is not member)
         for t in latest.values():  # and everything off the front is beaten by someone
             if t not in front:
                 assert any(dominated(t, o, cost) for o in latest.values())
-    assert out["best"]["rung"] == 2 and out["best"] in latest.values()
+    assert out.best.rung == 2 and out.best in latest.values()
 
 
 def test_pareto_of_a_handmade_set():
@@ -45,7 +45,7 @@ def test_pareto_of_a_handmade_set():
 
 def test_the_budget_stops_the_search():
     out = Search(small(trials=6, min_steps=10_000, budget=1.0)).run()
-    assert out["seconds"] < 15 and len(out["trials"]) <= 2  # the budget ended it, not 6 × 10^4 steps
+    assert out.seconds < 15 and len(out.trials) <= 2  # the budget ended it, not 6 × 10^4 steps
 
 
 @pytest.mark.parametrize(

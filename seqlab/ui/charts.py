@@ -593,24 +593,23 @@ def _pareto_spec(cost: str, metric: str, large: bool) -> dict:
     )
 
 
-def pareto_chart(result: dict, cost: str = "params", large: bool = False) -> Figure:
-    """Every architecture's latest evaluation, with the Pareto front of score vs ``cost``."""
-    front_key = "pareto_params" if cost == "params" else "pareto_time"
-    front_labels = {t["label"] for t in result[front_key]}
-    latest: dict[str, dict] = {}
-    for t in result["trials"]:
-        latest[t["label"]] = t
+def pareto_chart(result, cost: str = "params", large: bool = False) -> Figure:
+    """Every architecture's latest evaluation (a ``seqlab.search.SearchResult``), with the Pareto front
+    of score vs ``cost``."""
+    front = result.pareto_params if cost == "params" else result.pareto_time
+    front_labels = {t.label for t in front}
+    latest = {t.label: t for t in result.trials}
     rows = [
         {
-            **{k: v for k, v in t.items() if k != "arch"},
-            "family": t["arch"]["model"],
-            "front": "Pareto front" if t["label"] in front_labels else "dominated",
+            **{k: v for k, v in t.to_json().items() if k != "arch"},
+            "family": t.arch["model"],
+            "front": "Pareto front" if t.label in front_labels else "dominated",
         }
         for t in latest.values()
     ]
     df = pd.DataFrame(rows)
-    front = df[df["front"] == "Pareto front"].sort_values(cost) if len(df) else df
-    return _fig(_pareto_spec(cost, result["metric"], large), trials=df, front=front)
+    front_df = df[df["front"] == "Pareto front"].sort_values(cost) if len(df) else df
+    return _fig(_pareto_spec(cost, result.metric, large), trials=df, front=front_df)
 
 
 # -- inside the cell / per parameter / attention entropy ------------------------------------------

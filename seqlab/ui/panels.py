@@ -372,18 +372,18 @@ def search_section(page: str) -> None:
 
     def view():
         out = search.snapshot()
-        best = out["best"]
+        best = out.best
         if job.status == "queued":
             job_line(job, stop_key=f"{page}:search_stop")
         else:
-            text = f"search {job.status}: {len(out['trials'])} of at most {trainings_total(search.config)} trainings"
+            text = f"search {job.status}: {len(out.trials)} of at most {trainings_total(search.config)} trainings"
             if best:
-                text += f" · best so far {best['label']} ({out['metric']} {best['metric']:.3g})"
+                text += f" · best so far {best.label} ({out.metric} {best.metric:.3g})"
             st.progress(job.progress().fraction, text=text)
             if not job.ended and st.button("Stop", key=f"{page}:search_stop"):
                 registry().stop_job(job.id, owner())
         job_error(job, "The search")
-        if out["trials"]:
+        if out.trials:
             a, b = st.columns(2)
             with a:
                 show(charts.pareto_chart(out, "params", large_fonts()))
