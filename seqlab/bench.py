@@ -230,9 +230,7 @@ def bench_complexity(d: int = 64, batch_size: int = 8) -> list[dict]:
         out = sweep(list(models), list(COMPLEXITY_LENGTHS), d, batch_size, metrics=metrics)
         seconds = time.perf_counter() - t
         fits = {
-            f"{f['model']}:{f['metric']}": round(f["exponent"] - f["theory"], 3)
-            for f in out["fits"]
-            if f["metric"] in ("ms", "flops")
+            f"{f.model}:{f.metric}": round(f.exponent - f.theory, 3) for f in out.fits if f.metric in ("ms", "flops")
         }
         rows.append(
             {

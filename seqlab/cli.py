@@ -493,7 +493,7 @@ def cmd_classics(args) -> list:
 
 
 def cmd_complexity(args) -> dict:
-    from .complexity.sweep import parse_lengths, parse_metrics, sweep, table1, validate
+    from .complexity.sweep import parse_lengths, parse_metrics, sweep, validate
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     lengths = parse_lengths(args.lengths)
@@ -506,12 +506,9 @@ def cmd_complexity(args) -> dict:
         if not args.quiet:
             print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
 
-    t0 = time.perf_counter()
     out = sweep(
         models, lengths, args.d, args.batch_size, args.repeats, progress=progress, metrics=metrics, fresh=args.fresh
     )
-    out["seconds"] = time.perf_counter() - t0
-    out["table1"] = table1(out["rows"], out["fits"])
     if not args.json:
         print(
             f"{'model':<14} {'n':>6} {'ms/step':>9} {'MFLOPs':>10} {'saved MiB':>10} {'peak MiB':>9} "
@@ -521,19 +518,19 @@ def cmd_complexity(args) -> dict:
         def cell(v, width, scale=1.0, fmt=".2f"):
             return f"{'–':>{width}}" if v is None else f"{v / scale:>{width}{fmt}}"
 
-        for r in out["rows"]:
+        for r in out.rows:
             print(
                 f"{r['model']:<14} {r['n']:>6} {cell(r['ms'], 9)} {cell(r['flops'], 10, 1e6, '.1f')} "
                 f"{cell(r['activation_bytes'], 10, 2**20)} {cell(r['peak_bytes'], 9, 2**20)} "
                 f"{cell(r['sequential_depth'], 10, fmt='.0f')} {cell(r['max_path_length'], 9, fmt='.0f')}"
             )
         print(f"\n{'model':<14} {'metric':<17} {'measured exponent':>18} {'theory':>7}")
-        for f in out["fits"]:
-            print(f"{f['model']:<14} {f['metric']:<17} {f['exponent']:>11.2f} ± {f['stderr']:<5.2f} {f['theory']:>7g}")
-        cached = sum(r["cached"] for r in out["rows"])
-        note = f" ({cached} of {len(out['rows'])} points from the cache; --fresh measures again)" if cached else ""
-        print(f"\nmeasured in {out['seconds']:.1f} s{note}")
-    return out
+        for f in out.fits:
+            print(f"{f.model:<14} {f.metric:<17} {f.exponent:>11.2f} ± {f.stderr:<5.2f} {f.theory:>7g}")
+        cached = sum(r["cached"] for r in out.rows)
+        note = f" ({cached} of {len(out.rows)} points from the cache; --fresh measures again)" if cached else ""
+        print(f"\nmeasured in {out.seconds:.1f} s{note}")
+    return out.to_json()
 
 
 def cmd_search(args) -> dict:

@@ -42,12 +42,11 @@ def test_fused_lstm_flop_formula_equals_an_unrolled_count():
 
 def test_slopes_land_near_theory_on_a_small_sweep():
     out = sweep(["lstm", "gpt"], [128, 256, 512], d=32, batch_size=2, repeats=1)
-    fit = {(f["model"], f["metric"]): f for f in out["fits"]}
-    assert fit[("lstm", "flops")]["exponent"] == pytest.approx(1.0, abs=0.05)
-    assert fit[("lstm", "activation_bytes")]["exponent"] == pytest.approx(1.0, abs=0.05)  # O(n·d), not O(d)
-    assert 1.3 < fit[("gpt", "flops")]["exponent"] <= 2.0  # n² attention on top of n·d² projections
-    assert fit[("gpt", "activation_bytes")]["exponent"] == pytest.approx(1.0, abs=0.1)  # fused: no n² matrix kept
-    assert {r["model"] for r in out["rows"]} == {"lstm", "gpt"} and len(out["rows"]) == 6
+    assert out.fit("lstm", "flops").exponent == pytest.approx(1.0, abs=0.05)
+    assert out.fit("lstm", "activation_bytes").exponent == pytest.approx(1.0, abs=0.05)  # O(n·d), not O(d)
+    assert 1.3 < out.fit("gpt", "flops").exponent <= 2.0  # n² attention on top of n·d² projections
+    assert out.fit("gpt", "activation_bytes").exponent == pytest.approx(1.0, abs=0.1)  # fused: no n² matrix kept
+    assert {r["model"] for r in out.rows} == {"lstm", "gpt"} and len(out.rows) == 6
 
 
 def test_fit_slope_recovers_a_power_law_with_zero_error():
@@ -203,28 +202,28 @@ def test_sweep_rows_carry_every_metric_and_table1_reads_them():
 
     out = sweep(["rnn", "gpt", "attention-op"], [32, 64, 128], d=16, batch_size=2, repeats=1)
     keys = {"model", "n", "d", "flops", "activation_bytes", "peak_bytes", "ms", "sequential_depth", "max_path_length"}
-    assert all(keys <= set(r) for r in out["rows"])
-    fit = {(f["model"], f["metric"]): f["exponent"] for f in out["fits"]}
+    assert all(keys <= set(r) for r in out.rows)
+    fit = {(f.model, f.metric): f.exponent for f in out.fits}
     assert fit[("rnn", "max_path_length")] == pytest.approx(1.0, abs=0.05)
     assert fit[("gpt", "max_path_length")] == 0.0 and fit[("gpt", "sequential_depth")] == 0.0
     assert fit[("attention-op", "flops")] == pytest.approx(2.0, abs=1e-9)
     assert fit[("attention-op", "activation_bytes")] == pytest.approx(1.0, abs=0.05)  # fused: O(n) saved
     assert fit[("rnn", "peak_bytes")] == pytest.approx(1.0, abs=0.15)
-    table = {row["model"]: row for row in table1(out["rows"], out["fits"])}
+    table = {row["model"]: row for row in table1(out.rows, out.fits)}
     assert table["rnn"]["max path ∝ n^"] == pytest.approx(1.0, abs=0.05) and table["gpt"]["max path ∝ n^"] == 0.0
 
 
 def test_sweep_measures_only_the_chosen_metrics():
     out = sweep(["lstm"], [16, 32], d=8, batch_size=2, repeats=1, metrics=("graph",))
-    assert all(r["ms"] is None and r["flops"] is None and r["sequential_depth"] > 0 for r in out["rows"])
-    assert {f["metric"] for f in out["fits"]} == {"sequential_depth", "max_path_length"}
+    assert all(r["ms"] is None and r["flops"] is None and r["sequential_depth"] > 0 for r in out.rows)
+    assert {f.metric for f in out.fits} == {"sequential_depth", "max_path_length"}
 
 
 def test_complexity_cli_json_has_the_documented_keys(capsys):
     argv = ["complexity", "--models", "gru,attention-op", "--lengths", "16,32", "--d", "8", "--repeats", "1"]
     assert main([*argv, "--json", "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(out) >= {"rows", "fits", "table1"}
+    assert list(out) == ["rows", "fits", "seconds", "table1"]
     assert set(out["rows"][0]) >= {
         "model", "n", "d", "flops", "activation_bytes", "peak_bytes", "ms", "sequential_depth", "max_path_length"
     }  # fmt: skip
@@ -261,12 +260,12 @@ def test_a_second_sweep_reads_every_point_from_the_disk_cache_and_fresh_measures
     calls = []
     monkeypatch.setattr(sw, "_measure", lambda *a: calls.append(a) or pytest.fail("measured a cached point"))
     second = sweep(["lstm"], [8, 16], d=8, batch_size=2, repeats=1, metrics=("time", "flops"))
-    assert [r["cached"] for r in first["rows"]] == [False, False] and all(r["cached"] for r in second["rows"])
-    assert [(r["ms"], r["flops"]) for r in second["rows"]] == [(r["ms"], r["flops"]) for r in first["rows"]]
+    assert [r["cached"] for r in first.rows] == [False, False] and all(r["cached"] for r in second.rows)
+    assert [(r["ms"], r["flops"]) for r in second.rows] == [(r["ms"], r["flops"]) for r in first.rows]
     monkeypatch.undo()
     again = sweep(["lstm"], [8, 16], d=8, batch_size=2, repeats=1, metrics=("flops",), fresh=True)
-    assert not any(r["cached"] for r in again["rows"])
-    assert [r["flops"] for r in again["rows"]] == [r["flops"] for r in first["rows"]]
+    assert not any(r["cached"] for r in again.rows)
+    assert [r["flops"] for r in again.rows] == [r["flops"] for r in first.rows]
 
 
 def test_a_cached_point_is_not_reused_for_another_batch_size_or_a_missing_metric():

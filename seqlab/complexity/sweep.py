@@ -18,6 +18,7 @@ import functools
 import math
 import statistics
 import time
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -361,6 +362,38 @@ FITTED = (
 )
 
 
+@dataclass(frozen=True)
+class Fit:
+    """The exponent of n fitted to one model's metric on log–log axes, next to the declared one."""
+
+    model: str
+    metric: str
+    exponent: float
+    stderr: float
+    theory: float
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """``rows``: one per (model, n), a table of measurements. They stay dicts: which metrics a row has
+    depends on the ``metrics`` asked for, and the pages hand them to pandas as they are."""
+
+    rows: list[dict]
+    fits: list[Fit]
+    seconds: float
+
+    def fit(self, model: str, metric: str) -> Fit | None:
+        return next((f for f in self.fits if f.model == model and f.metric == metric), None)
+
+    def to_json(self) -> dict:
+        return {
+            "rows": self.rows,
+            "fits": [asdict(f) for f in self.fits],
+            "seconds": self.seconds,
+            "table1": table1(self.rows, self.fits),
+        }
+
+
 def sweep(
     models: list[str],
     lengths: list[int],
@@ -370,12 +403,12 @@ def sweep(
     progress=None,
     metrics: tuple[str, ...] = tuple(METRIC_GROUPS),
     fresh: bool = False,
-) -> dict:
+) -> SweepResult:
     """Rows (one per model and n) and fits (one per model and measured metric: the exponent of n with its
     standard error, next to the declared one). ``progress(done, total, label)`` is called per point. Points
     in the disk cache are read from it unless ``fresh`` (then measured again and stored)."""
     rows, fits = [], []
-    total, done = len(models) * len(lengths), 0
+    total, done, t0 = len(models) * len(lengths), 0, time.perf_counter()
     for name in models:
         info = info_of(name)
         measured: list[dict] = []
@@ -392,24 +425,24 @@ def sweep(
                 continue
             slope, err = fit_slope(ns, values)
             theory = getattr(info, cost).n
-            fits.append({"model": name, "metric": metric, "exponent": slope, "stderr": err, "theory": theory})
+            fits.append(Fit(name, metric, slope, err, theory))
     if progress:
         progress(total, total, "done")
-    return {"rows": rows, "fits": fits}
+    return SweepResult(rows, fits, time.perf_counter() - t0)
 
 
-def table1(rows: list[dict], fits: list[dict]) -> list[dict]:
+def table1(rows: list[dict], fits: list[Fit]) -> list[dict]:
     """Vaswani et al. (2017), Table 1, measured: per model, the fitted exponent of n of the FLOPs per layer,
     the sequential depth and the maximum path length, with the values at the largest n and the declared forms."""
     out = []
     for name in dict.fromkeys(r["model"] for r in rows):
         info = info_of(name)
         last = [r for r in rows if r["model"] == name][-1]
-        fit = {f["metric"]: f for f in fits if f["model"] == name}
+        fit = {f.metric: f for f in fits if f.model == name}
 
         def exp(metric, fit=fit):
             f = fit.get(metric)
-            return None if f is None else round(f["exponent"], 2)
+            return None if f is None else round(f.exponent, 2)
 
         out.append(
             {

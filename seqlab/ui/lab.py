@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pandas as pd
 import streamlit as st
 
-from ..complexity.sweep import crossover, info_of, sweep, table1
+from ..complexity.sweep import SweepResult, crossover, info_of, sweep, table1
 from . import charts
 from .panels import show
 from .state import large_fonts, shared_job
@@ -38,8 +40,8 @@ def start(name: str, key: tuple):
     return shared_job(name, "sweep", f"measuring {', '.join(models)}", work, key)
 
 
-def results(out: dict, labels: list[str], d: int) -> None:
-    rows, fits = pd.DataFrame(out["rows"]), pd.DataFrame(out["fits"])
+def results(out: SweepResult, labels: list[str], d: int) -> None:
+    rows, fits = pd.DataFrame(out.rows), pd.DataFrame([asdict(f) for f in out.fits])
     large = large_fonts()
     for metrics in (("ms", "flops", "bytes"), ("peak", "path", "depth")):
         for col, metric in zip(st.columns(3), metrics, strict=True):
@@ -64,8 +66,8 @@ def results(out: dict, labels: list[str], d: int) -> None:
     attention = [m for m in labels if "n²" in info_of(m).time.text]
     for a in attention:
         for r in recurrent:
-            n_x = crossover(out["rows"], r, a, "flops")
-            first = min(row["n"] for row in out["rows"])
+            n_x = crossover(out.rows, r, a, "flops")
+            first = min(row["n"] for row in out.rows)
             if n_x is None:
                 where = "only beyond the measured lengths"
             elif n_x <= first:
@@ -75,7 +77,7 @@ def results(out: dict, labels: list[str], d: int) -> None:
             st.markdown(f"**Crossover** at d={d}: {a} needs more FLOPs per step than {r} {where}.")
 
     st.subheader("Vaswani et al. (2017), Table 1 — measured")
-    st.dataframe(_table1_display(table1(out["rows"], out["fits"])), hide_index=True, width="stretch")
+    st.dataframe(_table1_display(table1(out.rows, out.fits)), hide_index=True, width="stretch")
     st.caption(
         "As printed in the paper (per layer; n = length, d = width): "
         + "; ".join(f"{k}: {c}, sequential {s}, path {p}" for k, (c, s, p) in VASWANI.items())
