@@ -596,21 +596,21 @@ def cmd_pretrain(args) -> dict:
 
     out = run_pretrain(experiment_config(args, PretrainConfig), _progress(args))
     if not args.json:
-        pre, ft = out["pretrain"], out["finetune"]
+        pre, ft = out.pretrain, out.finetune
         print(
-            f"pre-training (masked tokens): held-out accuracy {pre['accuracy']:.3f} on the masked positions "
-            f"(chance {pre['chance']:.3f}) after {pre['steps']} steps, {pre['seconds']:.1f}s"
+            f"pre-training (masked tokens): held-out accuracy {pre.accuracy:.3f} on the masked positions "
+            f"(chance {pre.chance:.3f}) after {pre.steps} steps, {pre.seconds:.1f}s"
         )
-        c = out["config"]
+        c = out.config
         print(
-            f"fine-tuning on {ft['labelled_examples']} labelled examples ({c['finetune_steps']} steps × "
-            f"{c['finetune_batch']}), held-out accuracy (chance {ft['chance']:.3f}, Bayes ceiling {ft['ceiling']:.3f}):"
+            f"fine-tuning on {ft.labelled_examples} labelled examples ({c['finetune_steps']} steps × "
+            f"{c['finetune_batch']}), held-out accuracy (chance {ft.chance:.3f}, Bayes ceiling {ft.ceiling:.3f}):"
         )
         for arm in ARMS:
-            r = ft["runs"][arm]
-            print(f"  {arm:<13} {r['final_accuracy']:.3f}  (loss {r['final_loss']:.3f}, {r['seconds']:.1f}s)")
-        print(f"gain from pre-training: {out['gain']:+.3f} accuracy")
-    return out
+            r = ft.runs[arm]
+            print(f"  {arm:<13} {r.final_accuracy:.3f}  (loss {r.final_loss:.3f}, {r.seconds:.1f}s)")
+        print(f"gain from pre-training: {out.gain:+.3f} accuracy")
+    return out.to_json()
 
 
 def cmd_scaling(args) -> dict:
@@ -620,12 +620,12 @@ def cmd_scaling(args) -> dict:
     total = len(config.widths)
     done = []
 
-    def on_point(p: dict) -> None:
+    def on_point(p) -> None:
         done.append(p)
         if not args.quiet:
             print(
-                f"[{len(done)}/{total}] d={p['width']}: N={p['non_embedding_params']:,} non-embedding parameters, "
-                f"held-out loss {p['loss']:.4g} ({p['seconds']:.1f}s)",
+                f"[{len(done)}/{total}] d={p.width}: N={p.non_embedding_params:,} non-embedding parameters, "
+                f"held-out loss {p.loss:.4g} ({p.seconds:.1f}s)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -633,29 +633,26 @@ def cmd_scaling(args) -> dict:
     out = run_scaling(config, lambda label: [], on_point)
     if not args.json:
         print(f"{'d':>5} {'N (non-emb.)':>13} {'params':>9} {'loss':>8} {'seconds':>8}")
-        for p in out["points"]:
-            print(
-                f"{p['width']:>5} {p['non_embedding_params']:>13,} {p['params']:>9,} {p['loss']:>8.4f} "
-                f"{p['seconds']:>8.1f}"
-            )
+        for p in out.points:
+            print(f"{p.width:>5} {p.non_embedding_params:>13,} {p.params:>9,} {p.loss:>8.4f} {p.seconds:>8.1f}")
         print("fit L(N) = a·N^(−α) + c, least squares on log–log axes:")
-        for mode, f in out["fits"].items():
+        for mode, f in out.fits.items():
             chosen = " ← --irreducible" if mode == config.irreducible else ""
             where = {"bayes": "c = the exact Bayes loss", "fit": "c fitted", "none": "c = 0"}[mode]
-            if "error" in f:
-                print(f"  {where:<26} no fit: {f['error']}{chosen}")
+            if not f.ok:
+                print(f"  {where:<26} no fit: {f.error}{chosen}")
                 continue
             print(
-                f"  {where:<26} α = {f['alpha']:.3f} ± {f['alpha_stderr']:.3f} (95 % ± {f['alpha_ci95']:.3f}, "
-                f"{f['dof']} dof), a = {f['a']:.4g}, c = {f['c']:.4f}, log residual {f['rmse_log']:.3f}{chosen}"
+                f"  {where:<26} α = {f.alpha:.3f} ± {f.alpha_stderr:.3f} (95 % ± {f.alpha_ci95:.3f}, "
+                f"{f.dof} dof), a = {f.a:.4g}, c = {f.c:.4f}, log residual {f.rmse_log:.3f}{chosen}"
             )
         print(
-            f"every model saw {out['tokens']:,} tokens; blind loss ln V = {out['blind_loss']:.3f}, "
-            f"Bayes floor {out['bayes_loss']:.3f}. A CPU toy: ~2 orders of magnitude of N, one budget, "
+            f"every model saw {out.tokens:,} tokens; blind loss ln V = {out.blind_loss:.3f}, "
+            f"Bayes floor {out.bayes_loss:.3f}. A CPU toy: ~2 orders of magnitude of N, one budget, "
             "few points — the exponent describes this corpus and budget (Kaplan et al. 2020 measured "
             "α ≈ 0.076 on WebText2 over six orders)."
         )
-    return out
+    return out.to_json()
 
 
 def cmd_fewshot(args) -> dict:
@@ -664,14 +661,14 @@ def cmd_fewshot(args) -> dict:
     out = run_fewshot(experiment_config(args, FewShotConfig), _progress(args))
     if not args.json:
         print(f"{'k':>4} {'accuracy':>9} {'ideal':>7} {'chance':>7}")
-        for r in out["rows"]:
-            mark = "" if r["trained"] else "   (more examples than in training)"
-            print(f"{r['k']:>4} {r['accuracy']:>9.3f} {r['ideal']:>7.3f} {r['chance']:>7.3f}{mark}")
+        for r in out.rows:
+            mark = "" if r.trained else "   (more examples than in training)"
+            print(f"{r.k:>4} {r.accuracy:>9.3f} {r.ideal:>7.3f} {r.chance:>7.3f}{mark}")
         print(
-            f"trained with k = 1…{out['train_max']} examples per prompt; every mapping scored here is new, so "
-            f"what is right was read from the context ({out['params']:,} parameters, {out['seconds']:.1f}s)"
+            f"trained with k = 1…{out.train_max} examples per prompt; every mapping scored here is new, so "
+            f"what is right was read from the context ({out.params:,} parameters, {out.seconds:.1f}s)"
         )
-    return out
+    return out.to_json()
 
 
 def build_parser() -> Parser:

@@ -1,6 +1,7 @@
 """The language-model experiments: pre-training helps few-label fine-tuning, loss falls with size as a
 power law, in-context accuracy rises with the number of examples. Tiny, seeded configs."""
 
+import dataclasses
 import json
 import math
 
@@ -129,15 +130,15 @@ def fewshot_result():
 
 def test_pretraining_beats_training_from_scratch_on_the_same_few_labels(pretrain_result):
     r = pretrain_result
-    ft = r["finetune"]
-    pre, scratch = ft["runs"]["pre-trained"], ft["runs"]["from scratch"]
-    assert ft["labelled_examples"] == 40 * 8
-    assert r["pretrain"]["accuracy"] > 2 * r["pretrain"]["chance"]  # masked tokens were learned
-    assert pre["final_accuracy"] > 0.75 and scratch["final_accuracy"] < 0.65
-    assert r["gain"] > 0.25
-    assert pre["final_loss"] < scratch["final_loss"]
-    steps = [e["step"] for e in pre["history"]["eval"]]
-    assert steps == [0, 10, 20, 30, 40] == [e["step"] for e in scratch["history"]["eval"]]
+    ft = r.finetune
+    pre, scratch = ft.runs["pre-trained"], ft.runs["from scratch"]
+    assert ft.labelled_examples == 40 * 8
+    assert r.pretrain.accuracy > 2 * r.pretrain.chance  # masked tokens were learned
+    assert pre.final_accuracy > 0.75 and scratch.final_accuracy < 0.65
+    assert r.gain > 0.25
+    assert pre.final_loss < scratch.final_loss
+    steps = [e["step"] for e in pre.history["eval"]]
+    assert steps == [0, 10, 20, 30, 40] == [e["step"] for e in scratch.history["eval"]]
 
 
 def test_power_law_fit_recovers_a_known_exponent():
@@ -145,13 +146,13 @@ def test_power_law_fit_recovers_a_known_exponent():
     noise = [1.01, 0.99, 1.0, 1.015, 0.99]
     loss = [5.0 * v**-0.3 * e + 0.8 for v, e in zip(n, noise, strict=True)]
     known = fit_power_law(n, loss, 0.8)
-    assert known["alpha"] == pytest.approx(0.3, abs=0.02) and known["a"] == pytest.approx(5.0, rel=0.2)
-    assert 0 < known["alpha_stderr"] < 0.02 and known["dof"] == 3 and known["alpha_ci95"] > known["alpha_stderr"]
+    assert known.alpha == pytest.approx(0.3, abs=0.02) and known.a == pytest.approx(5.0, rel=0.2)
+    assert 0 < known.alpha_stderr < 0.02 and known.dof == 3 and known.alpha_ci95 > known.alpha_stderr
     exact = [5.0 * v**-0.3 + 0.8 for v in n]
     fitted = fit_power_law(n, exact, "fit")
-    assert fitted["alpha"] == pytest.approx(0.3, abs=0.02) and fitted["c"] == pytest.approx(0.8, abs=0.02)
+    assert fitted.alpha == pytest.approx(0.3, abs=0.02) and fitted.c == pytest.approx(0.8, abs=0.02)
     pure = fit_power_law(n, [2.0 * v**-0.5 for v in n])
-    assert pure["alpha"] == pytest.approx(0.5, abs=1e-9) and power_law(1e4, pure) == pytest.approx(0.02)
+    assert pure.alpha == pytest.approx(0.5, abs=1e-9) and power_law(1e4, pure) == pytest.approx(0.02)
     with pytest.raises(ValueError, match="not below"):
         fit_power_law(n, loss, 1.0)
 
@@ -164,26 +165,26 @@ def test_non_embedding_parameters_are_about_12_layers_d_squared():
 
 def test_scaling_loss_falls_with_size_on_a_tiny_case(scaling_result):
     r = scaling_result
-    losses = [p["loss"] for p in r["points"]]
-    ns = [p["non_embedding_params"] for p in r["points"]]
+    losses = [p.loss for p in r.points]
+    ns = [p.non_embedding_params for p in r.points]
     assert ns == sorted(ns) and ns[-1] / ns[0] > 10
-    assert losses[0] > losses[1] > losses[2] > r["bayes_loss"]
-    assert losses[0] < r["blind_loss"]
-    assert r["fit"] == r["fits"]["none"] and r["fit"]["c"] == 0 and r["fit"]["alpha"] > 0.05
-    assert r["fits"]["bayes"]["c"] == r["bayes_loss"] and r["fits"]["bayes"]["alpha"] > r["fit"]["alpha"]
-    assert 0 <= r["fits"]["fit"]["c"] < min(losses)
-    assert r["tokens"] == 150 * 32 * 16
+    assert losses[0] > losses[1] > losses[2] > r.bayes_loss
+    assert losses[0] < r.blind_loss
+    assert r.fit == r.fits["none"] and r.fit.c == 0 and r.fit.alpha > 0.05
+    assert r.fits["bayes"].c == r.bayes_loss and r.fits["bayes"].alpha > r.fit.alpha
+    assert 0 <= r.fits["fit"].c < min(losses)
+    assert r.tokens == 150 * 32 * 16
 
 
 def test_fewshot_accuracy_rises_with_examples_in_context_above_chance(fewshot_result):
-    rows = fewshot_result["rows"]
-    assert [r["k"] for r in rows] == list(range(1, 9)) and rows[4]["trained"] is False
-    acc = [r["accuracy"] for r in rows]
+    rows = fewshot_result.rows
+    assert [r.k for r in rows] == list(range(1, 9)) and rows[4].trained is False
+    acc = [r.accuracy for r in rows]
     assert acc[3] > acc[1] + 0.1 > acc[0] + 0.1  # more examples, more right answers
     assert acc[3] > 0.25 + 0.3  # well above chance 1/4 at the largest trained k
     assert acc[7] > acc[3]  # and still better with more examples than in training
     for r in rows[:4]:
-        assert r["accuracy"] <= r["ideal"] + 0.05  # nobody beats the ideal learner (up to sampling)
+        assert r.accuracy <= r.ideal + 0.05  # nobody beats the ideal learner (up to sampling)
 
 
 def test_live_progress_counts_steps_across_runs_and_stops_the_rest_early():
@@ -195,7 +196,7 @@ def test_live_progress_counts_steps_across_runs_and_stops_the_rest_early():
     config = ScalingConfig.build({**TINY_SCALING, "steps": 400})
     live = LiveProgress(config.total_steps())
     out = {}
-    worker = threading.Thread(target=lambda: out.update(run_scaling(config, live.observers)))
+    worker = threading.Thread(target=lambda: out.update(result=run_scaling(config, live.observers)))
     worker.start()
     while live.snapshot()["steps"] < 450 and worker.is_alive():  # into the second model
         time.sleep(0.01)
@@ -204,8 +205,9 @@ def test_live_progress_counts_steps_across_runs_and_stops_the_rest_early():
     snap = live.snapshot()
     assert snap["stopped"] and 450 <= snap["steps"] < 1200 and snap["total_steps"] == 1200
     assert snap["phase"] == "gpt d=16" and set(snap["evals"]) == {"gpt d=4", "gpt d=8", "gpt d=16"}
-    assert [p["status"] for p in out["points"]] == ["completed", "stopped", "stopped"]
-    assert out["points"][2]["loss"] is None  # stopped before its first step: nothing to report
+    points = out["result"].points
+    assert [p.status for p in points] == ["completed", "stopped", "stopped"]
+    assert points[2].loss is None  # stopped before its first step: nothing to report
 
 
 # -- configs and errors ------------------------------------------------------------------------------
@@ -259,13 +261,13 @@ def test_scaling_chart_is_log_log_with_points_fit_and_floor(scaling_result):
     assert fig.title == "Held-out loss vs model size"
     assert "non-embedding parameters N (log)" in text and "held-out loss L, nats per token" in text
     assert '"log"' in text and "α = " in fig.data["note"]["text"].iloc[0]
-    assert list(fig.data["points"]["loss"]) == [p["loss"] for p in scaling_result["points"]]
-    bayes = scaling_result["bayes_loss"]
+    assert list(fig.data["points"]["loss"]) == [p.loss for p in scaling_result.points]
+    bayes = scaling_result.bayes_loss
     assert len(fig.data["fit"]) > 10 and list(fig.data["floor"]["loss"]) == [bayes, bayes]
-    known = {**scaling_result, "fit": scaling_result["fits"]["bayes"]}
+    known = dataclasses.replace(scaling_result, fit=scaling_result.fits["bayes"])
     minus = charts.scaling_chart(known)  # c > 0: the reducible loss L − c, where the fit is a line
     assert "L − c, nats per token" in _texts(minus) and minus.data["floor"].empty
-    assert list(minus.data["points"]["loss"]) == pytest.approx([p["loss"] - bayes for p in scaling_result["points"]])
+    assert list(minus.data["points"]["loss"]) == pytest.approx([p.loss - bayes for p in scaling_result.points])
     whole = charts.scaling_chart(known, reducible=False)
     assert "held-out loss L" in _texts(whole) and list(whole.data["floor"]["loss"]) == [bayes, bayes]
 
@@ -289,17 +291,24 @@ def run(capsys, *argv):
     [
         (
             ["pretrain", "--pretrain-steps", "5", "--finetune-steps", "3", "--hidden", "8", "--heads", "2"],
-            {"pretrain", "finetune", "gain"},
+            ["config", "pretrain", "finetune", "gain", "seconds"],
         ),
-        (["scaling", "--widths", "2,4,8", "--heads", "1", "--steps", "3", "--layers", "1"], {"points", "fit"}),
-        (["fewshot", "--steps", "3", "--eval-max", "3", "--hidden", "8", "--heads", "2"], {"rows", "train_max"}),
+        (
+            ["scaling", "--widths", "2,4,8", "--heads", "1", "--steps", "3", "--layers", "1"],
+            ["config", "points", "fit", "fits", "bayes_loss", "blind_loss", "tokens", "seconds"],
+        ),
+        (
+            ["fewshot", "--steps", "3", "--eval-max", "3", "--hidden", "8", "--heads", "2"],
+            ["config", "rows", "train_max", "chance", "params", "status", "history", "seconds"],
+        ),
     ],
 )
 def test_cli_experiments_print_one_json_object_last_and_progress_on_stderr(capsys, argv, keys):
+    """The typed results' to_json() keep the CLI's documented objects, key for key."""
     code, out, err = run(capsys, *argv, "--json")
     assert code == 0
     d = json.loads(out.strip().splitlines()[-1])
-    assert keys <= set(d) and d["config"]
+    assert list(d) == keys and d["config"]
     assert err  # progress went to stderr
 
 

@@ -8,5 +8,6 @@
     examples k, next to the ideal in-context learner and chance (Brown et al. 2020).
 
 Each module has a pydantic config (bad values raise ``ConfigError`` naming the field), one ``run``
-function returning a JSON-ready dict, and a CLI subcommand of the same name.
+function returning a typed result (a dataclass whose ``to_json()`` is the CLI's ``--json`` object),
+and a CLI subcommand of the same name.
 """

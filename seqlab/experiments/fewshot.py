@@ -26,6 +26,7 @@ examples, and the skill extends to prompts longer than any seen in training.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import torch
@@ -104,8 +105,35 @@ class FewShotConfig(ExperimentConfig):
         }
 
 
+@dataclass(frozen=True)
+class ShotRow:
+    """Held-out scores at one number of in-context examples k."""
+
+    k: int
+    accuracy: float
+    loss: float
+    ideal: float  # the ideal in-context learner on the same sequences
+    chance: float
+    trained: bool  # k within the numbers of examples seen in training
+
+
+@dataclass(frozen=True)
+class FewShotResult:
+    config: dict
+    rows: list[ShotRow]
+    train_max: int
+    chance: float
+    params: int
+    status: str
+    history: dict  # base.history of the training (held-out over mixed k)
+    seconds: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
 @torch.no_grad()
-def accuracy_by_shots(model, task, shots: list[int], size: int, device=None) -> list[dict]:
+def accuracy_by_shots(model, task, shots: list[int], size: int, device=None) -> list[ShotRow]:
     """Held-out accuracy of ``model`` at each single number of in-context examples k, with the ideal
     in-context learner's accuracy and chance on the same sequences."""
     rows = []
@@ -118,24 +146,22 @@ def accuracy_by_shots(model, task, shots: list[int], size: int, device=None) -> 
             out = model(batch if device is None else batch.to(device))
             pred = out.pred.cpu()
             rows.append(
-                {
-                    "k": k,
-                    "accuracy": t.evaluate(pred, batch)["accuracy"],
-                    "loss": t.loss(pred, batch).item(),
-                    "ideal": t.ideal(batch),
-                    "chance": 1.0 / t.options.value_vocab,
-                    "trained": k <= task.seq_len,
-                }
+                ShotRow(
+                    k=k,
+                    accuracy=t.evaluate(pred, batch)["accuracy"],
+                    loss=t.loss(pred, batch).item(),
+                    ideal=t.ideal(batch),
+                    chance=1.0 / t.options.value_vocab,
+                    trained=k <= task.seq_len,
+                )
             )
     finally:
         model.train(was_training)
     return rows
 
 
-def run_fewshot(config: FewShotConfig | None = None, observers: Observers = no_observers) -> dict:
-    """Train, then score the frozen model at k = 1 … eval_max. Returns ``rows`` (one per k: ``k,
-    accuracy, loss, ideal, chance, trained``), ``train_max``, ``chance``, the training ``history``
-    (held-out over mixed k), ``params`` and ``seconds``."""
+def run_fewshot(config: FewShotConfig | None = None, observers: Observers = no_observers) -> FewShotResult:
+    """Train, then score the frozen model at k = 1 … eval_max (one ``ShotRow`` per k)."""
     config = config or FewShotConfig()
     cfg = config.run_config(config.run_flat())
     t0 = time.perf_counter()
@@ -144,13 +170,13 @@ def run_fewshot(config: FewShotConfig | None = None, observers: Observers = no_o
     rows = accuracy_by_shots(
         trainer.model, trainer.task, list(range(1, config.eval_max + 1)), config.eval_size, trainer.device
     )
-    return {
-        "config": config.model_dump(),
-        "rows": rows,
-        "train_max": config.train_max,
-        "chance": 1.0 / config.value_vocab,
-        "params": result.params,
-        "status": result.status,
-        "history": history(trainer),
-        "seconds": time.perf_counter() - t0,
-    }
+    return FewShotResult(
+        config=config.model_dump(),
+        rows=rows,
+        train_max=config.train_max,
+        chance=1.0 / config.value_vocab,
+        params=result.params,
+        status=result.status,
+        history=history(trainer),
+        seconds=time.perf_counter() - t0,
+    )

@@ -31,6 +31,7 @@ What carries over is the shape of the result, not its size.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass
 
 from pydantic import Field
 
@@ -38,6 +39,50 @@ from ..train.engine import Trainer
 from .base import ExperimentConfig, Observers, history, no_observers
 
 ARMS = ("pre-trained", "from scratch")
+
+
+@dataclass(frozen=True)
+class PretrainPhase:
+    """The masked-token run: held-out loss and masked-token accuracy with their blind baselines."""
+
+    steps: int
+    seconds: float
+    loss: float | None
+    accuracy: float | None
+    blind_loss: float | None
+    chance: float | None
+    params: int
+    history: dict  # base.history: "train" and "eval" record tables, as the charts read them
+
+
+@dataclass(frozen=True)
+class FinetuneArm:
+    history: dict  # its "eval" rows start at step 0, before any fine-tuning, and carry "examples"
+    final_accuracy: float
+    final_loss: float
+    seconds: float
+    status: str
+
+
+@dataclass(frozen=True)
+class Finetune:
+    labelled_examples: int  # steps × batch, each seen once
+    chance: float
+    blind_loss: float
+    ceiling: float  # accuracy of the exact Bayes classifier on the held-out batch
+    runs: dict[str, FinetuneArm]  # one per arm in ARMS
+
+
+@dataclass(frozen=True)
+class PretrainResult:
+    config: dict
+    pretrain: PretrainPhase
+    finetune: Finetune
+    gain: float  # final accuracy pre-trained minus from scratch
+    seconds: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 class PretrainConfig(ExperimentConfig):
@@ -115,17 +160,9 @@ class PretrainConfig(ExperimentConfig):
         }
 
 
-def run_pretrain(config: PretrainConfig | None = None, observers: Observers = no_observers) -> dict:
-    """Pre-train, fine-tune, and train from scratch; returns JSON-ready curves and a summary:
-
-    ``pretrain``: the masked-token run (steps, seconds, held-out loss and masked-token accuracy with
-    their blind baselines, and its ``history``).
-    ``finetune``: ``labelled_examples`` (steps × batch, each seen once), ``chance``, ``blind_loss``,
-    ``ceiling`` (accuracy of the exact Bayes classifier on the held-out batch) and ``runs``: for each
-    arm in ``ARMS`` its ``history`` (``train``: step, loss; ``eval``: step, loss, accuracy, the first
-    at step 0 before any fine-tuning), ``final_accuracy``, ``final_loss`` and ``seconds``.
-    ``gain``: final accuracy pre-trained minus from scratch.
-    """
+def run_pretrain(config: PretrainConfig | None = None, observers: Observers = no_observers) -> PretrainResult:
+    """Pre-train, fine-tune, and train from scratch: the masked-token run (``pretrain``), both arms of
+    fine-tuning on the same labels (``finetune.runs``, keyed by ``ARMS``) and the ``gain`` between them."""
     config = config or PretrainConfig()
     pre_cfg, ft_cfg = config.run_config(config.pretrain_run()), config.run_config(config.finetune_run())
     t0 = time.perf_counter()
@@ -143,33 +180,33 @@ def run_pretrain(config: PretrainConfig | None = None, observers: Observers = no
         curves["eval"].insert(0, {"step": 0, "loss": loss0, **metrics0})
         for row in curves["eval"]:
             row["examples"] = row["step"] * config.finetune_batch
-        runs[arm] = {
-            "history": curves,
-            "final_accuracy": result.metrics.get("accuracy", metrics0["accuracy"]),
-            "final_loss": result.final_loss if result.final_loss is not None else loss0,
-            "seconds": result.seconds,
-            "status": result.status,
-        }
+        runs[arm] = FinetuneArm(
+            history=curves,
+            final_accuracy=result.metrics.get("accuracy", metrics0["accuracy"]),
+            final_loss=result.final_loss if result.final_loss is not None else loss0,
+            seconds=result.seconds,
+            status=result.status,
+        )
     task = trainer.task
-    return {
-        "config": config.model_dump(),
-        "pretrain": {
-            "steps": pre_result.steps,
-            "seconds": pre_result.seconds,
-            "loss": pre_result.final_loss,
-            "accuracy": pre_result.metrics.get("accuracy"),
-            "blind_loss": pre_result.baseline_loss,
-            "chance": pre_result.baseline_metrics.get("accuracy"),
-            "params": pre_result.params,
-            "history": history(pre),
-        },
-        "finetune": {
-            "labelled_examples": config.finetune_steps * config.finetune_batch,
-            "chance": 1.0 / config.languages,
-            "blind_loss": task.baseline().loss,
-            "ceiling": task.bayes(trainer.eval_batch)["accuracy"],
-            "runs": runs,
-        },
-        "gain": runs["pre-trained"]["final_accuracy"] - runs["from scratch"]["final_accuracy"],
-        "seconds": time.perf_counter() - t0,
-    }
+    return PretrainResult(
+        config=config.model_dump(),
+        pretrain=PretrainPhase(
+            steps=pre_result.steps,
+            seconds=pre_result.seconds,
+            loss=pre_result.final_loss,
+            accuracy=pre_result.metrics.get("accuracy"),
+            blind_loss=pre_result.baseline_loss,
+            chance=pre_result.baseline_metrics.get("accuracy"),
+            params=pre_result.params,
+            history=history(pre),
+        ),
+        finetune=Finetune(
+            labelled_examples=config.finetune_steps * config.finetune_batch,
+            chance=1.0 / config.languages,
+            blind_loss=task.baseline().loss,
+            ceiling=task.bayes(trainer.eval_batch)["accuracy"],
+            runs=runs,
+        ),
+        gain=runs["pre-trained"].final_accuracy - runs["from scratch"].final_accuracy,
+        seconds=time.perf_counter() - t0,
+    )

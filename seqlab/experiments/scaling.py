@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -116,6 +117,67 @@ class ScalingConfig(ExperimentConfig):
         }
 
 
+@dataclass(frozen=True)
+class PowerLawFit:
+    """L = a · N^(−α) + c fitted on log–log axes (``fit_power_law``), or why there is no fit (``error``)."""
+
+    a: float | None = None
+    alpha: float | None = None
+    alpha_stderr: float | None = None
+    alpha_ci95: float | None = None
+    c: float | None = None
+    dof: int | None = None
+    rmse_log: float | None = None
+    irreducible: str | None = None  # how c was chosen: "fit", "known" or "zero"
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict:
+        return {"error": self.error} if self.error else {k: v for k, v in asdict(self).items() if k != "error"}
+
+
+@dataclass(frozen=True)
+class ScalingPoint:
+    width: int
+    params: int
+    non_embedding_params: int  # Kaplan's N
+    loss: float | None  # held-out; None if stopped before its first step
+    accuracy: float | None
+    seconds: float
+    compute: float  # ≈ 6·N·tokens FLOPs, Kaplan's C
+    status: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScalingResult:
+    config: dict
+    points: list[ScalingPoint]
+    fit: PowerLawFit  # the one ``config.irreducible`` chose, among ``fits``
+    fits: dict[str, PowerLawFit]  # the same points fitted each way: "bayes", "fit", "none"
+    bayes_loss: float | None  # the exact floor on the held-out batch
+    blind_loss: float | None  # ln V
+    tokens: int  # seen by every model
+    seconds: float
+
+    def to_json(self) -> dict:
+        return {
+            "config": self.config,
+            "points": [p.to_json() for p in self.points],
+            "fit": self.fit.to_json(),
+            "fits": {k: f.to_json() for k, f in self.fits.items()},
+            "bayes_loss": self.bayes_loss,
+            "blind_loss": self.blind_loss,
+            "tokens": self.tokens,
+            "seconds": self.seconds,
+        }
+
+
 def non_embedding_params(model) -> int:
     """Parameters outside the token/position embeddings and the output projection — Kaplan et al.'s N
     (≈ 12 · layers · d² for a standard block). The output layer is left out too: GPT-2 ties it to the
@@ -136,7 +198,7 @@ def _line(x: list[float], y: list[float]) -> tuple[float, float, float, float]:
     return b0, b1, se, sse
 
 
-def fit_power_law(n: list[float], loss: list[float], irreducible: float | str | None = None) -> dict:
+def fit_power_law(n: list[float], loss: list[float], irreducible: float | str | None = None) -> PowerLawFit:
     """Fit L = a · N^(−α) + c on log–log axes: least squares of log(L − c) on log N.
 
     ``irreducible``: a number (c is known), ``None`` (c = 0) or ``"fit"`` (c chosen on a fine grid in
@@ -163,32 +225,29 @@ def fit_power_law(n: list[float], loss: list[float], irreducible: float | str | 
     b0, b1, se, sse = at(c)
     dof = len(n) - params
     t = T975.get(dof, 1.96) if dof > 0 else float("nan")
-    return {
-        "a": math.exp(b0),
-        "alpha": -b1,
-        "alpha_stderr": se if dof > 0 else float("nan"),
-        "alpha_ci95": t * se if dof > 0 else float("nan"),
-        "c": c,
-        "dof": dof,
-        "rmse_log": math.sqrt(sse / len(n)),
-        "irreducible": "fit" if irreducible == "fit" else ("known" if irreducible else "zero"),
-    }
+    return PowerLawFit(
+        a=math.exp(b0),
+        alpha=-b1,
+        alpha_stderr=se if dof > 0 else float("nan"),
+        alpha_ci95=t * se if dof > 0 else float("nan"),
+        c=c,
+        dof=dof,
+        rmse_log=math.sqrt(sse / len(n)),
+        irreducible="fit" if irreducible == "fit" else ("known" if irreducible else "zero"),
+    )
 
 
-def power_law(n: float, fit: dict) -> float:
-    return fit["a"] * n ** (-fit["alpha"]) + fit["c"]
+def power_law(n: float, fit: PowerLawFit) -> float:
+    return fit.a * n ** (-fit.alpha) + fit.c
 
 
 def run_scaling(
     config: ScalingConfig | None = None,
     observers: Observers = no_observers,
-    on_point: Callable[[dict], None] | None = None,
-) -> dict:
-    """Train each width under the same budget; returns ``points`` (one per width: ``width, params,
-    non_embedding_params, loss`` (held-out), ``accuracy, seconds``), ``fit`` (see ``fit_power_law``; c as
-    ``config.irreducible`` says) and ``fits`` (the same points fitted each way: ``bayes``, ``fit``, ``none``),
-    ``bayes_loss`` (the exact floor), ``blind_loss`` (ln V), ``tokens`` (seen by every model) and
-    ``compute`` per point ≈ 6·N·tokens FLOPs (Kaplan's C). ``on_point`` gets each point as it lands."""
+    on_point: Callable[[ScalingPoint], None] | None = None,
+) -> ScalingResult:
+    """Train each width under the same budget (one ``ScalingPoint`` each, handed to ``on_point`` as it
+    lands), then fit the power law each way c can be chosen."""
     config = config or ScalingConfig()
     flats = [config.run_config(config.run_flat(w)) for w in config.widths]  # refuse bad settings up front
     tokens = config.steps * config.batch_size * config.seq_len
@@ -198,36 +257,36 @@ def run_scaling(
         trainer = Trainer(cfg, observers(f"gpt d={width}"))
         result = trainer.run()
         n = non_embedding_params(trainer.model)
-        point = {
-            "width": width,
-            "params": result.params,
-            "non_embedding_params": n,
-            "loss": result.final_loss,
-            "accuracy": result.metrics.get("accuracy"),
-            "seconds": result.seconds,
-            "compute": 6.0 * n * tokens,
-            "status": result.status,
-        }
+        point = ScalingPoint(
+            width=width,
+            params=result.params,
+            non_embedding_params=n,
+            loss=result.final_loss,
+            accuracy=result.metrics.get("accuracy"),
+            seconds=result.seconds,
+            compute=6.0 * n * tokens,
+            status=result.status,
+        )
         points.append(point)
         if bayes is None:
             bayes = trainer.task.bayes(trainer.eval_batch)["loss"]  # the same held-out batch for every size
             blind = result.baseline_loss
         if on_point:
             on_point(point)
-    finite = [p for p in points if p["loss"] is not None and math.isfinite(p["loss"])]
+    finite = [p for p in points if p.loss is not None and math.isfinite(p.loss)]
     fits = {}
     for mode, c in (("bayes", bayes), ("fit", "fit"), ("none", None)):
         try:
-            fits[mode] = fit_power_law([p["non_embedding_params"] for p in finite], [p["loss"] for p in finite], c)
+            fits[mode] = fit_power_law([p.non_embedding_params for p in finite], [p.loss for p in finite], c)
         except ValueError as e:
-            fits[mode] = {"error": str(e)}
-    return {
-        "config": config.model_dump(),
-        "points": points,
-        "fit": fits[config.irreducible],
-        "fits": fits,
-        "bayes_loss": bayes,
-        "blind_loss": blind,
-        "tokens": tokens,
-        "seconds": time.perf_counter() - t0,
-    }
+            fits[mode] = PowerLawFit(error=str(e))
+    return ScalingResult(
+        config=config.model_dump(),
+        points=points,
+        fit=fits[config.irreducible],
+        fits=fits,
+        bayes_loss=bayes,
+        blind_loss=blind,
+        tokens=tokens,
+        seconds=time.perf_counter() - t0,
+    )

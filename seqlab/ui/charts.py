@@ -741,17 +741,17 @@ def _finetune_spec(metric: str, large: bool) -> dict:
     )
 
 
-def finetune_chart(result: dict, metric: str = "accuracy", large: bool = False) -> Figure:
+def finetune_chart(result, metric: str = "accuracy", large: bool = False) -> Figure:
     """Held-out accuracy (or loss) of the pre-trained and the from-scratch model against labelled examples
     seen, from ``seqlab.experiments.pretrain.run_pretrain``'s result. Datasets: ``curves`` (run, step,
     examples, value) and ``baseline`` (y, label: chance or the blind loss)."""
-    ft = result["finetune"]
+    ft = result.finetune
     rows = [
         {"run": arm, "step": e["step"], "examples": e["examples"], "value": e[metric]}
         for arm in FINETUNE_ARMS
-        for e in ft["runs"][arm]["history"]["eval"]
+        for e in ft.runs[arm].history["eval"]
     ]
-    base = ft["chance"] if metric == "accuracy" else ft["blind_loss"]
+    base = ft.chance if metric == "accuracy" else ft.blind_loss
     label = "chance" if metric == "accuracy" else "blind guess"
     return _fig(
         _finetune_spec(metric, large),
@@ -821,22 +821,27 @@ def _scaling_spec(minus_c: bool, floor: bool, large: bool) -> dict:
     )
 
 
-def scaling_chart(result: dict, reducible: bool = True, large: bool = False) -> Figure:
+def scaling_chart(result, reducible: bool = True, large: bool = False) -> Figure:
     """Loss against non-embedding parameters on log–log axes, from ``run_scaling``'s result: the measured
     points and the fitted power law L = a·N^(−α) + c. With ``reducible`` and a fitted c > 0 the y axis is
     L − c, where the fit is a straight line; otherwise L itself, with the irreducible loss dashed (the
     fit's c, else the task's exact Bayes loss ``bayes_loss``). Datasets: ``points`` (series, width, N, loss,
     seconds; ``loss`` is L − c in the reducible view), ``fit`` and ``floor`` (series, N, loss), ``note``
     (text: the fitted exponent)."""
-    f = result["fit"]
-    minus_c = reducible and f.get("c", 0.0) > 0
-    c = f["c"] if minus_c else 0.0
-    level = None if minus_c else (f.get("c") or result.get("bayes_loss"))
-    pts = [p for p in result["points"] if p["loss"] is not None and p["loss"] > c]
+    f = result.fit
+    minus_c = reducible and (f.c or 0.0) > 0
+    c = f.c if minus_c else 0.0
+    level = None if minus_c else (f.c or result.bayes_loss)
+    pts = [p for p in result.points if p.loss is not None and p.loss > c]
     points = pd.DataFrame(
         [
-            {"series": "measured", "width": p["width"], "N": p["non_embedding_params"], "loss": p["loss"] - c}
-            | {"seconds": p["seconds"]}
+            {
+                "series": "measured",
+                "width": p.width,
+                "N": p.non_embedding_params,
+                "loss": p.loss - c,
+                "seconds": p.seconds,
+            }
             for p in pts
         ],
         columns=["series", "width", "N", "loss", "seconds"],
@@ -844,12 +849,10 @@ def scaling_chart(result: dict, reducible: bool = True, large: bool = False) -> 
     fit_rows, floor_rows, text = [], [], ""
     if pts:
         lo, hi = min(points["N"]) / 1.5, max(points["N"]) * 1.5
-        if "alpha" in f:
+        if f.ok:
             ns = [lo * (hi / lo) ** (i / 40) for i in range(41)]
-            fit_rows = [
-                {"series": "power-law fit", "N": n, "loss": f["a"] * n ** (-f["alpha"]) + f["c"] - c} for n in ns
-            ]
-            text = f"α = {f['alpha']:.3f} ± {f['alpha_stderr']:.3f}" + (f", c = {f['c']:.3g}" if f["c"] else "")
+            fit_rows = [{"series": "power-law fit", "N": n, "loss": f.a * n ** (-f.alpha) + f.c - c} for n in ns]
+            text = f"α = {f.alpha:.3f} ± {f.alpha_stderr:.3f}" + (f", c = {f.c:.3g}" if f.c else "")
         if level:
             floor_rows = [{"series": "irreducible loss", "N": n, "loss": level} for n in (lo, hi)]
     return _fig(
@@ -906,17 +909,17 @@ def _fewshot_spec(large: bool) -> dict:
     )
 
 
-def fewshot_chart(result: dict, large: bool = False) -> Figure:
+def fewshot_chart(result, large: bool = False) -> Figure:
     """Accuracy against the number of in-context examples k, from ``run_fewshot``'s result, with the ideal
     in-context learner and chance. Datasets: ``rows`` (series, k, accuracy) and ``trained`` (k, label)."""
     rows = []
-    for r in result["rows"]:
+    for r in result.rows:
         rows += [
-            {"series": FEWSHOT_SERIES[0], "k": r["k"], "accuracy": r["accuracy"]},
-            {"series": FEWSHOT_SERIES[1], "k": r["k"], "accuracy": r["ideal"]},
-            {"series": FEWSHOT_SERIES[2], "k": r["k"], "accuracy": r["chance"]},
+            {"series": FEWSHOT_SERIES[0], "k": r.k, "accuracy": r.accuracy},
+            {"series": FEWSHOT_SERIES[1], "k": r.k, "accuracy": r.ideal},
+            {"series": FEWSHOT_SERIES[2], "k": r.k, "accuracy": r.chance},
         ]
-    k = result["train_max"]
+    k = result.train_max
     return _fig(
         _fewshot_spec(large),
         rows=pd.DataFrame(rows, columns=["series", "k", "accuracy"]),

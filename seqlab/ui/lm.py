@@ -132,37 +132,37 @@ class Claim:
     knobs: tuple[str, ...] = ("seed",)  # the settings the page offers (the CLI takes them all)
 
 
-def _pretrain_summary(r: dict) -> str:
-    ft = r["finetune"]
-    pre, scratch = ft["runs"]["pre-trained"], ft["runs"]["from scratch"]
+def _pretrain_summary(r) -> str:
+    ft = r.finetune
+    pre, scratch = ft.runs["pre-trained"], ft.runs["from scratch"]
     return (
-        f"With the same **{ft['labelled_examples']:,} labelled examples**, the pre-trained model reaches "
-        f"**{pre['final_accuracy']:.0%}** held-out accuracy, the same model from scratch "
-        f"**{scratch['final_accuracy']:.0%}** "
-        f"(chance {ft['chance']:.0%}). Pre-training saw only unlabelled text ({r['pretrain']['steps']:,} steps of "
+        f"With the same **{ft.labelled_examples:,} labelled examples**, the pre-trained model reaches "
+        f"**{pre.final_accuracy:.0%}** held-out accuracy, the same model from scratch "
+        f"**{scratch.final_accuracy:.0%}** "
+        f"(chance {ft.chance:.0%}). Pre-training saw only unlabelled text ({r.pretrain.steps:,} steps of "
         "masked-token prediction)."
     )
 
 
-def _scaling_summary(r: dict) -> str:
-    f, pts = r["fit"], r["points"]
+def _scaling_summary(r) -> str:
+    f, pts = r.fit, r.points
     first, last = pts[0], pts[-1]
     return (
-        f"Held-out loss falls from **{first['loss']:.2f}** to **{last['loss']:.2f}** as the non-embedding "
-        f"parameters grow from {first['non_embedding_params']:,} to {last['non_embedding_params']:,}; "
-        f"the fitted exponent is **α = {f['alpha']:.3f} ± {f['alpha_stderr']:.3f}** (standard error). "
-        f"Honestly: every size trains for the same {r['tokens']:,} tokens of a generated corpus, not to "
+        f"Held-out loss falls from **{first.loss:.2f}** to **{last.loss:.2f}** as the non-embedding "
+        f"parameters grow from {first.non_embedding_params:,} to {last.non_embedding_params:,}; "
+        f"the fitted exponent is **α = {f.alpha:.3f} ± {f.alpha_stderr:.3f}** (standard error). "
+        f"Honestly: every size trains for the same {r.tokens:,} tokens of a generated corpus, not to "
         "convergence on web text — the exponent describes this toy, not Kaplan et al.'s α ≈ 0.076, and the "
         "largest model here is tiny by their standard."
     )
 
 
-def _fewshot_summary(r: dict) -> str:
-    rows = r["rows"]
+def _fewshot_summary(r) -> str:
+    rows = r.rows
     return (
-        f"Accuracy on mappings the model never saw in training rises from **{rows[0]['accuracy']:.0%}** with "
-        f"k = {rows[0]['k']} example to **{rows[-1]['accuracy']:.0%}** with k = {rows[-1]['k']} (chance "
-        f"{r['chance']:.0%}); it was trained on prompts of up to {r['train_max']} examples. No weight changes "
+        f"Accuracy on mappings the model never saw in training rises from **{rows[0].accuracy:.0%}** with "
+        f"k = {rows[0].k} example to **{rows[-1].accuracy:.0%}** with k = {rows[-1].k} (chance "
+        f"{r.chance:.0%}); it was trained on prompts of up to {r.train_max} examples. No weight changes "
         "between k: the examples in the prompt are the only thing that differs."
     )
 
