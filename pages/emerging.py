@@ -1,15 +1,12 @@
 """Emerging architectures: state-space models, mixture of experts, architecture search."""
 
-import pandas as pd
 import streamlit as st
-import torch
 
 from seqlab.diagnostics.experts import ExpertLoadRecorder
-from seqlab.ui import charts
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
-from seqlab.ui.panels import experiment, live_panels, model_cards, search_section, show
-from seqlab.ui.state import large_fonts, page_runs, registry
+from seqlab.ui.emerging import experts_section, kernel_section
+from seqlab.ui.panels import experiment, live_panels, model_cards, search_section
 
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
@@ -49,36 +46,10 @@ shown = experiment(
 live_panels(PAGE, shown)
 
 st.subheader("The kernel")
-ssm_runs = [r for r in registry().visible(page_runs(PAGE)) if r.label == "ssm" and r.trainer and not r.alive]
-if not ssm_runs:
-    st.caption("Train the S4D model (`ssm`): once it finishes, its first layer's convolution kernel is drawn here.")
-else:
-    model = ssm_runs[0].trainer.model
-    with torch.no_grad():
-        K = model.layers[0].kernel(ssm_runs[0].trainer.task.spec.length).cpu().numpy()
-    show(charts.kernel_chart(K, large=large_fonts()))
-    st.caption("Slowly decaying, oscillating kernels reach far back: that is the memory the copy task needs.")
+kernel_section(PAGE)
 
 st.subheader("Experts: who does the work")
-moe_runs = [r for r in registry().visible(page_runs(PAGE)) if r.label == "moe" and r.trainer and r.observers]
-if not moe_runs:
-    st.caption(
-        "Train the mixture of experts (`moe`): the share of tokens each expert receives appears here, "
-        "one chart per layer, with total and active parameter counts."
-    )
-else:
-    run = moe_runs[0]
-    load = pd.DataFrame(run.observers[0].snapshot())
-    model = run.trainer.model
-    st.markdown(
-        f"**{model.param_count():,}** parameters in total, **{model.active_param_count():,}** active per "
-        f"token ({model.opts.top_k} of {model.opts.experts} experts per layer)."
-    )
-    if len(load):
-        cols = st.columns(int(load["layer"].max()))
-        for layer, col in enumerate(cols, start=1):
-            with col:
-                show(charts.expert_load_chart(load, layer, large_fonts()))
+experts_section(PAGE)
 
 st.subheader("Architecture search")
 search_section(PAGE)

@@ -391,7 +391,7 @@ def _int_list(text: str, field: str) -> list[int]:
 
 
 def cmd_bench(args) -> list:
-    from .bench import bench_live, bench_steps
+    from .bench import bench_steps
 
     if args.diagnostics:
         from .bench import bench_diagnostics
@@ -439,6 +439,8 @@ def cmd_bench(args) -> list:
             )
         return [r]
     if args.live:
+        from .ui.bench import bench_live  # the CLI, like app.py, is an entry point: it may reach the UI
+
         row = bench_live()
         if not args.json:
             print(

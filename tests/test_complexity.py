@@ -5,13 +5,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from seqlab.bench import bare_step
 from seqlab.cli import main
 from seqlab.complexity.quick import quick_sweep
 from seqlab.complexity.sweep import fit_slope, flops, parse_lengths, sweep
 from seqlab.config import RunConfig
 from seqlab.errors import ConfigError
 from seqlab.train import Trainer
+from seqlab.train.bare import bare_step
 
 
 def test_sdpa_flop_formula_equals_the_counted_explicit_attention():

@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from ..bench import bare_step
 from ..config import RunConfig
 from ..models.registry import model_class
+from ..train.bare import bare_step
 from ..train.engine import Trainer
 from . import cache
 

@@ -23,12 +23,12 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from ..bench import bare_step
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..models.base import Cost, ModelInfo
 from ..models.recurrent import Recurrent
 from ..models.registry import model_class
+from ..train.bare import bare_step
 from ..train.engine import Trainer
 from . import cache
 from .counters import StepCounter

@@ -1,0 +1,68 @@
+"""What watching a run costs: the page's redraw timed against a training run (``seqlab bench``). It
+lives in the UI package because it drives the UI's own chart builders; the library's benches are in
+``seqlab.bench``."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from ..config import RunConfig
+
+
+def bench_live(
+    model: str = "lstm", task: str = "adding", seq_len: int = 50, rounds: int = 12, poll: float | None = None
+) -> dict:
+    """How much does watching a run slow it? One run trains in its worker thread while this thread
+    alternates poll periods with no viewer and with a viewer that redraws the three panels once
+    (snapshot → frames → figures → Arrow, exactly what a page's fragment does each period).
+
+    Reports the redraw's own time as a fraction of the period (its direct cost) and the measured
+    ratio of training speed unwatched / watched (the target: ≤ 1.05), whose noise on a shared
+    machine is a few per cent — hence the median over many short alternating periods."""
+    import pyarrow as pa
+
+    from ..train.live import RunRegistry
+    from .charts import panel_figures
+    from .frames import LIVE_POLL_SECONDS
+
+    poll = LIVE_POLL_SECONDS if poll is None else poll
+
+    def redraw(run) -> None:
+        snap = run.snapshot()
+        figs = panel_figures([snap], [snap.label])
+        for fig in [figs["loss"], figs["metric"], figs["latest"], *figs["heatmaps"]]:
+            if fig is not None:
+                for df in fig.data.values():
+                    pa.Table.from_pandas(df)
+
+    cfg = RunConfig.from_flat({"model": model, "task": task, "seq_len": seq_len, "steps": 10_000_000, "device": "cpu"})
+    (run,) = RunRegistry(max_running=1).start_group([(model, cfg)], owner="bench")
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    redraw_ms: list[float] = []
+    try:
+        while run.snapshot().steps < 20:
+            time.sleep(0.05)
+        redraw(run)  # builds the cached chart templates once, as the first page view does
+        for r in range(2 * rounds):
+            watched = r % 2 == 1
+            s0, t0 = run.trainer.steps_done, time.perf_counter()
+            if watched:
+                redraw(run)
+                redraw_ms.append((time.perf_counter() - t0) * 1000)
+            time.sleep(max(0.0, poll - (time.perf_counter() - t0)))
+            rates[watched].append((run.trainer.steps_done - s0) / (time.perf_counter() - t0))
+    finally:
+        run.stop()
+        run.join(5)
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    ms = statistics.median(redraw_ms)
+    return {
+        "model": model,
+        "poll_seconds": poll,
+        "redraw_ms": ms,
+        "redraw_fraction": ms / 1000 / poll,
+        "steps_per_s_unwatched": off,
+        "steps_per_s_watched": on,
+        "slowdown": off / on,
+    }
