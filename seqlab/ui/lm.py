@@ -275,6 +275,9 @@ def claim_section(page: str, claim: Claim) -> None:
         return
     if job_error(job, claim.name):
         return
+    if job.result is None:  # stopped while it waited for a slot
+        st.warning("Stopped before it started: press Run to queue it again.")
+        return
     result = job.result
     large = large_fonts()
     for col, chart in zip(st.columns(len(claim.charts)), claim.charts, strict=True):
