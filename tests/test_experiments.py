@@ -188,21 +188,32 @@ def test_fewshot_accuracy_rises_with_examples_in_context_above_chance(fewshot_re
 
 def test_live_progress_counts_steps_across_runs_and_stops_the_rest_early():
     import threading
-    import time
 
     from seqlab.experiments.base import LiveProgress
+    from seqlab.train import Observer
 
-    config = ScalingConfig.build({**TINY_SCALING, "steps": 400})
+    config = ScalingConfig.build({**TINY_SCALING, "steps": 100})
     live = LiveProgress(config.total_steps())
+    at_step_20, stop_sent = threading.Event(), threading.Event()
+
+    class HoldAtStep20(Observer):  # keeps the second model's training at a known step while the page stops it
+        def on_step(self, record):
+            if record.step == 20:
+                at_step_20.set()
+                stop_sent.wait(60)
+
+    def observers(label):
+        return [*live.observers(label), *([HoldAtStep20()] if label == "gpt d=8" else [])]
+
     out = {}
-    worker = threading.Thread(target=lambda: out.update(run_scaling(config, live.observers)))
+    worker = threading.Thread(target=lambda: out.update(run_scaling(config, observers)))
     worker.start()
-    while live.snapshot()["steps"] < 450 and worker.is_alive():  # into the second model
-        time.sleep(0.01)
+    assert at_step_20.wait(60)
     live.stop()
+    stop_sent.set()
     worker.join(60)
     snap = live.snapshot()
-    assert snap["stopped"] and 450 <= snap["steps"] < 1200 and snap["total_steps"] == 1200
+    assert snap["stopped"] and snap["steps"] == 100 + 20 and snap["total_steps"] == 300
     assert snap["phase"] == "gpt d=16" and set(snap["evals"]) == {"gpt d=4", "gpt d=8", "gpt d=16"}
     assert [p["status"] for p in out["points"]] == ["completed", "stopped", "stopped"]
     assert out["points"][2]["loss"] is None  # stopped before its first step: nothing to report
