@@ -257,7 +257,11 @@ def test_page_trains_and_draws_accuracy_by_length_and_the_alignment():
     assert [r.status for r in runs] == ["completed", "completed"]
     by_length = chart_data(at, "Sequence accuracy by input length", "lengths")
     assert set(by_length["run"]) == {"seq2seq", "bahdanau"} and by_length["length"].max() == 8
-    assert by_length["sequence_accuracy"].between(0, 1).all()
+    for run in runs:  # each curve is its run's latest length probe
+        probe = next(o for o in run.observers if isinstance(o, LengthProbe))
+        drawn = by_length[by_length["run"] == run.label].set_index("length")["sequence_accuracy"]
+        measured = {r["length"]: r["sequence_accuracy"] for r in probe.snapshot()[-1][1]}
+        assert drawn.to_dict() == pytest.approx(measured)
     alpha = chart_data(at, "bahdanau · step 40")
     assert alpha.groupby("query")["weight"].sum().round(4).eq(1.0).all()
     assert alpha["token"].iloc[-1] != "·"  # the probe is trimmed to its own length: no padding columns
