@@ -188,25 +188,22 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
     """The top of every training page: settings from the link (with notes on what was ignored), the
     classic-demo presets with their "what to notice", the controls, Train / Stop / Reset, and the URL
     kept in sync. Returns the names of the models being trained (for the panels and model cards)."""
-    from .controls import apply_preset, controls, seed_state, sync_url
+    from .controls import active_preset, apply_preset, controls, preset_picker, seed_state, sync_url
 
-    for note in [*seed_state(page, defaults, tuple(models), initial=tuple(initial)), *link_notes(page)]:
+    notes = seed_state(page, defaults, tuple(models), tuple(tasks), tuple(initial), presets)
+    for note in [*notes, *link_notes(page)]:
         st.info(f"From the link: {note}", icon="ℹ️")
     with st.container(border=True):
         if presets:
             p1, p2 = st.columns([3, 1])
-            choice = p1.selectbox(
-                "Classic demos",
-                [p.name for p in presets],
-                index=None,
-                placeholder="choose a preset…",
-                key=f"{page}:preset",
-            )
+            with p1:
+                choice = preset_picker(page, presets)
             if p2.button("Load preset", disabled=choice is None, width="stretch", key=f"{page}:load_preset"):
                 apply_preset(page, next(p for p in presets if p.name == choice), defaults)
                 st.rerun()
-            if st.session_state.get(f"{page}:notice"):
-                st.success(f"**What to notice:** {st.session_state[f'{page}:notice']}")
+            preset = active_preset(page)
+            if preset is not None:
+                st.success(f"**What to notice** ({preset.name}): {preset.notice}")
         configs, error = controls(page, tuple(models), tuple(tasks))
         run_bar(page, configs, error, observers)
     sync_url(page, configs, page_runs(page))
