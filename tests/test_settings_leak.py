@@ -2,8 +2,10 @@
 a setting the new model or task lacks. No training here: each test only loads, switches and checks
 that the page drew without an exception and that its settings build valid configs."""
 
+import ast
 import importlib.util
 import itertools
+from concurrent.futures import Future
 
 import pytest
 from pagetest import ROOT, app
@@ -20,6 +22,13 @@ PAGES = ("home", *TRAINING, "complexity")
 OPTIONS = {n for c in (*MODELS.values(), *TASKS.values()) for n in c.Options.model_fields}
 
 
+@pytest.fixture(autouse=True)
+def _no_measuring(monkeypatch):
+    """Pages start a background complexity measurement for every new set of models; these tests
+    draw no charts, and the measuring threads would take the CPU the page runs need."""
+    monkeypatch.setattr("seqlab.ui.panels.background", lambda *a: Future())
+
+
 def _presets(page: str) -> list:
     """The page's presets, read from its module without running it (pages draw on import)."""
     source = (ROOT / "pages" / f"{page}.py").read_text()
@@ -33,23 +42,32 @@ def _presets(page: str) -> list:
 PRESETS = {p: _presets(p) for p in TRAINING if "PRESETS = [" in (ROOT / "pages" / f"{p}.py").read_text()}
 
 
+def _listed(page: str, name: str) -> tuple[str, ...]:
+    """A page's MODELS or TASKS tuple, read from its source."""
+    line = next(x for x in (ROOT / "pages" / f"{page}.py").read_text().splitlines() if x.startswith(f"{name} = "))
+    return ast.literal_eval(line.split(" = ", 1)[1])
+
+
 def _chosen(at, page: str) -> list[str]:
     ss = at.session_state
     return list(ss[f"{page}:models"]) if ss[f"{page}:compare"] else [ss[f"{page}:model"]]
 
 
-def assert_settings_fit(at, page: str) -> None:
+def assert_settings_fit(at, page: str, trainable: bool = True) -> None:
     """Drawn without exception, no settings error, Train enabled, and no option in the page's state
-    that its chosen models and task lack."""
+    that its chosen models and task lack (``trainable=False``: a combination the page refuses)."""
     assert not at.exception, [e.value for e in at.exception]
-    assert not [e.value for e in at.error], [e.value for e in at.error]
+    if trainable:
+        assert not [e.value for e in at.error], [e.value for e in at.error]
     if page not in TRAINING:
         return
-    assert not at.button(key=f"{page}:train").disabled
+    assert at.button(key=f"{page}:train").disabled is not trainable
     models, task = _chosen(at, page), at.session_state[f"{page}:task"]
     own = settings_of(models, task)
     held = {k.split(":", 1)[1] for k in at.session_state if k.startswith(f"{page}:")}
     assert not (held & OPTIONS) - own, f"{sorted((held & OPTIONS) - own)} leaked into {models} on {task}"
+    if not trainable:
+        return
     query = {k: v for k, v in at.query_params.items() if k not in ("models", "runs", "sweep", "preset", "large")}
     query = {k: v[0] if isinstance(v, list) else v for k, v in query.items()}
     base = RunConfig.from_flat({"model": query["model"], "task": query["task"]})
@@ -91,6 +109,19 @@ def test_every_preset_loads_after_every_other_preset(page):
     assert len(walk) == len(PRESETS[page]) * (len(PRESETS[page]) - 1) + 1
     for i in walk:
         load(at, page, PRESETS[page][i])
+
+
+@pytest.mark.parametrize("page", TRAINING)
+def test_switching_model_or_task_on_a_page_forgets_the_old_ones_options(page):
+    at = opened(page)
+    at.toggle(key=f"{page}:compare").set_value(False).run()
+    for model in _listed(page, "MODELS"):
+        at.selectbox(key=f"{page}:model").set_value(model).run()
+        assert_settings_fit(at, page, trainable=not at.error)
+    for task in [t for t in _listed(page, "TASKS") if t != at.session_state[f"{page}:task"]]:
+        at.selectbox(key=f"{page}:task").set_value(task).run()
+        assert_settings_fit(at, page, trainable=not at.error)
+        assert at.session_state[f"{page}:seq_len"] == TASKS[task].default_seq_len
 
 
 def opened(page: str) -> AppTest:

@@ -176,12 +176,22 @@ def controls(
 ) -> tuple[list[tuple[str, RunConfig]], str | None]:
     """Draw the settings; return ([(label, RunConfig)], error message or None)."""
     ss = st.session_state
-    compare = _toggle("Compare models (same task and seed)", _k(page, "compare"), False) if allow_compare else False
+    switched = {"on_change": _drop_foreign, "args": (page,)}
+    compare = (
+        _toggle("Compare models (same task and seed)", _k(page, "compare"), False, **switched)
+        if allow_compare
+        else False
+    )
     c1, c2 = st.columns(2)
     with c1:
         if compare:
             chosen = _multiselect(
-                "models", models, _k(page, "models"), models[:1], format_func=lambda m: f"{m} — {MODELS[m].info.title}"
+                "models",
+                models,
+                _k(page, "models"),
+                models[:1],
+                format_func=lambda m: f"{m} — {MODELS[m].info.title}",
+                **switched,
             )
         else:
             chosen = [
@@ -191,6 +201,7 @@ def controls(
                     _k(page, "model"),
                     models[0],
                     format_func=lambda m: f"{m} — {MODELS[m].info.title} ({MODELS[m].info.year})",
+                    **switched,
                 )
             ]
     with c2:
@@ -201,6 +212,8 @@ def controls(
             tasks[0],
             format_func=lambda t: TASKS[t].title,
             help="; ".join(f"{t}: {TASKS[t].description}" for t in tasks),
+            on_change=_task_switched,
+            args=(page,),
         )
     tcls = task_class(task_name)
     c1, c2, c3 = st.columns(3)
@@ -262,6 +275,30 @@ def controls(
             help="from the preset; off = train once with the setting above",
         )
     return build_configs(page, chosen, task_name)
+
+
+def _chosen_models(page: str) -> list[str]:
+    ss = st.session_state
+    return list(ss.get(_k(page, "models"), [])) if ss.get(_k(page, "compare")) else [ss.get(_k(page, "model"))]
+
+
+def _drop_foreign(page: str) -> None:
+    """After a model or task change: forget options the chosen models and task lack, so the next
+    model or task starts from its own defaults (as the CLI and links do), never from another's."""
+    ss = st.session_state
+    task = ss.get(_k(page, "task"))
+    if task not in TASKS:
+        return
+    own = settings_of([m for m in _chosen_models(page) if m in MODELS], task)
+    options = {n for c in (*MODELS.values(), *TASKS.values()) for n in c.Options.model_fields}
+    for name in options - own:
+        ss.pop(_k(page, name), None)
+
+
+def _task_switched(page: str) -> None:
+    """A length means something else for another task (symbols to copy, pairs to recall): start at its default."""
+    st.session_state.pop(_k(page, "seq_len"), None)
+    _drop_foreign(page)
 
 
 def active_sweep(page: str, chosen: list[str]) -> tuple[str, tuple[str, ...]] | None:
@@ -382,7 +419,7 @@ def active_preset(page: str) -> Preset | None:
     preset = ss.get(_k(page, "preset_loaded"))
     if preset is None:
         return None
-    chosen = ss.get(_k(page, "models"), []) if ss.get(_k(page, "compare")) else [ss.get(_k(page, "model"))]
+    chosen = _chosen_models(page)
     same_task = ss.get(_k(page, "task")) == preset.settings.get("task", ss.get(_k(page, "task")))
     return preset if same_task and list(chosen) == list(preset.models) else None
 
