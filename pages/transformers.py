@@ -19,7 +19,7 @@ PRESETS = [
     Preset(
         "Copy at length 20: GPT vs LSTM",
         ("gpt", "lstm"),
-        {"task": "copy", "seq_len": 20, "delay": 0, "steps": 1500, "layers": 2},
+        {"task": "copy", "seq_len": 20, "delay": 0, "steps": 1500, "layers": 2, "until": "accuracy>=0.99"},
         "The Transformer reaches 100 % within a few hundred steps: every output position can look straight "
         "back at the symbol it must copy, one attention step away, while the LSTM must carry 20 symbols in its "
         "state.",
@@ -27,14 +27,14 @@ PRESETS = [
     Preset(
         "Reverse: causal GPT vs bidirectional BERT",
         ("gpt", "bert"),
-        {"task": "reverse", "seq_len": 20, "steps": 1500, "layers": 2},
+        {"task": "reverse", "seq_len": 20, "steps": 1500, "layers": 2, "until": "accuracy>=0.99"},
         "Both solve it; in the attention maps below, the answer rows form an anti-diagonal — output i attends "
         "to input L+1−i — and GPT's upper triangle stays empty (it may not look ahead).",
     ),
     Preset(
         "Associative recall: GPT vs LSTM",
         ("gpt", "lstm"),
-        {"task": "recall", "seq_len": 8, "steps": 2000, "layers": 2},
+        {"task": "recall", "seq_len": 8, "steps": 2000, "layers": 2, "until": "accuracy>=0.99"},
         "Recall is a lookup: attention matches the query key against every stored key at once, the LSTM has to "
         "squeeze all pairs into one state vector.",
     ),

@@ -82,6 +82,8 @@ def load(at, page: str, preset) -> None:
     assert _chosen(at, page) == list(preset.models)
     assert at.session_state[f"{page}:task"] == preset.settings["task"]
     assert any(preset.notice in s.value for s in at.success)
+    # a preset about reaching a target stops its runs there (the engine's until)
+    assert (at.session_state[f"{page}:until"] or None) == preset.settings.get("until")
 
 
 @pytest.mark.parametrize(("page", "index"), [(p, i) for p, ps in PRESETS.items() for i in range(len(ps))])

@@ -203,7 +203,9 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
                 st.rerun()
             preset = active_preset(page)
             if preset is not None:
-                st.success(f"**What to notice** ({preset.name}): {preset.notice}")
+                until = preset.settings.get("until")
+                stop = f" Each run stops once held-out {until.replace('>=', ' ≥ ')} (*stop when*)." if until else ""
+                st.success(f"**What to notice** ({preset.name}): {preset.notice}{stop}")
         configs, error = controls(page, tuple(models), tuple(tasks))
         run_bar(page, configs, error, observers)
     sync_url(page, configs, page_runs(page))
