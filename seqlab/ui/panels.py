@@ -96,7 +96,10 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
     large = large_fonts()
     labels = [s.label for s in snaps] or list(models)
     c1, c2, c3 = st.columns(3, gap="medium")
-    figs = charts.panel_figures(snaps, labels, st.session_state.get(f"{page}:smoothing", 0.9), y_title, large)
+    ss = st.session_state
+    figs = charts.panel_figures(
+        snaps, labels, ss.get(f"{page}:smoothing", 0.9), y_title, large, ss.get(f"{page}:loss_full", False)
+    )
     with c1:
         st.markdown("##### Loss")
         if figs["loss"]:
@@ -113,6 +116,11 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
             0.01,
             key=f"{page}:smoothing",
             help="exponential moving average of the training loss; the raw curve stays faded behind",
+        )
+        st.toggle(
+            "full loss range",
+            key=f"{page}:loss_full",
+            help="off: the axis ignores the first 10 % of training and the rarest spikes, so the rest is readable",
         )
     with c2:
         st.markdown("##### Gradient by time step")
