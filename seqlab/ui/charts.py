@@ -676,7 +676,7 @@ def _lines_spec(
         f"{y}:Q",
         title=y_title,
         scale=alt.Scale(type="log") if log else alt.Scale(),
-        axis=alt.Axis(format="%") if percent else alt.Axis(format="~g"),
+        axis=alt.Axis(format=".1~%") if percent else alt.Axis(format="~g"),  # 0.5 %, never 0.000000 %
     )
     chart = (
         alt.Chart(_named("rows"))

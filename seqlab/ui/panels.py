@@ -17,6 +17,7 @@ from .state import background, large_fonts, link_notes, page_runs, registry, set
 
 POLL_SECONDS = frames.LIVE_POLL_SECONDS
 QUICK_LENGTHS = (16, 32, 64, 128, 256)
+SATURATION_SHOWN = 0.005  # below half a percent of units the saturation chart is a flat line
 
 
 def show(fig: charts.Figure) -> None:
@@ -267,13 +268,35 @@ def cell_diagnostics(page: str) -> None:
                         for t, v in enumerate(s["saturated"])
                     ]
                 )
-                show(charts.gate_saturation_chart(rows, label, large))
+                worst = rows.loc[rows["saturated"].idxmax()]
+                if worst["saturated"] < SATURATION_SHOWN:  # a flat line at 0 % says nothing a sentence can't
+                    st.markdown(f"**Saturated gates — {label}**")
+                    st.caption(
+                        f"None to speak of: at most {worst['saturated']:.2%} of the units of any gate are saturated "
+                        f"(σ < 0.05 or > 0.95) at any step, so every gate still passes gradient."
+                    )
+                else:
+                    show(charts.gate_saturation_chart(rows, label, large))
+                    st.caption(
+                        f"Most saturated: the {worst['gate']} gate at t = {worst['t']}, "
+                        f"{worst['saturated']:.1%} of its units."
+                    )
                 break
         else:
             st.caption("The Elman RNN has no gates.")
     with c3:
         if params:
             show(charts.param_norms_chart(pd.DataFrame(params[0][1].snapshot()), large))
+
+
+def sharpest_layer(maps) -> tuple[int, list[float]]:
+    """The layer whose heads attend most narrowly — the lowest mean row entropy over heads and queries —
+    and every layer's mean entropy (nats). ``maps``: (layers, heads, T, T). Early layers often attend
+    almost uniformly, so opening on layer 1 showed nothing."""
+    import numpy as np
+
+    ent = -(maps * np.log(np.clip(maps, 1e-12, None))).sum(-1).mean((-1, -2))  # (layers,)
+    return int(ent.argmin()), [float(e) for e in ent]
 
 
 def attention_entropy(recorder) -> None:
