@@ -49,18 +49,26 @@ shown = experiment(
 live_panels(PAGE, shown)
 
 st.subheader("The kernel")
-ssm_runs = [r for r in registry().visible(page_runs(PAGE)) if r.label == "ssm" and r.trainer and not r.alive]
+ssm_runs = [
+    r
+    for r in registry().visible(page_runs(PAGE))
+    if r.trainer and not r.alive and r.trainer.model.capabilities.conv_kernel
+]
 if not ssm_runs:
     st.caption("Train the S4D model (`ssm`): once it finishes, its first layer's convolution kernel is drawn here.")
 else:
     model = ssm_runs[0].trainer.model
     with torch.no_grad():
-        K = model.layers[0].kernel(ssm_runs[0].trainer.task.spec.length).cpu().numpy()
+        K = model.conv_kernel(ssm_runs[0].trainer.task.spec.length)[0].cpu().numpy()
     show(charts.kernel_chart(K, large=large_fonts()))
     st.caption("Slowly decaying, oscillating kernels reach far back: that is the memory the copy task needs.")
 
 st.subheader("Experts: who does the work")
-moe_runs = [r for r in registry().visible(page_runs(PAGE)) if r.label == "moe" and r.trainer and r.observers]
+moe_runs = [
+    r
+    for r in registry().visible(page_runs(PAGE))
+    if r.trainer and r.observers and r.trainer.model.capabilities.expert_load
+]
 if not moe_runs:
     st.caption(
         "Train the mixture of experts (`moe`): the share of tokens each expert receives appears here, "

@@ -53,7 +53,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..tasks.base import Batch
-from .base import Cost, InputEncoder, ModelInfo, ModelOptions, ModelOutput, SeqModel, SequenceHead
+from .base import Capabilities, Cost, InputEncoder, ModelInfo, ModelOptions, ModelOutput, SeqModel, SequenceHead
 
 
 class SSMOptions(ModelOptions):
@@ -124,6 +124,7 @@ class SSMKernel(nn.Module):
 
 class _SSMBase(SeqModel):
     Options = SSMOptions
+    capabilities = Capabilities(causal=True)
     default_lr = 3e-3
 
     def __init__(self, cfg, spec):
@@ -158,6 +159,7 @@ class S4D(_SSMBase):
         train_memory=Cost(1, 1, "O(n·d)"),
         parallel="full",
     )
+    capabilities = Capabilities(causal=True, conv_kernel=True)
 
     @classmethod
     def check(cls, cfg) -> None:
@@ -172,6 +174,9 @@ class S4D(_SSMBase):
 
     def apply_layer(self, layer: SSMKernel, h: torch.Tensor) -> torch.Tensor:
         return layer(h.transpose(1, 2)).transpose(1, 2)  # (B, T, d) → (B, d, T) → back
+
+    def conv_kernel(self, length: int) -> list[torch.Tensor]:
+        return [layer.kernel(length) for layer in self.layers]  # per layer (d, L)
 
 
 def selective_scan_sequential(dt, A, B, C, x):
