@@ -282,6 +282,8 @@ def cmd_train(args) -> dict:
             f"held-out loss {result.final_loss:.4g} (blind baseline {result.baseline_loss:.4g}); "
             f"{metrics} (baseline {base})"
         )
+        if result.blowup:
+            print(f"warning: {result.blowup}")
         g = result.grad_norm_by_time
         if g:
             ratio = g[-1] / g[0] if g[0] else math.inf
@@ -290,15 +292,24 @@ def cmd_train(args) -> dict:
 
 
 def _check_eval_length(config: RunConfig, seq_len: int) -> None:
-    """Refuse before training what the model would refuse after it (the MLP's lesson)."""
-    from .errors import LengthMismatchError
+    """Refuse before training what the evaluation would refuse or run out of memory on after it: a
+    length the task cannot generate, a length a fixed-length model cannot read (the MLP's lesson),
+    a forward pass over the memory limit."""
+    from .config import MAX_SEQ_LEN
+    from .errors import ConfigError, LengthMismatchError
+    from .models.memory import evaluation_memory
     from .models.registry import model_class
     from .tasks.registry import make_task
 
-    if seq_len < 1:
-        raise UsageError(f"must be ≥ 1 (got {seq_len})", "eval_seq_len")
+    if not 1 <= seq_len <= MAX_SEQ_LEN:
+        raise UsageError(f"must be between 1 and {MAX_SEQ_LEN:,}, the longest task length seqlab makes", "eval_seq_len")
     trained = config.make_task().spec.length
-    other = make_task(config.task.name, seq_len, config.task.options).spec.length
+    try:
+        task = make_task(config.task.name, seq_len, config.task.options)
+    except ConfigError as e:  # the task's own maximum, reported against this flag rather than the trained length
+        raise UsageError(str(e).removeprefix(f"{e.field}: "), "eval_seq_len") from None
+    other = task.spec.length
+    evaluation_memory(config.model, task, config.train.eval_size).check(config.train.max_memory_mb, "eval_seq_len")
     cls = model_class(config.model.name)
     if cls.fixed_length and other != trained:
         raise LengthMismatchError(

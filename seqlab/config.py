@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError, MemoryLimitError, SeqlabError
+from .errors import ConfigError, SeqlabError
 
 MAX_SEQ_LEN = 100_000
 MAX_HIDDEN = 8192
@@ -88,7 +88,7 @@ _UNTIL = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|=)\s*([-+0-9.eE]+)\s*$")
 
 
 def parse_until(text: str) -> Target:
-    from .tasks.base import LOWER_IS_BETTER
+    from .tasks.base import LOWER_IS_BETTER, METRIC_RANGES
 
     m = _UNTIL.match(text)
     if not m:
@@ -100,6 +100,10 @@ def parse_until(text: str) -> Target:
         raise ConfigError(f"{raw!r} is not a number (expected METRIC=VALUE)", "train.until") from None
     if not math.isfinite(value):
         raise ConfigError("the target value must be finite", "train.until")
+    lo, hi = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    if not lo <= value <= hi:
+        span = f"[{lo:g}, {hi:g}]" if math.isfinite(hi) else f"[{lo:g}, ∞)"
+        raise ConfigError(f"{metric} lies in {span}, so a target of {value:g} can never be met", "train.until")
     higher = metric not in LOWER_IS_BETTER if op == "=" else op == ">="
     return Target(metric=metric, value=value, higher_is_better=higher)
 
@@ -121,7 +125,12 @@ class TrainConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # torch's thread count is process-wide: the CLI applies this once at start, the app uses SEQLAB_THREADS
     threads: int = Field(1, ge=1, le=256, description="torch CPU threads (1 is fastest on a shared 2-core box)")
-    max_activation_mb: float = Field(2048, gt=0, description="refuse runs whose estimated activations exceed this")
+    max_memory_mb: float = Field(
+        2048,
+        gt=0,
+        allow_inf_nan=False,
+        description="refuse runs whose estimated memory (weights, gradients, optimizer, activations) exceeds this",
+    )
 
     @field_validator("until")
     @classmethod
@@ -146,6 +155,7 @@ class RunConfig(_Strict):
     @model_validator(mode="after")
     def _resolve(self) -> RunConfig:
         """Fill registry defaults and check everything that needs model and task together."""
+        from .models.memory import training_memory
         from .models.registry import check_compatible, model_class
         from .tasks.registry import make_task
 
@@ -168,14 +178,7 @@ class RunConfig(_Strict):
                         f"task '{task.name}' reports {', '.join(allowed)}; cannot stop on '{t.metric}'",
                         "train.until",
                     )
-            est = cls.estimate_activation_bytes(self.model, task.spec, self.train.batch_size)
-            if est > self.train.max_activation_mb * 2**20:
-                raise MemoryLimitError(
-                    f"estimated activation memory {est / 2**20:,.0f} MB exceeds the limit of "
-                    f"{self.train.max_activation_mb:,.0f} MB; lower --seq-len, --hidden or --batch-size "
-                    f"(or raise --max-activation-mb)",
-                    "train.max_activation_mb",
-                )
+            training_memory(self.model, task, self.train).check(self.train.max_memory_mb, "train.max_memory_mb")
         except SeqlabError as e:
             raise ValueError(str(e)) from None
         return self
@@ -306,6 +309,8 @@ def nest_flat(flat: dict[str, Any]) -> dict[str, Any]:
             nested["task"]["options"][key] = value
         elif key in TRAIN_FIELDS:
             nested["train"][key] = value
+        elif not key:  # e.g. "?=1" in a URL: there is no name to report as the field
+            raise ConfigError("a setting has an empty name", "settings")
         else:
             raise ConfigError(f"not a setting of model '{model_name}' or task '{task_name}'; {_owners(key)}", key)
     return nested

@@ -35,7 +35,7 @@ class CapabilityError(SeqlabError):
 
 
 class MemoryLimitError(SeqlabError):
-    """A run would need more activation memory than the configured limit."""
+    """A run would need more memory than the configured limit."""
 
 
 def unknown_name(kind: str, name: str, choices, field: str) -> ConfigError:

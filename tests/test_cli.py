@@ -119,7 +119,7 @@ BAD = [
     (["train", "--model", "lstm", "--task", "adding", "--delay", "3"], "delay", "not a setting"),
     (
         ["train", "--model", "lstm", "--task", "adding", "--seq-len", "50000", "--batch-size", "4096"],
-        "train.max_activation_mb",
+        "train.max_memory_mb",
         "MB",
     ),
     (["train", "--model", "lstm", "--task", "copy", "--device", "tpu"], "train.device", ""),

@@ -67,7 +67,7 @@ def test_bad_length_lists_are_refused(text):
     [
         (["--lengths", "128,64"], "lengths"),
         (["--models", "lstn"], "models: unknown model"),
-        (["--models", "lstm", "--lengths", "1000,90000", "--d", "4096"], "train.max_activation_mb"),
+        (["--models", "lstm", "--lengths", "1000,90000", "--d", "4096"], "train.max_memory_mb"),
     ],
 )
 def test_complexity_cli_bad_input_exit_2_naming_the_field(capsys, argv, field):

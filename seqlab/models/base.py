@@ -113,6 +113,11 @@ class SeqModel(nn.Module):
     default_lr: ClassVar[float] = 3e-3  # Adam learning rate used when the config leaves lr unset
     # floats stored for backward per (example, time step, layer, hidden unit); see estimate below
     activation_factor: ClassVar[float] = 4.0
+    # how much of that a no-grad forward still holds at its peak (models/memory.py); 1 = all of it
+    eval_activation_fraction: ClassVar[float] = 1.0
+    # weight-sized temporaries alive during backward, e.g. per-time-step weight gradients being summed;
+    # 3 is the most measured (RNN, GRU, SSMs: a loop over time); a family that measured fewer says so
+    backward_weight_copies: ClassVar[float] = 3.5
 
     def __init__(self, cfg: ModelConfig, spec: TaskSpec):
         super().__init__()
@@ -202,12 +207,21 @@ class SeqModel(nn.Module):
         return init
 
     @classmethod
+    def parameter_count(cls, cfg: ModelConfig, spec: TaskSpec) -> int | None:
+        """How many parameters (all trained) the model will have, for a family that counts them rather
+        than having them counted on a meta-device build (``models/memory.py``); None = build."""
+        return None
+
+    @classmethod
     def estimate_activation_bytes(cls, cfg: ModelConfig, spec: TaskSpec, batch_size: int) -> float:
-        """A deliberately simple upper-bound estimate, used to refuse runs before allocating."""
+        """Bytes a training step holds beyond the weights: what is kept for backward plus the step's
+        temporaries, used to refuse runs before allocating (``models/memory.py``). Per (example,
+        position): the input x_t, ``activation_factor`` floats per layer and hidden unit, and the
+        logits with their softmax and gradients."""
         e = cfg.embed_dim or cfg.hidden
         per_step = e + cls.activation_factor * cfg.layers * cfg.hidden
         out = spec.n_outputs if spec.output_kind == "tokens" else 0
-        return 4.0 * batch_size * spec.length * (per_step + 2 * out)
+        return 4.0 * batch_size * spec.length * (per_step + 4 * out)  # logits, log-softmax, their gradients
 
 
 class InputEncoder(nn.Module):

@@ -39,6 +39,7 @@ class MLP(SeqModel):
     Options = MLPOptions
     fixed_length = True
     activation_factor = 0.0  # the hidden layers hold B·H floats, not B·T·H
+    backward_weight_copies = 0.0  # its transposed first-layer weight is in the estimate below
 
     def __init__(self, cfg, spec):
         super().__init__(cfg, spec)
@@ -72,6 +73,8 @@ class MLP(SeqModel):
 
     @classmethod
     def estimate_activation_bytes(cls, cfg, spec, batch_size):
+        # activations, and a transposed copy of the first layer's (T·E × H) weight in forward and in
+        # backward (measured)
         e = cfg.embed_dim or cfg.hidden
-        weights = spec.length * e * cfg.hidden  # first layer's weight grows with T too
-        return 4.0 * (batch_size * spec.length * (e + 2 * spec.n_outputs) + 4 * weights)
+        per_example = spec.length * (e + 4 * spec.n_outputs) + 4 * cfg.layers * cfg.hidden
+        return 4.0 * (batch_size * per_example + 2 * spec.length * e * cfg.hidden)

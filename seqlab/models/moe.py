@@ -119,6 +119,9 @@ class MoE(GPT):
     )
     Options = MoEOptions
     capabilities = Capabilities(causal=True, attention_maps=True, expert_load=True)
+    # measured: the router's scores and every expert's dispatched copy on top of a Transformer block
+    activation_factor = 36.0
+    eval_activation_fraction = 0.4
 
     def make_block(self, d: int, ffn=None):
         o = self.opts

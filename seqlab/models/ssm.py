@@ -126,6 +126,7 @@ class _SSMBase(SeqModel):
     Options = SSMOptions
     capabilities = Capabilities(causal=True)
     default_lr = 3e-3
+    eval_activation_fraction = 0.6
 
     def __init__(self, cfg, spec):
         super().__init__(cfg, spec)
@@ -136,6 +137,23 @@ class _SSMBase(SeqModel):
         self.mix = nn.ModuleList(nn.Linear(d, d) for _ in range(cfg.layers))
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(cfg.layers))
         self.head = SequenceHead(spec, d)
+
+    @classmethod
+    def parameter_count(cls, cfg, spec) -> int:
+        """Counted: the layers' initialisation does tensor arithmetic, which on the meta device imports
+        torch._dynamo (~3 s, once per process)."""
+        d, tokens = cfg.hidden, spec.input_kind == "tokens"
+        width = (cfg.embed_dim or d) if tokens else spec.input_size
+        n = cfg.options.get("state_size", cls.Options.model_fields["state_size"].default)
+        embed = spec.input_size * width if tokens else 0
+        mix_and_norm = d * d + d + 2 * d
+        return (
+            embed
+            + width * d
+            + d
+            + cfg.layers * (mix_and_norm + cls.layer_parameter_count(d, n))
+            + (d + 1) * spec.n_outputs
+        )
 
     def forward(self, batch: Batch) -> ModelOutput:
         x_t = self.encoder(batch.x)  # (B, T, E)
@@ -171,6 +189,21 @@ class S4D(_SSMBase):
 
     def make_layer(self, d: int) -> nn.Module:
         return SSMKernel(d, self.opts.state_size)
+
+    @staticmethod
+    def layer_parameter_count(d: int, n: int) -> int:
+        return 4 * d * (n // 2) + 2 * d  # C (complex), log A_real, A_imag per pair; log Δ and D per channel
+
+    # measured: the FFT convolution's transforms at length 2L, ~12 floats per position and channel
+    activation_factor = 12.0
+
+    @classmethod
+    def estimate_activation_bytes(cls, cfg, spec, batch_size: int) -> float:
+        """The batch's activations, plus the kernel K built per layer once per step whatever the batch:
+        Ā^l for every channel, state pair and lag (complex, (H, N/2, L)), its exponent and its gradient."""
+        n = cfg.options.get("state_size", SSMOptions.model_fields["state_size"].default)
+        kernel = cfg.layers * 3 * cfg.hidden * (n // 2) * spec.length * 8
+        return super().estimate_activation_bytes(cfg, spec, batch_size) + kernel
 
     def apply_layer(self, layer: SSMKernel, h: torch.Tensor) -> torch.Tensor:
         return layer(h.transpose(1, 2)).transpose(1, 2)  # (B, T, d) → (B, d, T) → back
@@ -348,10 +381,23 @@ class SelectiveSSM(_SSMBase):
         parallel="none",
     )
     Options = SelectiveOptions
-    activation_factor = 16.0  # the scan keeps (d × N) per step
+
+    @classmethod
+    def estimate_activation_bytes(cls, cfg, spec, batch_size: int) -> float:
+        """The scan keeps exp(Δ_t A), Δ_t B_t x_t, s_t and C_t·s_t — (d × N) each — at every step for
+        backward (measured: ~7 N floats per position and channel), plus the projections around it."""
+        n = cfg.options.get("state_size", SelectiveOptions.model_fields["state_size"].default)
+        e = cfg.embed_dim or cfg.hidden
+        per_step = e + cfg.layers * cfg.hidden * (8 * n + 12)
+        out = spec.n_outputs if spec.output_kind == "tokens" else 0
+        return 4.0 * batch_size * spec.length * (per_step + 4 * out)
 
     def make_layer(self, d: int) -> nn.Module:
         return SelectiveScan(d, self.opts.state_size, None if self.opts.scan == "sequential" else self.opts.scan_chunk)
+
+    @staticmethod
+    def layer_parameter_count(d: int, n: int) -> int:
+        return 3 * d * n + 2 * d * d + 8 * d  # A, B, C; Δ and z projections; conv (4 taps + bias), D, biases
 
     def apply_layer(self, layer: SelectiveScan, h: torch.Tensor) -> torch.Tensor:
         return layer.step(h) if self._stepwise else layer(h)

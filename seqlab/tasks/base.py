@@ -123,6 +123,14 @@ METRICS: dict[str, tuple[str, ...]] = {
     "sequence": ("accuracy", "sequence_accuracy"),
 }
 LOWER_IS_BETTER = {"mse", "loss"}
+# the values each metric can take: a fraction of examples right, or a mean of squared errors or
+# cross-entropies (never negative, no upper bound); a stop target outside its range is never reached
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "accuracy": (0.0, 1.0),
+    "sequence_accuracy": (0.0, 1.0),
+    "mse": (0.0, math.inf),
+    "loss": (0.0, math.inf),
+}
 
 
 class TaskOptions(BaseModel):

@@ -22,10 +22,10 @@ import torch
 
 from ..config import RunConfig
 from ..models.base import ModelOutput
-from ..models.registry import build_model
+from ..models.registry import build_model, model_class
 from ..tasks.base import Batch
 from .observers import Observer
-from .records import EvalRecord, RunResult, StepRecord, tail_mean_vectors
+from .records import EvalRecord, RunResult, StepRecord, detect_blowup, tail_mean_vectors
 
 # The held-out batch comes from its own fixed stream, the same for every training seed, so runs
 # with different seeds are scored on the same examples and never on their training batches.
@@ -241,6 +241,12 @@ class Trainer:
                 "train": [vars(r) for r in self.train_history],
                 "eval": [vars(r) for r in self.eval_history],
             },
+            blowup=detect_blowup(
+                self.train_history,
+                self.baseline.loss,
+                self.config.train.lr,
+                model_class(self.config.model.name).default_lr,
+            ),
         )
 
 

@@ -29,6 +29,55 @@ class EvalRecord:
     kind: str = "eval"
 
 
+# a spike of 10 × the starting loss marks a step that threw the weights far off; lr 0.1 on adding
+# spikes to 20 × and recovers (so the second condition), lr 1 and 10 spike to 10³-10⁵ × and stay up
+BLOWUP_FACTOR = 10.0
+
+
+@dataclass(frozen=True)
+class BlowUp:
+    """The training loss blew up: see ``detect_blowup`` for the rule."""
+
+    peak: float  # the highest training loss
+    step: int  # where it was
+    reference: float  # max(first logged training loss, blind baseline loss)
+    recent: float  # mean training loss over the last 10 % of logged steps
+    suggested_lr: float
+
+    def __str__(self) -> str:
+        return (
+            f"the loss blew up (peak {_short(self.peak)} at step {self.step:,}); try a lower learning rate, "
+            f"e.g. {self.suggested_lr:g}"
+        )
+
+
+def _short(x: float) -> str:
+    """1.6e5 rather than 1.6e+05."""
+    text = f"{x:.2g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text
+
+
+def detect_blowup(train: list[StepRecord], baseline_loss: float, lr: float, default_lr: float) -> BlowUp | None:
+    """A run blew up when its training loss rose above ``BLOWUP_FACTOR`` × the reference — the larger of
+    its first logged loss and the blind baseline's — and the recent loss (mean of the last 10 % of
+    logged steps) is still above the reference: one bad step the run recovered from is not a blow-up.
+    Only finite losses count (a non-finite one already ends the run as "diverged"). The suggested rate
+    is the model's recommended one when ``lr`` is above it, else a tenth of ``lr``."""
+    losses = [(r.step, r.loss) for r in train if math.isfinite(r.loss)]
+    if not losses:
+        return None
+    reference = max(losses[0][1], baseline_loss)
+    step, peak = max(losses, key=lambda sl: sl[1])
+    k = max(1, math.ceil(len(losses) * 0.1))
+    recent = sum(v for _, v in losses[-k:]) / k
+    if peak <= BLOWUP_FACTOR * reference or recent <= reference:
+        return None
+    return BlowUp(peak, step, reference, recent, default_lr if lr > default_lr else lr / 10)
+
+
 @dataclass
 class RunResult:
     model: str
@@ -47,6 +96,7 @@ class RunResult:
     config: dict[str, Any]
     error: str | None = None
     history: dict[str, list] = field(default_factory=lambda: {"train": [], "eval": []})
+    blowup: BlowUp | None = None  # the loss blew up (a typed flag; the status stays what stopped the run)
 
     def to_json(self, history: bool = False) -> dict[str, Any]:
         d = asdict(self)

@@ -12,6 +12,7 @@ import streamlit as st
 from ..complexity.quick import forget, quick_sweep
 from ..errors import SeqlabError
 from ..models.registry import model_class
+from ..train.records import detect_blowup
 from . import charts, frames
 from .state import background, drop_background, large_fonts, link_notes, page_runs, registry, set_page_runs
 
@@ -70,6 +71,18 @@ def _status_line(snaps) -> None:
         if s.error:
             st.error(f"{s.label} failed: {s.error} (its history so far is kept below)")
         st.progress(frac, text=text)
+        blowup = blowup_of(s)
+        if blowup:
+            st.warning(f"**{s.label}**: {blowup}", icon="⚠️")
+
+
+def blowup_of(s):
+    """The run's blow-up flag: from its result when it has ended, from its history so far while it runs
+    (the same rule, ``records.detect_blowup``), so a page warns as soon as it happens."""
+    if s.result is not None:
+        return s.result.blowup
+    default_lr = model_class(s.config.model.name).default_lr
+    return detect_blowup(s.train, s.baseline_loss or 0.0, s.config.train.lr, default_lr)
 
 
 def live_panels(page: str, models: list[str], y_title: str = "loss") -> None:
