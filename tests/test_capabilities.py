@@ -60,6 +60,20 @@ def test_every_declared_capability_answers_and_every_other_one_refuses_by_name(n
             assert [k.shape for k in got] == [(8, task.spec.length)] * 2
 
 
+def test_declaring_a_capability_without_its_method_is_refused_when_the_class_is_defined():
+    with pytest.raises(
+        CapabilityError, match=r"declares attention_maps, expert_load .* attention_maps\(\) or expert_load\(\)"
+    ):
+
+        class Plugin(SeqModel):
+            capabilities = Capabilities(causal=True, attention_maps=True, expert_load=True)
+
+    class Honest(SeqModel):  # causal promises no method: the forward itself is the promise
+        capabilities = Capabilities(causal=True)
+
+    assert Honest.capabilities.causal and not Honest.capabilities.attention_maps
+
+
 @pytest.mark.parametrize("name", [n for n, cls in MODELS.items() if "tokens" in cls.outputs])
 def test_a_model_declared_causal_never_lets_a_later_token_change_an_earlier_output(name):
     t = make_task("reverse", 6)

@@ -19,7 +19,7 @@ backward pass, so it costs one small reduction, not a second backward.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
@@ -68,8 +68,14 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a model can show beyond its forward. A True flag promises the ``SeqModel`` method of the same
-    name; diagnostics, complexity, sampling and pages read the flags and call the methods, nothing else."""
+    """What a model can show beyond its forward. A True flag (all but ``causal``) promises the ``SeqModel``
+    method of the same name, checked when the class is defined; diagnostics, complexity, sampling and
+    pages read the flags and call the methods, nothing else. A model in a file of its own declares e.g.
+
+        class MyModel(SeqModel):
+            capabilities = Capabilities(causal=True, attention_maps=True)
+            def attention_maps(self, batch): ...   # per layer (B, heads, T, T)
+    """
 
     causal: bool = False  # output t reads x_≤t only, so text can be sampled one token at a time
     attention_maps: bool = False  # attention_maps(batch): α of every layer, (B, heads, rows, T)
@@ -118,6 +124,18 @@ class SeqModel(nn.Module):
     # weight-sized temporaries alive during backward, e.g. per-time-step weight gradients being summed;
     # 3 is the most measured (RNN, GRU, SSMs: a loop over time); a family that measured fewer says so
     backward_weight_copies: ClassVar[float] = 3.5
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        promised = [f.name for f in fields(Capabilities) if f.name != "causal" and getattr(cls.capabilities, f.name)]
+        own = cls.__mro__[: cls.__mro__.index(SeqModel)]  # the subclasses between cls and SeqModel
+        missing = [name for name in promised if not any(name in vars(k) for k in own)]
+        if missing:
+            raise CapabilityError(
+                f"{cls.__name__} declares {', '.join(missing)} in its capabilities but does not define "
+                f"{' or '.join(f'{m}()' for m in missing)}",
+                "model.capabilities",
+            )
 
     def __init__(self, cfg: ModelConfig, spec: TaskSpec):
         super().__init__()
