@@ -3,6 +3,7 @@
 import streamlit as st
 
 from seqlab.ui.boot import routed
+from seqlab.ui.controls import projector_toggle
 
 st.set_page_config(page_title="seqlab — sequence models, live", page_icon="📈", layout="wide")
 
@@ -18,7 +19,7 @@ PAGES = [
 ]
 
 with st.sidebar:
-    st.toggle("Large fonts (projector)", key="seqlab_large")
+    projector_toggle()  # in the link as large=1
     st.caption("Every setting lives in the page's URL: copy the link to share the exact experiment.")
 
 with routed():  # pages started outside this were started the legacy way (seqlab/ui/boot.py)

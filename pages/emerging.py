@@ -21,14 +21,14 @@ PRESETS = [
     Preset(
         "Long memory: copy with delay 60, SSM vs LSTM",
         ("ssm", "lstm"),
-        {"task": "copy", "seq_len": 3, "delay": 60, "steps": 1500},
+        {"task": "copy", "seq_len": 3, "delay": 60, "steps": 1500, "until": "accuracy>=0.99"},
         "The S4D layer copies across 60 blank steps within a few dozen updates — its kernel is initialised "
         "to decay slowly — while the LSTM sits at chance for a long time.",
     ),
     Preset(
         "Selectivity: SSM vs selective SSM on recall",
         ("ssm", "selective-ssm"),
-        {"task": "recall", "seq_len": 4, "steps": 800},
+        {"task": "recall", "seq_len": 4, "steps": 800, "until": "accuracy>=0.9"},
         "Recall needs content-dependent memory: which value to keep depends on which key came before it. "
         "The selective SSM gates its state by the input and climbs past 90 % within ~800 steps; the "
         "time-invariant S4D kernel stalls near 35 % (chance is 12.5 %).",

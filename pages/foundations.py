@@ -3,6 +3,7 @@
 import streamlit as st
 
 from seqlab.errors import SeqlabError
+from seqlab.tasks.registry import make_task
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.panels import experiment, live_panels, model_cards
 from seqlab.ui.state import page_runs, registry
@@ -29,18 +30,31 @@ runs = [r for r in registry().visible(page_runs(PAGE)) if not r.alive and r.trai
 if not runs:
     st.caption("Train first (compare the MLP with an RNN to see the difference); then try another length here.")
 else:
-    trained_len = runs[0].config.task.seq_len
+    # the length field speaks the task's unit (symbols for reverse) and every answer gives both that and
+    # the input positions the network reads (reverse: 2L), which is what the MLP's refusal counts
+    task = runs[0].trainer.task
+    unit = task.seq_len_meaning
     longer = st.number_input(
-        "evaluate at length", min_value=1, max_value=1000, value=trained_len * 2, key=f"{PAGE}:eval_len"
+        f"evaluate at {unit}", min_value=1, max_value=1000, value=task.seq_len * 2, key=f"{PAGE}:eval_len"
     )
     if st.button("Evaluate the trained models at this length"):
-        for run in runs:
-            try:
-                loss, metrics = run.trainer.evaluate_at_length(int(longer))
-                shown_m = ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in metrics.items())
-                st.success(f"**{run.label}** reads length {longer}: held-out loss {loss:.3g}, {shown_m}.")
-            except SeqlabError as e:
-                st.error(f"**{run.label}** refuses: {str(e).split(': ', 1)[-1]}", icon="🚫")
+        trained = f"{unit} = {task.seq_len}: {task.spec.length} input positions"
+        try:
+            positions = make_task(task.name, int(longer), task.options.model_dump()).spec.length
+        except SeqlabError as e:
+            st.error(f"Cannot make the task at {unit} = {longer}: {str(e).split(': ', 1)[-1]}", icon="🚫")
+        else:
+            asked = f"{unit} = {longer} ({positions} input positions)"
+            for run in runs:
+                try:
+                    loss, metrics = run.trainer.evaluate_at_length(int(longer))
+                    shown_m = ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in metrics.items())
+                    st.success(f"**{run.label}** reads {asked}: held-out loss {loss:.3g}, {shown_m}.")
+                except SeqlabError as e:
+                    st.error(
+                        f"**{run.label}** refuses {asked}; trained on {trained}. {str(e).split(': ', 1)[-1]}",
+                        icon="🚫",
+                    )
 
 st.subheader("The models")
 model_cards(shown)

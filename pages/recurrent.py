@@ -24,13 +24,13 @@ PRESETS = [
     Preset(
         "Memory: copy with delay 20",
         ("rnn", "lstm"),
-        {"task": "copy", "seq_len": 3, "delay": 20, "steps": 3000},
+        {"task": "copy", "seq_len": 3, "delay": 20, "steps": 3000, "until": "accuracy>=0.99"},
         "Both sit at chance for a while; the LSTM then breaks through to ~100 % while the RNN never does.",
     ),
     Preset(
         "GRU vs LSTM: parameters and speed",
         ("lstm", "gru"),
-        {"task": "parity", "seq_len": 10, "steps": 1500},
+        {"task": "parity", "seq_len": 10, "steps": 1500, "until": "accuracy>=0.99"},
         "The GRU has three weight blocks to the LSTM's four (¾ of the parameters); compare their "
         "parameter counts, steps per second and how fast each reaches 100 %.",
     ),

@@ -1,12 +1,14 @@
 """Transformers: GPT and BERT on the same tasks — attention instead of recurrence."""
 
+import math
+
 import streamlit as st
 
 from seqlab.diagnostics.attention import AttentionRecorder
 from seqlab.ui import charts
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
-from seqlab.ui.panels import attention_entropy, experiment, live_panels, model_cards, show
+from seqlab.ui.panels import attention_entropy, experiment, live_panels, model_cards, sharpest_layer, show
 from seqlab.ui.state import large_fonts, page_runs, registry
 
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
@@ -19,7 +21,7 @@ PRESETS = [
     Preset(
         "Copy at length 20: GPT vs LSTM",
         ("gpt", "lstm"),
-        {"task": "copy", "seq_len": 20, "delay": 0, "steps": 1500, "layers": 2},
+        {"task": "copy", "seq_len": 20, "delay": 0, "steps": 1500, "layers": 2, "until": "accuracy>=0.99"},
         "The Transformer reaches 100 % within a few hundred steps: every output position can look straight "
         "back at the symbol it must copy, one attention step away, while the LSTM must carry 20 symbols in its "
         "state.",
@@ -27,14 +29,14 @@ PRESETS = [
     Preset(
         "Reverse: causal GPT vs bidirectional BERT",
         ("gpt", "bert"),
-        {"task": "reverse", "seq_len": 20, "steps": 1500, "layers": 2},
+        {"task": "reverse", "seq_len": 20, "steps": 1500, "layers": 2, "until": "accuracy>=0.99"},
         "Both solve it; in the attention maps below, the answer rows form an anti-diagonal — output i attends "
         "to input L+1−i — and GPT's upper triangle stays empty (it may not look ahead).",
     ),
     Preset(
         "Associative recall: GPT vs LSTM",
         ("gpt", "lstm"),
-        {"task": "recall", "seq_len": 8, "steps": 2000, "layers": 2},
+        {"task": "recall", "seq_len": 8, "steps": 2000, "layers": 2, "until": "accuracy>=0.99"},
         "Recall is a lookup: attention matches the query key against every stored key at once, the LSTM has to "
         "squeeze all pairs into one state vector.",
     ),
@@ -81,9 +83,15 @@ else:
         value=len(steps) - 1,
         format_func=lambda i: str(steps[i]),
     )
-    layer = c2.selectbox(
-        "layer", range(maps[0].shape[0]), format_func=lambda i: f"layer {i + 1}", key=f"{PAGE}:att_layer"
+    sharpest, entropies = sharpest_layer(maps[idx])
+    choice = c2.selectbox(
+        "layer",
+        [None, *range(maps[0].shape[0])],
+        format_func=lambda i: f"sharpest (layer {sharpest + 1})" if i is None else f"layer {i + 1}",
+        key=f"{PAGE}:att_layer",
+        help="'sharpest': the layer whose heads attend most narrowly (lowest mean entropy) at this step",
     )
+    layer = sharpest if choice is None else choice
     cols = st.columns(min(4, maps[0].shape[1]))
     for head, col in enumerate(cols):
         with col:
@@ -96,7 +104,9 @@ else:
                 )
             )
     st.caption(
-        f"Step {steps[idx]} of the run. Rows are query positions, columns the positions they read; "
+        f"Step {steps[idx]} of the run, layer {layer + 1}: mean attention entropy {entropies[layer]:.2f} nats "
+        f"(layers: {', '.join(f'{e:.2f}' for e in entropies)}; ln T = {math.log(maps[idx].shape[-1]):.2f} is uniform). "
+        "Rows are query positions, columns the positions they read; "
         "for reverse and copy the rows that produce the answer light up exactly where the answer is."
     )
 

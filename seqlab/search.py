@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -85,10 +86,12 @@ def pareto(trials: list[dict], cost: str) -> list[dict]:
 
 
 class Search:
-    """Run with ``run()`` (blocking, e.g. in a worker thread); ``snapshot()`` is safe from any thread."""
+    """Run with ``run()`` (blocking, e.g. in a worker thread); ``snapshot()`` is safe from any thread.
+    ``clock`` times the budget, for the search and its trainings (a test passes a fake one)."""
 
-    def __init__(self, config: SearchConfig):
+    def __init__(self, config: SearchConfig, clock: Callable[[], float] = time.monotonic):
         self.config = config
+        self.clock = clock
         self.task = make_task(config.task, config.seq_len, config.task_options)
         families = [f for f in config.space.families if incompatibility(MODELS[f], self.task) is None]
         if not families:
@@ -123,7 +126,7 @@ class Search:
             "seed": self.config.seed,
             "time_budget": max(0.5, time_left),
         }
-        result = Trainer(RunConfig.from_flat(flat)).run()
+        result = Trainer(RunConfig.from_flat(flat), clock=self.clock).run()
         return {
             "arch": arch,
             "label": _label(arch),
@@ -137,7 +140,7 @@ class Search:
         }
 
     def run(self) -> dict:
-        c, rng, t0 = self.config, random.Random(self.config.seed), time.monotonic()
+        c, rng, t0 = self.config, random.Random(self.config.seed), self.clock()
         self.status = "running"
         seen, population = set(), []
         for _ in range(c.trials * 10):
@@ -151,20 +154,20 @@ class Search:
         while population and not self._stop.is_set():
             results = []
             for arch in population:
-                left = c.budget - (time.monotonic() - t0)
+                left = c.budget - (self.clock() - t0)
                 if left <= 0 or self._stop.is_set():
                     break
                 trial = self.evaluate(arch, steps, rung, left)
                 results.append(trial)
                 with self._lock:
                     self.trials.append(trial)
-            if len(population) == 1 or time.monotonic() - t0 >= c.budget or len(results) < len(population):
+            if len(population) == 1 or self.clock() - t0 >= c.budget or len(results) < len(population):
                 break
             keep = max(1, len(population) // c.eta)
             population = [t["arch"] for t in sorted(results, key=lambda t: -t["score"])[:keep]]
             steps, rung = steps * c.eta, rung + 1
         self.status = "stopped" if self._stop.is_set() else "completed"
-        return self.result(time.monotonic() - t0)
+        return self.result(self.clock() - t0)
 
     def stop(self) -> None:
         self._stop.set()

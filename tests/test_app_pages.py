@@ -3,6 +3,7 @@ run's own numbers, Stop works, bad query values fall back with a note."""
 
 import math
 
+import numpy as np
 import pytest
 from pagetest import app, chart_data, join_all, specs, titles
 
@@ -59,7 +60,7 @@ def test_stop_button_stops_a_long_run():
     at.button(key="recurrent:train").click().run()
     run = registry().visible(at.session_state["recurrent:runs"])[0]
     at.button(key="recurrent:stop").click().run()
-    run.join(5)
+    run.join(60)
     assert run.snapshot().status == "stopped"
     at.run()
     assert not at.exception
@@ -89,14 +90,22 @@ def test_invalid_combination_shows_error_next_to_controls_not_traceback():
 
 @pytest.mark.parametrize("page", ["pages/foundations.py"])
 def test_foundations_mlp_trains_then_refuses_a_longer_sequence(page):
-    at = app({"model": "mlp", "task": "parity", "seq_len": "6", "steps": "30", "models": "mlp,rnn"}, page=page)
+    at = app({"model": "mlp", "task": "reverse", "seq_len": "3", "steps": "30", "models": "mlp,rnn"}, page=page)
     at.button(key="foundations:train").click().run()
     join_all()
     at.run()
     assert "Loss" in titles(specs(at))
-    next(b for b in at.button if b.label.startswith("Evaluate")).click().run()  # at twice the length
-    assert any("refuses" in e.value and "one block of weights" in e.value for e in at.error)
-    assert any("rnn" in s.value and "reads length" in s.value for s in at.success)
+    assert at.number_input(key="foundations:eval_len").label == "evaluate at number of symbols L"
+    next(
+        b for b in at.button if b.label.startswith("Evaluate")
+    ).click().run()  # twice the length: 6 symbols, 12 positions
+    asked = "number of symbols L = 6 (12 input positions)"
+    assert any(
+        f"refuses {asked}; trained on number of symbols L = 3: 6 input positions" in e.value
+        and "one block of weights" in e.value
+        for e in at.error
+    ), [e.value for e in at.error]
+    assert any(f"**rnn** reads {asked}" in s.value for s in at.success)
 
 
 def test_sessions_do_not_see_each_others_runs_unless_shared_by_link():
@@ -124,7 +133,7 @@ def test_reruns_and_page_switches_keep_one_run():
     assert [r.id for r in registry().running() if r.owner == at.session_state["seqlab_owner"]] == [run_id]
     assert at.button(key="recurrent:train").disabled  # no second run while this one trains
     at.button(key="recurrent:stop").click().run()
-    registry().get(run_id).join(5)
+    registry().get(run_id).join(60)
     assert registry().get(run_id).snapshot().status == "stopped"
 
 
@@ -176,13 +185,22 @@ def test_transformers_page_trains_and_shows_attention_maps_that_sum_to_one():
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     t = titles(specs(at))
-    assert "Loss" in t and "gpt · layer 1 · head 1" in t
+    _, maps = registry().visible(at.session_state["transformers:runs"])[0].observers[0].snapshot()
+    layer_entropy = [-(m * np.log(np.clip(m, 1e-12, None))).sum(-1).mean() for m in maps[-1]]  # per layer
+    best = int(np.argmin(layer_entropy)) + 1
+    assert "Loss" in t and f"gpt · layer {best} · head 1" in t  # opens on the sharpest layer …
+    assert any(f"layer {best}: mean attention entropy {min(layer_entropy):.2f} nats" in c.value for c in at.caption)
     entropy = chart_data(at, "Attention entropy per head")
     assert entropy["entropy"].between(0, math.log(10) + 1e-6).all()
-    alpha = chart_data(at, "gpt · layer 1 · head 1")
+    alpha = chart_data(at, f"gpt · layer {best} · head 1")
     assert len(alpha) == 10 * 10
     assert alpha.groupby("query")["weight"].sum().round(4).eq(1.0).all()
     assert (alpha[alpha["key"] > alpha["query"]]["weight"] == 0).all()  # GPT never looks ahead
+    entropy = chart_data(at, "Attention entropy per head")
+    latest = entropy[(entropy["head"] == "L1·H1") & (entropy["step"] == entropy["step"].max())]["entropy"]
+    w = alpha[alpha["weight"] > 0]
+    by_hand = (-w["weight"] * np.log(w["weight"])).groupby(w["query"]).sum().mean()  # the map drawn beside it
+    assert latest.item() == pytest.approx(by_hand, abs=1e-4)
     assert (
         at.select_slider[0].value
         == len(registry().visible(at.session_state["transformers:runs"])[0].observers[0].snapshot()[0]) - 1
@@ -318,3 +336,14 @@ def test_complexity_panel_measure_again_drops_the_kept_points(monkeypatch):
     monkeypatch.setattr(panels, "forget", lambda *a: dropped.append(a))
     again[0].click().run()
     assert dropped == [(["rnn"], panels.QUICK_LENGTHS, 64)]
+
+
+def test_unsaturated_gates_are_said_in_a_sentence_not_drawn_as_a_flat_line():
+    at = app({"model": "lstm", "task": "parity", "seq_len": "6", "steps": "50", "hidden": "16"}, "pages/recurrent.py")
+    at.button(key="recurrent:train").click().run()
+    join_all()
+    at.run()
+    gates = registry().visible(at.session_state["recurrent:runs"])[0].observers[0].snapshot()[-1]["gates"]
+    assert max(max(g["saturated"]) for g in gates.values()) == 0.0  # a fresh LSTM: no gate near 0 or 1
+    assert not any(t and t.startswith("Saturated gates") for t in titles(specs(at)))
+    assert any(c.value.startswith("None to speak of: at most 0.00% of the units") for c in at.caption)

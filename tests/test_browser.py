@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,9 +58,9 @@ def _serve():
     port = _free_port()
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", STREAMLIT_SERVER_HEADLESS="true")
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-    proc = subprocess.Popen(
-        [*cmd, "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    # the server's output goes to a file: an unread pipe fills up and blocks a chatty server
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below, after the server ends
+    proc = subprocess.Popen([*cmd, "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 120  # generous: a loaded 2-core machine imports torch slowly
         while True:
@@ -68,12 +69,18 @@ def _serve():
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
+                    log.seek(0)
+                    pytest.fail(f"streamlit did not start: {log.read().decode()[-2000:]}")
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:  # a loaded machine: don't let a slow shutdown fail the test
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +202,8 @@ def test_a_shared_link_with_bad_values_falls_back_with_a_note_on_the_first_reque
             _open(pg, f"{url}/recurrent?model=gru&task=parity&seed=-3&seq_len=7&bogus=1")
             notes = pg.eval_on_selector_all('[data-testid="stAlert"]', "els => els.map(e => e.innerText)")
             text = " ".join(notes)
-            assert "From the link: ignored seed='-3'" in text and "ignored unknown setting 'bogus'" in text, notes
+            assert re.search(r"From the link: ignored seed='-3'", text), notes
+            assert re.search(r"From the link: ignored 'bogus': not a setting", text), notes
             assert pg.get_by_label("random seed").input_value() == "0"  # the default, not the bad value
             assert pg.get_by_label("number of bits T").input_value() == "7"  # the good values still apply
             assert not _exceptions(pg)

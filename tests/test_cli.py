@@ -5,6 +5,8 @@ import sys
 import pytest
 
 from seqlab.cli import main
+from seqlab.config import RunConfig
+from seqlab.train import Trainer
 
 
 def run(capsys, *argv):
@@ -78,7 +80,8 @@ def test_train_json_contract(capsys, tmp_path):
     assert "step 30/30" in err or "100%" in err  # progress went to stderr
 
 
-def test_train_until_reports_seconds_to_target(capsys):
+def test_train_until_reports_seconds_to_target(capsys, tmp_path):
+    out_file = tmp_path / "run.json"
     code, out, _ = run(
         capsys,
         "train",
@@ -96,9 +99,14 @@ def test_train_until_reports_seconds_to_target(capsys):
         "accuracy=0.99",
         "--json",
         "--quiet",
+        "--out",
+        str(out_file),
     )
     d = last_json(out)
-    assert d["status"] == "target_reached" and d["seconds_to_target"] > 0
+    evals = json.loads(out_file.read_text())["history"]["eval"]
+    assert d["status"] == "target_reached" and evals[-1]["metrics"]["accuracy"] >= 0.99
+    assert all(e["metrics"]["accuracy"] < 0.99 for e in evals[:-1])  # the first evaluation on target ended it …
+    assert d["seconds_to_target"] == evals[-1]["elapsed"] and d["steps"] == evals[-1]["step"]  # … and timed it
 
 
 BAD = [
@@ -172,9 +180,10 @@ def test_bench_json_lists_bare_and_instrumented_times(capsys):
     code, out, _ = run(capsys, "bench", "--models", "rnn,lstm", "--rounds", "2", "--json")
     rows = last_json(out)
     assert [r["model"] for r in rows] == ["rnn", "lstm"]
-    for r in rows:
-        assert r["bare_ms"] > 0 and r["instrumented_ms"] > 0
-        assert r["ratio"] > 0  # the contract only: speed targets live in the bench output, not in tests
+    for r in rows:  # the contract only: speed targets live in the bench output, not in tests
+        assert set(r) == {"model", "bare_ms", "instrumented_ms", "ratio"} and all(
+            isinstance(r[k], float) for k in ("bare_ms", "instrumented_ms", "ratio")
+        )
 
 
 def test_recurrent_model_is_scored_at_another_length(capsys):
@@ -195,4 +204,8 @@ def test_recurrent_model_is_scored_at_another_length(capsys):
         "--quiet",
     )
     d = last_json(out)
-    assert code == 0 and d["at_length"]["seq_len"] == 30 and 0 <= d["at_length"]["metrics"]["accuracy"] <= 1
+    assert code == 0 and d["at_length"]["seq_len"] == 30
+    trainer = Trainer(RunConfig.model_validate(d["config"]))  # the same run through the library
+    trainer.run()
+    loss, metrics = trainer.evaluate_at_length(30)
+    assert d["at_length"]["metrics"] == metrics and d["at_length"]["loss"] == loss

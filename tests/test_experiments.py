@@ -132,10 +132,13 @@ def test_pretraining_beats_training_from_scratch_on_the_same_few_labels(pretrain
     ft = r["finetune"]
     pre, scratch = ft["runs"]["pre-trained"], ft["runs"]["from scratch"]
     assert ft["labelled_examples"] == 40 * 8
+    # measured over seeds 0-4: masked-token accuracy 0.55-0.66 (chance 0.0625); fine-tuned accuracy pre-trained
+    # 0.80-0.92, from scratch 0.50-0.55 (chance 0.5), gain 0.29-0.37; loss pre-trained 0.20-0.46, from scratch
+    # 0.70-0.72 (ln 2 = 0.69), never closer than 0.24
     assert r["pretrain"]["accuracy"] > 2 * r["pretrain"]["chance"]  # masked tokens were learned
     assert pre["final_accuracy"] > 0.75 and scratch["final_accuracy"] < 0.65
     assert r["gain"] > 0.25
-    assert pre["final_loss"] < scratch["final_loss"]
+    assert pre["final_loss"] < scratch["final_loss"] - 0.15
     steps = [e["step"] for e in pre["history"]["eval"]]
     assert steps == [0, 10, 20, 30, 40] == [e["step"] for e in scratch["history"]["eval"]]
 
@@ -167,11 +170,12 @@ def test_scaling_loss_falls_with_size_on_a_tiny_case(scaling_result):
     losses = [p["loss"] for p in r["points"]]
     ns = [p["non_embedding_params"] for p in r["points"]]
     assert ns == sorted(ns) and ns[-1] / ns[0] > 10
-    assert losses[0] > losses[1] > losses[2] > r["bayes_loss"]
-    assert losses[0] < r["blind_loss"]
+    # measured over seeds 0-4: losses 2.56-2.68, 2.25-2.31, 1.97-1.99 (each step down ≥ 0.26), Bayes floor 0.95,
+    # blind ln 16 = 2.77 (≥ 0.09 above the smallest model); α 0.10-0.12 with c = 0, 0.17-0.20 with c = Bayes
+    assert losses[0] - 0.15 > losses[1] > losses[2] + 0.15 > r["bayes_loss"] + 0.15
+    assert losses[0] < r["blind_loss"] - 0.05
     assert r["fit"] == r["fits"]["none"] and r["fit"]["c"] == 0 and r["fit"]["alpha"] > 0.05
-    assert r["fits"]["bayes"]["c"] == r["bayes_loss"] and r["fits"]["bayes"]["alpha"] > r["fit"]["alpha"]
-    assert 0 <= r["fits"]["fit"]["c"] < min(losses)
+    assert r["fits"]["bayes"]["c"] == r["bayes_loss"] and r["fits"]["bayes"]["alpha"] > r["fit"]["alpha"] + 0.03
     assert r["tokens"] == 150 * 32 * 16
 
 
@@ -179,30 +183,43 @@ def test_fewshot_accuracy_rises_with_examples_in_context_above_chance(fewshot_re
     rows = fewshot_result["rows"]
     assert [r["k"] for r in rows] == list(range(1, 9)) and rows[4]["trained"] is False
     acc = [r["accuracy"] for r in rows]
-    assert acc[3] > acc[1] + 0.1 > acc[0] + 0.1  # more examples, more right answers
+    # measured over seeds 0-4: acc(k=1..4) 0.34-0.37, 0.43-0.47, 0.50-0.55, 0.62-0.64, acc(k=8) 0.97-0.99; steps
+    # k=1→2 ≥ 0.083, k=2→4 ≥ 0.17, k=4→8 ≥ 0.34; at most 0.023 above the ideal learner
+    assert acc[3] > acc[1] + 0.1 and acc[1] > acc[0] + 0.04  # more examples, more right answers
     assert acc[3] > 0.25 + 0.3  # well above chance 1/4 at the largest trained k
-    assert acc[7] > acc[3]  # and still better with more examples than in training
+    assert acc[7] > acc[3] + 0.2  # and still better with more examples than in training
     for r in rows[:4]:
         assert r["accuracy"] <= r["ideal"] + 0.05  # nobody beats the ideal learner (up to sampling)
 
 
 def test_live_progress_counts_steps_across_runs_and_stops_the_rest_early():
     import threading
-    import time
 
     from seqlab.experiments.base import LiveProgress
+    from seqlab.train import Observer
 
-    config = ScalingConfig.build({**TINY_SCALING, "steps": 400})
+    config = ScalingConfig.build({**TINY_SCALING, "steps": 100})
     live = LiveProgress(config.total_steps())
+    at_step_20, stop_sent = threading.Event(), threading.Event()
+
+    class HoldAtStep20(Observer):  # keeps the second model's training at a known step while the page stops it
+        def on_step(self, record):
+            if record.step == 20:
+                at_step_20.set()
+                stop_sent.wait(60)
+
+    def observers(label):
+        return [*live.observers(label), *([HoldAtStep20()] if label == "gpt d=8" else [])]
+
     out = {}
-    worker = threading.Thread(target=lambda: out.update(run_scaling(config, live.observers)))
+    worker = threading.Thread(target=lambda: out.update(run_scaling(config, observers)))
     worker.start()
-    while live.snapshot()["steps"] < 450 and worker.is_alive():  # into the second model
-        time.sleep(0.01)
+    assert at_step_20.wait(60)
     live.stop()
+    stop_sent.set()
     worker.join(60)
     snap = live.snapshot()
-    assert snap["stopped"] and 450 <= snap["steps"] < 1200 and snap["total_steps"] == 1200
+    assert snap["stopped"] and snap["steps"] == 100 + 20 and snap["total_steps"] == 300
     assert snap["phase"] == "gpt d=16" and set(snap["evals"]) == {"gpt d=4", "gpt d=8", "gpt d=16"}
     assert [p["status"] for p in out["points"]] == ["completed", "stopped", "stopped"]
     assert out["points"][2]["loss"] is None  # stopped before its first step: nothing to report
@@ -285,22 +302,34 @@ def run(capsys, *argv):
 
 
 @pytest.mark.parametrize(
-    ("argv", "keys"),
+    ("argv", "summary", "expected", "progress"),
     [
         (
             ["pretrain", "--pretrain-steps", "5", "--finetune-steps", "3", "--hidden", "8", "--heads", "2"],
-            {"pretrain", "finetune", "gain"},
+            lambda d: d["finetune"]["labelled_examples"],
+            3 * 8,  # three fine-tuning steps of eight labelled examples
+            "step 3/3",
         ),
-        (["scaling", "--widths", "2,4,8", "--heads", "1", "--steps", "3", "--layers", "1"], {"points", "fit"}),
-        (["fewshot", "--steps", "3", "--eval-max", "3", "--hidden", "8", "--heads", "2"], {"rows", "train_max"}),
+        (
+            ["scaling", "--widths", "2,4,8", "--heads", "1", "--steps", "3", "--layers", "1"],
+            lambda d: [p["width"] for p in d["points"]],
+            [2, 4, 8],
+            "[3/3] d=8",
+        ),
+        (
+            ["fewshot", "--steps", "3", "--eval-max", "3", "--hidden", "8", "--heads", "2"],
+            lambda d: [r["k"] for r in d["rows"]],
+            [1, 2, 3],
+            "step 3/3",
+        ),
     ],
 )
-def test_cli_experiments_print_one_json_object_last_and_progress_on_stderr(capsys, argv, keys):
+def test_cli_experiments_print_one_json_object_last_and_progress_on_stderr(capsys, argv, summary, expected, progress):
     code, out, err = run(capsys, *argv, "--json")
     assert code == 0
     d = json.loads(out.strip().splitlines()[-1])
-    assert keys <= set(d) and d["config"]
-    assert err  # progress went to stderr
+    assert summary(d) == expected and d["config"]["steps" if argv[0] != "pretrain" else "finetune_steps"] == 3
+    assert progress in err
 
 
 def test_cli_scaling_prints_a_line_per_size_and_the_fit(capsys):

@@ -70,6 +70,10 @@ def test_tanh_rnn_gradient_vanishes_with_distance_while_lstm_keeps_it():
         c = RunConfig.from_flat({"model": model, "task": "adding", "seq_len": 100, "batch_size": 32})
         return Trainer(c).step(log=True).grad_by_time
 
+    # compared 40 steps back, not at t = 1: there the RNN's norm underflows float32 to exactly 0 and any ratio
+    # passes. Measured over seeds 0-4, ‖∂L/∂x‖ 40 steps back over the last step's: RNN 1.4e-11 to 3.4e-9, LSTM
+    # 7.9e-4 to 3.2e-3; the LSTM's ratio was ≥ 2.3e5 times the RNN's on every seed.
     rnn, lstm = profile("rnn"), profile("lstm")
-    assert rnn[0] < 1e-3 * rnn[-1]  # orders of magnitude below the last step
-    assert lstm[0] / lstm[-1] > 100 * rnn[0] / rnn[-1]
+    rnn_kept, lstm_kept = rnn[-41] / rnn[-1], lstm[-41] / lstm[-1]
+    assert rnn_kept < 1e-6 and lstm_kept > 1e-4
+    assert lstm_kept > 1e4 * rnn_kept

@@ -52,8 +52,13 @@ def test_recurrent_models_read_any_length():
     cfg = RunConfig.from_flat({"model": "gru", "task": "parity", "seq_len": 8, "steps": 5})
     trainer = Trainer(cfg)
     trainer.run()
-    _, metrics = trainer.evaluate_at_length(40)
-    assert 0.0 <= metrics["accuracy"] <= 1.0
+    seen = []
+    trainer.model.register_forward_hook(lambda m, args, out: seen.append((args[0], out.pred)))
+    loss, metrics = trainer.evaluate_at_length(40)
+    ((batch, pred),) = seen
+    assert batch.x.shape == (cfg.train.eval_size, 40) and torch.equal(batch.y, batch.x.sum(1) % 2)  # 40-bit parity
+    assert metrics["accuracy"] == (pred.argmax(-1) == batch.y).float().mean().item()
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(pred, batch.y).item())
 
 
 def test_orthogonal_identity_and_forget_bias_inits():

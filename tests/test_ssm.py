@@ -25,6 +25,7 @@ def test_kernel_is_causal():
 
 
 def test_ssm_remembers_across_a_long_delay():
+    # measured over seeds 0-4: the target is reached at step 100 of 400
     r = train(
         RunConfig.from_flat(
             {
@@ -42,6 +43,7 @@ def test_ssm_remembers_across_a_long_delay():
 
 
 def test_selective_ssm_learns_a_short_task():
+    # measured over seeds 0-4: loss 0.0001 of the baseline
     r = train(
         RunConfig.from_flat(
             {
@@ -74,7 +76,10 @@ def test_bad_state_size_names_the_field(flat, field):
 
 
 def test_selectivity_helps_associative_recall():
-    flat = {"task": "recall", "seq_len": 3, "hidden": 32, "steps": 300, "lr": 0.01, "eval_every": 100}
+    # measured over seeds 0-4, accuracy selective − S4D: 0.03-0.36 after 300 steps (under 0.1 on seeds 1 and 4),
+    # 0.10-0.36 after 400, 0.19-0.41 after 500 (selective 0.64-0.87, S4D 0.44-0.46: the time-invariant kernel's
+    # ceiling here); chance is 1/8
+    flat = {"task": "recall", "seq_len": 3, "hidden": 32, "steps": 500, "lr": 0.01, "eval_every": 100}
     s4d = train(RunConfig.from_flat({"model": "ssm", **flat}))
     selective = train(RunConfig.from_flat({"model": "selective-ssm", **flat}))
     assert selective.metrics["accuracy"] > s4d.metrics["accuracy"] + 0.1

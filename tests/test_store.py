@@ -33,7 +33,7 @@ def test_a_run_cut_off_mid_way_is_listed_as_incomplete_with_its_records(tmp_path
     writer._flush()  # what the periodic flush would have written before a crash
     assert store.summary("crashed")["status"] == "incomplete"
     assert len(store.load("crashed")["history"]["train"]) == 1
-    json.loads((tmp_path / "crashed" / "config.json").read_text())
+    assert RunConfig.model_validate_json((tmp_path / "crashed" / "config.json").read_text()) == cfg  # can be rerun
 
 
 def test_cli_train_save_and_runs_listing(tmp_path, capsys, monkeypatch):

@@ -92,3 +92,17 @@ def test_redraws_reuse_the_cached_spec():
     assert a.spec is b.spec  # one cached template …
     assert a.to_dict() is not b.to_dict() and "datasets" not in a.spec  # … never mutated by a redraw
     assert b.data["baseline"]["y"].iloc[0] == 0.3
+
+
+def test_loss_axis_ignores_early_spikes_unless_the_full_range_is_asked_for():
+    steps = np.arange(1, 101)
+    loss = np.where(steps <= 3, 100.0, 1.0)  # an untrained net's first losses, then a plateau at 1
+    train = pd.DataFrame({"run": "rnn", "step": steps, "loss": loss, "smoothed": frames.ema(loss, 0.9)})
+    held = pd.DataFrame({"run": "rnn", "step": [1, 50, 100], "loss": [90.0, 1.0, 0.9]})
+    fig = charts.loss_chart(train, ["rnn"], 0.7, held)
+    top = [p["value"] for p in fig.to_dict()["params"] if p["name"] == "ytop"]
+    assert np.allclose(top, [1.05 * 1.0])  # the plateau, not the spike (nor the EMA that still carries it)
+    full = charts.loss_chart(train, ["rnn"], 0.7, held, full_range=True)
+    assert [p["value"] for p in full.to_dict()["params"] if p["name"] == "ytop"] == [1.05 * 100.0]
+    assert full.spec is fig.spec  # one cached template for both ranges
+    assert charts.loss_top(train.assign(loss=0.1, smoothed=0.1), held.iloc[1:0], 0.7) == 0.7 * 1.1 * 1.05

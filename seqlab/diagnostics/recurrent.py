@@ -86,12 +86,17 @@ class ParamGradNorms(Observer):
 
     def on_start(self, trainer) -> None:
         self.named = [(n, p) for n, p in trainer.model.named_parameters() if p.requires_grad]
+        self.max_norm = trainer.max_norm
 
     def on_step(self, record) -> None:
         if record.step % self.every:
             return
+        # the engine has clipped the gradients in place by now; undo clip_grad_norm_'s scale to read them as computed
+        scale = min(1.0, self.max_norm / (record.grad_norm + 1e-6))
         rows = [
-            {"step": record.step, "param": n, "norm": p.grad.norm().item()} for n, p in self.named if p.grad is not None
+            {"step": record.step, "param": n, "norm": p.grad.norm().item() / scale}
+            for n, p in self.named
+            if p.grad is not None
         ]
         with self._lock:
             self.rows.extend(rows)

@@ -4,11 +4,12 @@
                        every k steps: evaluate on the fixed held-out batch
 
 It stops on the first of: ``steps`` done, the ``until`` target reached on held-out data, the
-wall-clock ``time_budget`` spent, a non-finite loss (status ``diverged``, history kept), or
-``request_stop()`` from any thread. Same config and seed ⇒ the same loss curve, also while other
-runs train in other threads of the process: a run draws only from its own generators (batches;
-init under ``global_rng``; dropout and teacher forcing through ``model.use_generator``) and never
-touches process-global torch state (the seed, ``set_num_threads``: the process's owner sets that).
+``time_budget`` spent (seconds on the trainer's ``clock``, the wall clock unless a test passes a fake),
+a non-finite loss (status ``diverged``, history kept), or ``request_stop()`` from any thread (before
+the next step). Same config and seed ⇒ the same loss curve, also while other runs train in other
+threads of the process: a run draws only from its own generators (batches; init under
+``global_rng``; dropout and teacher forcing through ``model.use_generator``) and never touches
+process-global torch state (the seed, ``set_num_threads``: the process's owner sets that).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -81,8 +82,11 @@ def watch_grad_by_time(x_t: torch.Tensor) -> dict:
 
 
 class Trainer:
-    def __init__(self, config: RunConfig, observers: Iterable[Observer] = ()):
+    def __init__(
+        self, config: RunConfig, observers: Iterable[Observer] = (), clock: Callable[[], float] = time.perf_counter
+    ):
         self.config = config
+        self.clock = clock
         self.observers = list(observers)
         self._stop = threading.Event()
         tc = config.train
@@ -129,7 +133,7 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_norm)
         self.optimizer.step()
         self.steps_done += 1
-        elapsed = time.perf_counter() - t0 if t0 is not None else 0.0
+        elapsed = self.clock() - t0 if t0 is not None else 0.0
         return StepRecord(self.steps_done, loss.item(), norm.item(), by_time, elapsed)
 
     @torch.no_grad()
@@ -176,7 +180,7 @@ class Trainer:
 
     def _eval_record(self, t0: float) -> EvalRecord:
         loss, metrics = self.evaluate()
-        rec = EvalRecord(self.steps_done, loss, metrics, time.perf_counter() - t0)
+        rec = EvalRecord(self.steps_done, loss, metrics, self.clock() - t0)
         self.eval_history.append(rec)
         self._emit("on_eval", rec)
         return rec
@@ -185,7 +189,7 @@ class Trainer:
         tc = self.config.train
         for obs in self.observers:
             obs.on_start(self)
-        t0 = time.perf_counter()
+        t0 = self.clock()
         status, to_target = "completed", None
         last_eval = -1
         while self.steps_done < tc.steps:
@@ -202,14 +206,14 @@ class Trainer:
                 if self.target and self.target.reached({"loss": ev.loss, **ev.metrics}):
                     status, to_target = "target_reached", ev.elapsed
                     break
-            if tc.time_budget is not None and time.perf_counter() - t0 >= tc.time_budget:
+            if tc.time_budget is not None and self.clock() - t0 >= tc.time_budget:
                 status = "time_budget"
                 break
         if status != "diverged" and last_eval != self.steps_done and self.steps_done > 0:
             ev = self._eval_record(t0)
             if status != "target_reached" and self.target and self.target.reached({"loss": ev.loss, **ev.metrics}):
                 status, to_target = "target_reached", ev.elapsed
-        result = self.result(status, time.perf_counter() - t0, to_target)
+        result = self.result(status, self.clock() - t0, to_target)
         for obs in self.observers:
             obs.on_end(result)
         return result

@@ -12,7 +12,7 @@ Runs are coloured by their position in ``labels``, so a run has one colour in ev
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import altair as alt
 import pandas as pd
@@ -26,11 +26,17 @@ HEIGHT = 240
 class Figure:
     spec: dict  # Vega-Lite, data by name; a shared cached template: read it, don't mutate it
     data: dict[str, pd.DataFrame]
+    # values of the spec's top-level params (e.g. an axis limit), swapped in like the data
+    params: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """The spec with its datasets inlined (for st.vega_lite_chart)."""
+        """The spec with its datasets (and param values) inlined (for st.vega_lite_chart)."""
         spec = dict(self.spec)
         spec["datasets"] = dict(self.data)
+        if self.params:
+            spec["params"] = [p for p in spec.get("params", []) if p.get("name") not in self.params] + [
+                {"name": k, "value": v} for k, v in self.params.items()
+            ]
         return spec
 
     @property
@@ -74,8 +80,9 @@ def _baseline_layers(text: str, y_field: str = "y") -> list[alt.Chart]:
     )
     label = (
         alt.Chart(_named("baseline"))
-        .mark_text(align="left", dx=4, dy=-7, color="#444")
-        .encode(y=alt.Y(f"{y_field}:Q"), x=alt.value(2), text=alt.Text("label:N"))
+        # at the right end, above the rule: at the left it sat on the curves' first (highest) stretch
+        .mark_text(align="right", dx=-4, dy=-7, color="#444")
+        .encode(y=alt.Y(f"{y_field}:Q"), x=alt.value("width"), text=alt.Text("label:N"))
     )
     return [rule, label]
 
@@ -83,18 +90,20 @@ def _baseline_layers(text: str, y_field: str = "y") -> list[alt.Chart]:
 # -- loss ------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=128)
 def _loss_spec(labels: tuple[str, ...], y_title: str, baseline: bool, large: bool) -> dict:
+    # the axis top is a param (``ytop``), so the cached spec serves every range; lines above it are clipped
     color, x = _color(labels), alt.X("step:Q", title="training step")
+    y_scale = alt.Scale(domainMax={"expr": "ytop"}, nice=False)
     raw = (
         alt.Chart(_named("train"))
-        .mark_line(opacity=0.25, strokeWidth=1)
-        .encode(x=x, y=alt.Y("loss:Q", title=y_title), color=color)
+        .mark_line(opacity=0.25, strokeWidth=1, clip=True)
+        .encode(x=x, y=alt.Y("loss:Q", title=y_title, scale=y_scale), color=color)
     )
     smooth = (
         alt.Chart(_named("train"))
-        .mark_line(strokeWidth=2.5)
+        .mark_line(strokeWidth=2.5, clip=True)
         .encode(
             x=x,
-            y=alt.Y("smoothed:Q", title=y_title),
+            y=alt.Y("smoothed:Q", title=y_title, scale=y_scale),
             color=color,
             tooltip=[
                 alt.Tooltip("run:N"),
@@ -105,10 +114,10 @@ def _loss_spec(labels: tuple[str, ...], y_title: str, baseline: bool, large: boo
     )
     held = (
         alt.Chart(_named("eval"))
-        .mark_point(filled=True, size=45, shape="diamond")
+        .mark_point(filled=True, size=45, shape="diamond", clip=True)
         .encode(
             x=x,
-            y=alt.Y("loss:Q", title=y_title),
+            y=alt.Y("loss:Q", title=y_title, scale=y_scale),
             color=color,
             tooltip=[
                 alt.Tooltip("run:N"),
@@ -128,6 +137,33 @@ def _loss_spec(labels: tuple[str, ...], y_title: str, baseline: bool, large: boo
     )
 
 
+def loss_top(
+    train: pd.DataFrame, held_out: pd.DataFrame, baseline: float | None, full: bool = False, skip: float = 0.1
+) -> float:
+    """Top of the loss axis. ``full``: the highest value drawn. Otherwise the first ``skip`` of each run's
+    steps is ignored — an untrained network's first losses can be tens of times the rest and squash
+    the part of the curve worth reading — and the raw curve's rarest spikes (top 2 %) are clipped;
+    the blind baseline always stays in view."""
+    import numpy as np
+
+    def finite(values) -> np.ndarray:
+        v = np.asarray(values, dtype=float)
+        return v[np.isfinite(v)]
+
+    tops = [baseline * 1.1] if baseline is not None and np.isfinite(baseline) else []
+    if full:
+        tops += [v.max() for v in (finite(train["loss"]), finite(held_out["loss"])) if len(v)]
+    else:
+        for run, rows in train.groupby("run"):
+            late = rows[rows["step"] >= rows["step"].min() + skip * (rows["step"].max() - rows["step"].min())]
+            raw = finite(late["loss"])  # not the smoothed curve: its average still carries the early spike
+            tops += [np.quantile(raw, 0.98)] if len(raw) else []
+            ev = held_out[held_out["run"] == run]
+            ev = finite(ev[ev["step"] >= late["step"].min()]["loss"]) if len(late) else []
+            tops += [ev.max()] if len(ev) else []
+    return float(max(tops) * 1.05) if tops else 1.0
+
+
 def loss_chart(
     train: pd.DataFrame,
     labels,
@@ -135,12 +171,17 @@ def loss_chart(
     held_out: pd.DataFrame | None = None,
     y_title: str = "loss",
     large: bool = False,
+    full_range: bool = False,
 ) -> Figure:
     """Training loss vs step: raw curve faded, smoothed curve on top, held-out loss as diamonds,
-    the blind baseline as a dashed rule."""
+    the blind baseline as a dashed rule; the axis ignores early spikes unless ``full_range``."""
     spec = _loss_spec(tuple(labels), y_title, baseline is not None, large)
     held_out = held_out if held_out is not None else pd.DataFrame(columns=["run", "step", "loss"])
-    return _fig(spec, train=train, eval=held_out, baseline=pd.DataFrame({"y": [baseline], "label": ["blind guess"]}))
+    return Figure(
+        spec,
+        {"train": train, "eval": held_out, "baseline": pd.DataFrame({"y": [baseline], "label": ["blind guess"]})},
+        {"ytop": loss_top(train, held_out, baseline, full_range)},
+    )
 
 
 # -- held-out metric ---------------------------------------------------------------------------
@@ -359,7 +400,9 @@ def timeline_chart(milestones: pd.DataFrame, large: bool = False) -> Figure:
 
 
 # -- the three live panels, assembled (pure, so the live-view benchmark times exactly this) ------
-def panel_figures(snaps, labels, smoothing: float = 0.9, y_title: str = "loss", large: bool = False) -> dict:
+def panel_figures(
+    snaps, labels, smoothing: float = 0.9, y_title: str = "loss", large: bool = False, full_range: bool = False
+) -> dict:
     """Loss, held-out metric, one gradient heatmap per run and the latest-step profile."""
     from . import frames
 
@@ -367,7 +410,9 @@ def panel_figures(snaps, labels, smoothing: float = 0.9, y_title: str = "loss", 
     if not any(s.train for s in snaps):
         return out
     ev = frames.eval_frame(snaps)
-    out["loss"] = loss_chart(frames.loss_frame(snaps, smoothing), labels, snaps[0].baseline_loss, ev, y_title, large)
+    out["loss"] = loss_chart(
+        frames.loss_frame(snaps, smoothing), labels, snaps[0].baseline_loss, ev, y_title, large, full_range
+    )
     metric = next((m for m in ("accuracy", "mse") if m in ev.columns), None)
     if metric:
         out["metric"] = metric_chart(ev, metric, labels, snaps[0].baseline_metrics.get(metric), large)
@@ -631,7 +676,7 @@ def _lines_spec(
         f"{y}:Q",
         title=y_title,
         scale=alt.Scale(type="log") if log else alt.Scale(),
-        axis=alt.Axis(format="%") if percent else alt.Axis(format="~g"),
+        axis=alt.Axis(format=".1~%") if percent else alt.Axis(format="~g"),  # 0.5 %, never 0.000000 %
     )
     chart = (
         alt.Chart(_named("rows"))

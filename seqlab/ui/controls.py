@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ..config import RunConfig, TrainConfig
+from ..config import MODEL_FIELDS, TRAIN_FIELDS, RunConfig, TrainConfig, flat_model_options, flat_task_options
 from ..errors import SeqlabError
 from ..models.registry import MODELS, incompatibility, model_class
 from ..tasks.registry import TASKS, make_task, task_class
@@ -42,27 +42,66 @@ def _k(page: str, name: str) -> str:
     return f"{page}:{name}"
 
 
-def seed_state(page: str, defaults: dict, models: tuple[str, ...], initial: tuple[str, ...] = ()) -> list[str]:
+# query keys that are not RunConfig settings: run ids, compare list, option sweep, preset, projector
+LINK_ONLY = ("runs", "models", "sweep", "preset", "large")
+
+
+def slug(name: str) -> str:
+    """A preset's name as it appears in a link: ``Memory: copy with delay 20`` → ``memory-copy-with-delay-20``."""
+    return "-".join(w for w in "".join(c if c.isalnum() else " " for c in name.lower()).split())
+
+
+def settings_of(models, task: str) -> set[str]:
+    """The flat setting names that ``models`` (any of them) and ``task`` have."""
+    names = {"model", "task", "seq_len", *MODEL_FIELDS, *TRAIN_FIELDS, *flat_task_options(task)}
+    for m in models:
+        names.update(flat_model_options(m))
+    return names
+
+
+def seed_state(
+    page: str,
+    defaults: dict,
+    models: tuple[str, ...],
+    tasks: tuple[str, ...] = (),
+    initial: tuple[str, ...] = (),
+    presets=(),
+) -> list[str]:
     """First visit of this page in this session: fill widget state from the URL, else defaults.
-    ``initial`` models start the page in compare mode. Returns the notes about query values that
-    were ignored."""
+    ``initial`` models start the page in compare mode unless the link names a model. Returns the
+    notes about query values that were ignored. A model or task the page does not offer is dropped
+    before anything else is read, so the link's other settings are judged against this page's
+    model and task (a setting neither has is dropped with a note, never carried along)."""
     if st.session_state.get(_k(page, "seeded")):
         return st.session_state.get(_k(page, "notes"), [])
-    params = {k: v for k, v in st.query_params.to_dict().items() if k not in ("runs", "models", "sweep")}
-    if ":" in st.query_params.get("sweep", ""):
-        name, values = st.query_params["sweep"].split(":", 1)
+    query = st.query_params.to_dict()
+    params = {k: v for k, v in query.items() if k not in LINK_ONLY}
+    notes: list[str] = []
+    if params.get("model") and params["model"] not in models:
+        notes.append(f"ignored model={params.pop('model')!r}: this page trains {', '.join(models)}")
+    if tasks and params.get("task") and params["task"] not in tasks:
+        notes.append(f"ignored task={params.pop('task')!r}: this page's tasks are {', '.join(tasks)}")
+    if ":" in query.get("sweep", ""):
+        name, values = query["sweep"].split(":", 1)
         st.session_state[_k(page, "sweep")] = (name, tuple(v for v in values.split(",") if v))
-    base = RunConfig.from_flat(defaults)
-    cfg, notes = RunConfig.from_query(params, base=base) if params else (base, [])
-    chosen = [m for m in st.query_params.get("models", "").split(",") if m]
+    chosen = [m for m in query.get("models", "").split(",") if m]
     bad = [m for m in chosen if m not in models]
     if bad:
         notes.append(f"ignored models {', '.join(bad)}: this page trains {', '.join(models)}")
     chosen = [m for m in chosen if m in models]
-    if cfg.model.name not in models:
-        notes.append(f"ignored model={cfg.model.name!r}: this page trains {', '.join(models)}")
-        cfg = RunConfig.from_flat({**cfg.to_flat(), "model": defaults["model"], "init": "auto", "lr": None})
-    load_flat(page, cfg.to_flat(), chosen or list(initial) or [cfg.model.name])
+    if chosen:  # the first model compared is the one whose settings the link carries
+        params["model"] = chosen[0]
+    base = RunConfig.from_flat(defaults)
+    cfg, more = RunConfig.from_query(params, base=base) if params else (base, [])
+    notes += more
+    named = [cfg.model.name] if "model" in params else []  # a link naming one model trains that model
+    load_flat(page, cfg.to_flat(), chosen or named or list(initial) or [cfg.model.name])
+    if query.get("preset"):
+        preset = next((p for p in presets if slug(p.name) == query["preset"]), None)
+        if preset is None:
+            notes.append(f"ignored preset={query['preset']!r}: not a preset of this page")
+        else:
+            st.session_state[_k(page, "preset_loaded")] = preset
     st.session_state[_k(page, "seeded")] = True
     st.session_state[_k(page, "notes")] = notes
     return notes
@@ -137,12 +176,22 @@ def controls(
 ) -> tuple[list[tuple[str, RunConfig]], str | None]:
     """Draw the settings; return ([(label, RunConfig)], error message or None)."""
     ss = st.session_state
-    compare = _toggle("Compare models (same task and seed)", _k(page, "compare"), False) if allow_compare else False
+    switched = {"on_change": _drop_foreign, "args": (page,)}
+    compare = (
+        _toggle("Compare models (same task and seed)", _k(page, "compare"), False, **switched)
+        if allow_compare
+        else False
+    )
     c1, c2 = st.columns(2)
     with c1:
         if compare:
             chosen = _multiselect(
-                "models", models, _k(page, "models"), models[:1], format_func=lambda m: f"{m} — {MODELS[m].info.title}"
+                "models",
+                models,
+                _k(page, "models"),
+                models[:1],
+                format_func=lambda m: f"{m} — {MODELS[m].info.title}",
+                **switched,
             )
         else:
             chosen = [
@@ -152,6 +201,7 @@ def controls(
                     _k(page, "model"),
                     models[0],
                     format_func=lambda m: f"{m} — {MODELS[m].info.title} ({MODELS[m].info.year})",
+                    **switched,
                 )
             ]
     with c2:
@@ -162,6 +212,8 @@ def controls(
             tasks[0],
             format_func=lambda t: TASKS[t].title,
             help="; ".join(f"{t}: {TASKS[t].description}" for t in tasks),
+            on_change=_task_switched,
+            args=(page,),
         )
     tcls = task_class(task_name)
     c1, c2, c3 = st.columns(3)
@@ -223,6 +275,30 @@ def controls(
             help="from the preset; off = train once with the setting above",
         )
     return build_configs(page, chosen, task_name)
+
+
+def _chosen_models(page: str) -> list[str]:
+    ss = st.session_state
+    return list(ss.get(_k(page, "models"), [])) if ss.get(_k(page, "compare")) else [ss.get(_k(page, "model"))]
+
+
+def _drop_foreign(page: str) -> None:
+    """After a model or task change: forget options the chosen models and task lack, so the next
+    model or task starts from its own defaults (as the CLI and links do), never from another's."""
+    ss = st.session_state
+    task = ss.get(_k(page, "task"))
+    if task not in TASKS:
+        return
+    own = settings_of([m for m in _chosen_models(page) if m in MODELS], task)
+    options = {n for c in (*MODELS.values(), *TASKS.values()) for n in c.Options.model_fields}
+    for name in options - own:
+        ss.pop(_k(page, name), None)
+
+
+def _task_switched(page: str) -> None:
+    """A length means something else for another task (symbols to copy, pairs to recall): start at its default."""
+    st.session_state.pop(_k(page, "seq_len"), None)
+    _drop_foreign(page)
 
 
 def active_sweep(page: str, chosen: list[str]) -> tuple[str, tuple[str, ...]] | None:
@@ -292,17 +368,71 @@ def sync_url(page: str, configs: list[tuple[str, RunConfig]], run_ids: list[str]
         q["sweep"] = f"{sweep[0]}:{','.join(sweep[1])}"
     if run_ids:
         q["runs"] = ",".join(run_ids)
+    preset = active_preset(page)
+    if preset is not None:
+        q["preset"] = slug(preset.name)  # the link shows the preset's note too
+    if st.session_state.get("seqlab_large"):
+        q["large"] = "1"
     if q != st.query_params.to_dict():
         st.query_params.from_dict(q)
 
 
+# what a preset leaves alone: the page's runs, that it was seeded, the picker and its button
+KEPT = ("runs", "seeded", "preset", "load_preset")
+
+
+def preset_picker(page: str, presets) -> str | None:
+    """The presets' select box; it shows the preset a link named (seeded like every other widget)."""
+    names = tuple(p.name for p in presets)
+    key = _k(page, "preset")
+    if key not in st.session_state and st.session_state.get(_k(page, "preset_loaded")) is not None:
+        st.session_state[key] = st.session_state[_k(page, "preset_loaded")].name
+    if st.session_state.get(key) not in names:  # nothing chosen: default and state are both None
+        st.session_state.pop(key, None)
+        return st.selectbox("Classic demos", names, index=None, placeholder="choose a preset…", key=key)
+    return _select("Classic demos", names, key, names[0], placeholder="choose a preset…")
+
+
 def apply_preset(page: str, preset: Preset, defaults: dict) -> None:
-    flat = RunConfig.from_flat({**defaults, "model": preset.models[0], **preset.settings}).to_flat()
+    """Replace the page's settings by the preset's. The page's defaults fill in only what the preset's
+    models and task have: a default of another task (the Emerging page's copy delay) must not reach a
+    preset on recall."""
+    task = preset.settings.get("task", defaults["task"])
+    merged = {**defaults, **preset.settings, "task": task}
+    state: dict = {}
+    for m in reversed(preset.models):  # each model validated with its own options; the first one's win
+        own = settings_of((m,), task)
+        state.update(RunConfig.from_flat({**{k: v for k, v in merged.items() if k in own}, "model": m}).to_flat())
     for key in list(st.session_state.keys()):
-        if isinstance(key, str) and key.startswith(f"{page}:") and key.split(":", 1)[1] not in ("runs", "seeded"):
+        if isinstance(key, str) and key.startswith(f"{page}:") and key.split(":", 1)[1] not in KEPT:
             del st.session_state[key]
-    load_flat(page, {**flat, "lr": preset.settings.get("lr")}, list(preset.models))
+    load_flat(page, {**state, "lr": preset.settings.get("lr")}, list(preset.models))
     if preset.sweep:
         st.session_state[_k(page, "sweep")] = preset.sweep
     st.session_state[_k(page, "seeded")] = True
-    st.session_state[_k(page, "notice")] = preset.notice
+    st.session_state[_k(page, "preset_loaded")] = preset
+
+
+def active_preset(page: str) -> Preset | None:
+    """The loaded preset while the page still trains its models on its task (its note applies)."""
+    ss = st.session_state
+    preset = ss.get(_k(page, "preset_loaded"))
+    if preset is None:
+        return None
+    chosen = _chosen_models(page)
+    same_task = ss.get(_k(page, "task")) == preset.settings.get("task", ss.get(_k(page, "task")))
+    return preset if same_task and list(chosen) == list(preset.models) else None
+
+
+def projector_toggle() -> bool:
+    """The sidebar's large-fonts switch, seeded once per session from the link's ``large=1``."""
+    ss = st.session_state
+    if "seqlab_large:seeded" not in ss:
+        ss["seqlab_large"] = st.query_params.get("large") in ("1", "true")
+        ss["seqlab_large:seeded"] = True
+    on = _toggle("Large fonts (projector)", "seqlab_large", False)
+    if on and st.query_params.get("large") != "1":
+        st.query_params["large"] = "1"
+    elif not on and "large" in st.query_params:
+        del st.query_params["large"]
+    return on

@@ -18,6 +18,7 @@ from .state import background, drop_background, large_fonts, link_notes, page_ru
 
 POLL_SECONDS = frames.LIVE_POLL_SECONDS
 QUICK_LENGTHS = (16, 32, 64, 128, 256)
+SATURATION_SHOWN = 0.005  # below half a percent of units the saturation chart is a flat line
 
 
 def show(fig: charts.Figure) -> None:
@@ -109,7 +110,10 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
     large = large_fonts()
     labels = [s.label for s in snaps] or list(models)
     c1, c2, c3 = st.columns(3, gap="medium")
-    figs = charts.panel_figures(snaps, labels, st.session_state.get(f"{page}:smoothing", 0.9), y_title, large)
+    ss = st.session_state
+    figs = charts.panel_figures(
+        snaps, labels, ss.get(f"{page}:smoothing", 0.9), y_title, large, ss.get(f"{page}:loss_full", False)
+    )
     with c1:
         st.markdown("##### Loss")
         if figs["loss"]:
@@ -126,6 +130,11 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
             0.01,
             key=f"{page}:smoothing",
             help="exponential moving average of the training loss; the raw curve stays faded behind",
+        )
+        st.toggle(
+            "full loss range",
+            key=f"{page}:loss_full",
+            help="off: the axis ignores the first 10 % of training and the rarest spikes, so the rest is readable",
         )
     with c2:
         st.markdown("##### Gradient by time step")
@@ -206,25 +215,24 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
     """The top of every training page: settings from the link (with notes on what was ignored), the
     classic-demo presets with their "what to notice", the controls, Train / Stop / Reset, and the URL
     kept in sync. Returns the names of the models being trained (for the panels and model cards)."""
-    from .controls import apply_preset, controls, seed_state, sync_url
+    from .controls import active_preset, apply_preset, controls, preset_picker, seed_state, sync_url
 
-    for note in [*seed_state(page, defaults, tuple(models), initial=tuple(initial)), *link_notes(page)]:
+    notes = seed_state(page, defaults, tuple(models), tuple(tasks), tuple(initial), presets)
+    for note in [*notes, *link_notes(page)]:
         st.info(f"From the link: {note}", icon="ℹ️")
     with st.container(border=True):
         if presets:
             p1, p2 = st.columns([3, 1])
-            choice = p1.selectbox(
-                "Classic demos",
-                [p.name for p in presets],
-                index=None,
-                placeholder="choose a preset…",
-                key=f"{page}:preset",
-            )
+            with p1:
+                choice = preset_picker(page, presets)
             if p2.button("Load preset", disabled=choice is None, width="stretch", key=f"{page}:load_preset"):
                 apply_preset(page, next(p for p in presets if p.name == choice), defaults)
                 st.rerun()
-            if st.session_state.get(f"{page}:notice"):
-                st.success(f"**What to notice:** {st.session_state[f'{page}:notice']}")
+            preset = active_preset(page)
+            if preset is not None:
+                until = preset.settings.get("until")
+                stop = f" Each run stops once held-out {until.replace('>=', ' ≥ ')} (*stop when*)." if until else ""
+                st.success(f"**What to notice** ({preset.name}): {preset.notice}{stop}")
         configs, error = controls(page, tuple(models), tuple(tasks))
         run_bar(page, configs, error, observers)
     sync_url(page, configs, page_runs(page))
@@ -278,13 +286,35 @@ def cell_diagnostics(page: str) -> None:
                         for t, v in enumerate(s["saturated"])
                     ]
                 )
-                show(charts.gate_saturation_chart(rows, label, large))
+                worst = rows.loc[rows["saturated"].idxmax()]
+                if worst["saturated"] < SATURATION_SHOWN:  # a flat line at 0 % says nothing a sentence can't
+                    st.markdown(f"**Saturated gates — {label}**")
+                    st.caption(
+                        f"None to speak of: at most {worst['saturated']:.2%} of the units of any gate are saturated "
+                        f"(σ < 0.05 or > 0.95) at any step, so every gate still passes gradient."
+                    )
+                else:
+                    show(charts.gate_saturation_chart(rows, label, large))
+                    st.caption(
+                        f"Most saturated: the {worst['gate']} gate at t = {worst['t']}, "
+                        f"{worst['saturated']:.1%} of its units."
+                    )
                 break
         else:
             st.caption("The Elman RNN has no gates.")
     with c3:
         if params:
             show(charts.param_norms_chart(pd.DataFrame(params[0][1].snapshot()), large))
+
+
+def sharpest_layer(maps) -> tuple[int, list[float]]:
+    """The layer whose heads attend most narrowly — the lowest mean row entropy over heads and queries —
+    and every layer's mean entropy (nats). ``maps``: (layers, heads, T, T). Early layers often attend
+    almost uniformly, so opening on layer 1 showed nothing."""
+    import numpy as np
+
+    ent = -(maps * np.log(np.clip(maps, 1e-12, None))).sum(-1).mean((-1, -2))  # (layers,)
+    return int(ent.argmin()), [float(e) for e in ent]
 
 
 def attention_entropy(recorder) -> None:
