@@ -336,8 +336,17 @@ def bench_ssm(n: int = 256, d: int = 64, state: int = 16, rounds: int = 9) -> di
         },
         rounds,
     )
-    ms = [_interleaved_ms({"two-level": trainer({**parity, "seq_len": m})}, 3)[0]["two-level"] for m in SSM_LENGTHS]
+    sweep = []
+    for m in SSM_LENGTHS:
+        tr = trainer({**parity, "seq_len": m})
+        runs = {"step": tr, "no scan": _without_scan(tr), "scan": _scan_alone(m, d, state, 8, False)}
+        sweep.append(_interleaved_ms(runs, 3)[0])
+    ms = [r["step"] for r in sweep]
     slope, err = fit_slope(list(SSM_LENGTHS), ms)
+    # a step has fixed costs (optimizer, sampling, the interpreter) that flatten its fitted exponent below 1
+    # however linear the scan: the step with a free scan and the scan alone show which part bends the curve
+    rest_slope, _ = fit_slope(list(SSM_LENGTHS), [r["no scan"] for r in sweep])
+    scan_slope, scan_err = fit_slope(list(SSM_LENGTHS), [r["scan"] for r in sweep])
     return {
         "n": n,
         "d": d,
@@ -355,4 +364,9 @@ def bench_ssm(n: int = 256, d: int = 64, state: int = 16, rounds: int = 9) -> di
         "two_level_ms": ms,
         "time_exponent": slope,
         "time_exponent_stderr": err,
+        "no_scan_ms": [r["no scan"] for r in sweep],
+        "no_scan_time_exponent": rest_slope,
+        "scan_alone_ms": [r["scan"] for r in sweep],
+        "scan_alone_time_exponent": scan_slope,
+        "scan_alone_time_exponent_stderr": scan_err,
     }

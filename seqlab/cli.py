@@ -433,6 +433,13 @@ def cmd_bench(args) -> list:
                 + ", ".join(f"{v:.1f}" for v in r["two_level_ms"])
                 + f" ms; exponent {r['time_exponent']:.2f} ± {r['time_exponent_stderr']:.2f} (target within 0.15 of 1)"
             )
+            print(
+                "  the same step with a free scan: "
+                + ", ".join(f"{v:.1f}" for v in r["no_scan_ms"])
+                + f" ms, exponent {r['no_scan_time_exponent']:.2f}; the scan alone (forward + backward): "
+                + ", ".join(f"{v:.1f}" for v in r["scan_alone_ms"])
+                + f" ms, exponent {r['scan_alone_time_exponent']:.2f} ± {r['scan_alone_time_exponent_stderr']:.2f}"
+            )
         return [r]
     if args.live:
         row = bench_live()
