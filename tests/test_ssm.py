@@ -161,6 +161,19 @@ def test_selective_layer_forward_and_step_modes_agree():
     assert torch.allclose(fast, slow, rtol=1e-5, atol=1e-5 * slow.abs().max().item())
 
 
+def test_selective_layer_convolution_is_the_causal_depthwise_conv1d():
+    from seqlab.models.ssm import SelectiveScan
+
+    torch.manual_seed(0)
+    layer = SelectiveScan(d=6, state=4)
+    x = torch.randn(2, 11, 6)
+    ref = layer.conv(x.transpose(1, 2))[..., :11].transpose(1, 2)  # padding 3 both sides: keep the causal part
+    assert torch.allclose(layer.causal_conv(x), ref, atol=1e-6)
+    x2 = x.clone()
+    x2[:, 7:] += 1.0
+    assert torch.equal(layer.causal_conv(x2)[:, :7], layer.causal_conv(x)[:, :7])  # nothing from the future
+
+
 @pytest.mark.parametrize("chunk", [0, -3, 8192])
 def test_bad_scan_chunk_names_the_field(chunk):
     with pytest.raises(ConfigError) as e:
