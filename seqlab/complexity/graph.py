@@ -46,6 +46,7 @@ ELEMENTWISE = {
     "__truediv__", "__rtruediv__", "__neg__", "neg", "tanh", "sigmoid", "relu", "gelu", "silu", "exp", "log",
     "softplus", "where", "masked_fill", "pow", "__pow__", "sqrt", "rsqrt", "abs", "clamp", "square", "dropout",
     "add_", "mul_", "sub_", "div_", "real", "imag", "cos", "sin", "maximum", "minimum", "sign", "log1p", "expm1",
+    "addcmul",
 }  # fmt: skip
 # one step, each output row mixes its input row (the last dimension): linear maps, norms, softmax over keys
 ROWWISE = {"topk", "linear", "layer_norm", "rms_norm", "softmax", "log_softmax", "normalize"}
