@@ -59,7 +59,7 @@ model_cards(shown)
 st.markdown(
     "**What to notice.** In the complexity panel the SSM's time per step grows about linearly with n (the FFT "
     "adds only a log factor), like the recurrent models — but unlike them it is parallel over time. The "
-    "selective scan runs as a chunked parallel scan (a tree of 2 log₂ L rounds within chunks of L steps, one "
-    "carry per chunk); the real Mamba fuses that scan into one GPU kernel, which keeps the d × N states out of "
+    "selective scan runs on two levels (chunks of L ≈ √n steps, scanned step by step all chunks at once, then "
+    "one carry per chunk); the real Mamba fuses that scan into one GPU kernel, which keeps the d × N states out of "
     "memory — here they are written out, so it is still the slowest model per step."
 )

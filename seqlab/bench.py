@@ -6,6 +6,8 @@ from __future__ import annotations
 import statistics
 import time
 
+import torch
+
 from .config import RunConfig
 from .models.registry import MODELS, incompatibility
 from .tasks.registry import make_task
@@ -170,63 +172,128 @@ def bench_complexity(d: int = 64, batch_size: int = 8) -> list[dict]:
     return rows
 
 
-def _interleaved_ms(trainers: dict, rounds: int) -> dict[str, float]:
-    """Median CPU ms of one training step per trainer, the trainers alternating round by round (CPU time
-    with one thread: the machine is shared, and other processes' load would inflate wall time)."""
-    times: dict[str, list[float]] = {k: [] for k in trainers}
-    for tr in trainers.values():
-        bare_step(tr)
+def _interleaved_ms(runs: dict, rounds: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median CPU ms and wall ms of one call per entry (a Trainer: one training step; or a function), the
+    entries alternating round by round. CPU time with one thread is the number to trust on a shared machine
+    (other processes' load inflates wall time); wall time is shown next to it."""
+    calls = {k: (lambda tr=v: bare_step(tr)) if isinstance(v, Trainer) else v for k, v in runs.items()}
+    cpu: dict[str, list[float]] = {k: [] for k in calls}
+    wall: dict[str, list[float]] = {k: [] for k in calls}
+    for fn in calls.values():
+        fn()
     for r in range(rounds):
-        for k, tr in trainers.items() if r % 2 == 0 else reversed(trainers.items()):
-            t = time.process_time()
-            bare_step(tr)
-            times[k].append((time.process_time() - t) * 1000)
-    return {k: statistics.median(v) for k, v in times.items()}
+        for k, fn in calls.items() if r % 2 == 0 else reversed(calls.items()):
+            c, w = time.process_time(), time.perf_counter()
+            fn()
+            cpu[k].append((time.process_time() - c) * 1000)
+            wall[k].append((time.perf_counter() - w) * 1000)
+    return {k: statistics.median(v) for k, v in cpu.items()}, {k: statistics.median(v) for k, v in wall.items()}
 
 
 SSM_LENGTHS = (64, 128, 256, 512, 1024, 2048)
 
 
+def _scan_alone(n: int, d: int, state: int, batch: int, sequential: bool):
+    """One forward + backward of the scan by itself on random inputs of a training step's shapes."""
+    from .models.ssm import selective_scan, selective_scan_sequential
+
+    g = torch.Generator().manual_seed(0)
+    dt = torch.nn.functional.softplus(torch.randn(batch, n, d, generator=g) - 2)
+    A = -torch.arange(1, state + 1.0).repeat(d, 1)
+    B, C = torch.randn(batch, n, state, generator=g), torch.randn(batch, n, state, generator=g)
+    x = torch.randn(batch, n, d, generator=g)
+    inputs = [t.requires_grad_() for t in (dt, A, B, C, x)]
+    g_y = torch.randn(batch, n, d, generator=g)
+    scan = selective_scan_sequential if sequential else selective_scan
+    return lambda: torch.autograd.grad(scan(*inputs), inputs, g_y)
+
+
+def _no_scan(dt, A, B, C, x, chunk=None):
+    """A stand-in for the scan costing O(B·n·(d + N)) that still sends a gradient to every input: a training
+    step with it is the part of the step no scan can speed up."""
+    return dt * x + torch.linalg.vecdot(B, C)[..., None] + A.sum()
+
+
+def _without_scan(tr: Trainer):
+    from .models import ssm
+
+    def step():
+        real, ssm.selective_scan = ssm.selective_scan, _no_scan
+        try:
+            bare_step(tr)
+        finally:
+            ssm.selective_scan = real
+
+    return step
+
+
 def bench_ssm(n: int = 256, d: int = 64, state: int = 16, rounds: int = 9) -> dict:
-    """The selective SSM's training step with the chunked parallel scan against the step-by-step loop (parity at
-    n, d, N, batch 8; and the issue's recall setting: 12 pairs, 2 layers), then the chunked step's time
-    exponent over n = 64 … 2048 (the complexity sweep's timing)."""
+    """The selective SSM's training step with the two-level scan (L ≈ √n, and fixed L) against the step-by-step
+    loop (parity at n, d, N, batch 8; and the issue's recall setting: 12 pairs, 2 layers), and the same step with
+    a trivial stand-in for the scan (what no scan can speed up); the scan alone (forward + backward); then the
+    two-level step's time exponent over n = 64 … 2048 (the complexity sweep's timing)."""
     from .complexity.sweep import fit_slope
 
     def trainer(flat: dict) -> Trainer:
         return Trainer(RunConfig.from_flat({"hidden": d, "device": "cpu", **flat}))
 
     parity = {"model": "selective-ssm", "task": "parity", "seq_len": n, "batch_size": 8, "state_size": state}
-    chunks = (16, 32, 64, 128)
-    step = _interleaved_ms(
+    chunks = (8, 16, 32, 64)
+    step, step_wall = _interleaved_ms(
         {
             "loop": trainer({**parity, "scan": "sequential"}),
-            **{f"chunked L={c}": trainer({**parity, "scan_chunk": c}) for c in chunks},
+            "two-level": trainer(parity),
+            **{f"L={c}": trainer({**parity, "scan_chunk": c}) for c in chunks},
+            "no scan": _without_scan(trainer(parity)),
         },
         rounds,
     )
+    rest = step.pop("no scan")  # embedding, projections, conv, gates, norm, head, loss, Adam: all but the scan
+    step_wall.pop("no scan")
+    scan, _ = _interleaved_ms(
+        {"loop": _scan_alone(n, d, state, 8, True), "two-level": _scan_alone(n, d, state, 8, False)}, rounds
+    )
     recall = {"task": "recall", "seq_len": 12, "layers": 2}
-    recall_ms = _interleaved_ms(
+    recall_ms, _ = _interleaved_ms(
         {
             "loop": trainer({**recall, "model": "selective-ssm", "scan": "sequential", "state_size": state}),
-            "chunked": trainer({**recall, "model": "selective-ssm", "state_size": state}),
+            "two-level": trainer({**recall, "model": "selective-ssm", "state_size": state}),
             "s4d": trainer({**recall, "model": "ssm"}),
             "gpt": trainer({**recall, "model": "gpt"}),
         },
         rounds,
     )
-    ms = [_interleaved_ms({"chunked": trainer({**parity, "seq_len": m})}, 3)["chunked"] for m in SSM_LENGTHS]
+    sweep = []
+    for m in SSM_LENGTHS:
+        tr = trainer({**parity, "seq_len": m})
+        runs = {"step": tr, "no scan": _without_scan(tr), "scan": _scan_alone(m, d, state, 8, False)}
+        sweep.append(_interleaved_ms(runs, 3)[0])
+    ms = [r["step"] for r in sweep]
     slope, err = fit_slope(list(SSM_LENGTHS), ms)
+    # a step has fixed costs (optimizer, sampling, the interpreter) that flatten its fitted exponent below 1
+    # however linear the scan: the step with a free scan and the scan alone show which part bends the curve
+    rest_slope, _ = fit_slope(list(SSM_LENGTHS), [r["no scan"] for r in sweep])
+    scan_slope, scan_err = fit_slope(list(SSM_LENGTHS), [r["scan"] for r in sweep])
     return {
         "n": n,
         "d": d,
         "state": state,
         "step_ms": step,
+        "step_wall_ms": step_wall,
         "speedup": {k: step["loop"] / v for k, v in step.items() if k != "loop"},
+        "scan_ms": scan,
+        "scan_speedup": scan["loop"] / scan["two-level"],
+        "rest_ms": rest,
+        "speedup_if_scan_were_free": step["loop"] / rest,
         "recall_ms": recall_ms,
-        "recall_speedup": recall_ms["loop"] / recall_ms["chunked"],
+        "recall_speedup": recall_ms["loop"] / recall_ms["two-level"],
         "lengths": list(SSM_LENGTHS),
-        "chunked_ms": ms,
+        "two_level_ms": ms,
         "time_exponent": slope,
         "time_exponent_stderr": err,
+        "no_scan_ms": [r["no scan"] for r in sweep],
+        "no_scan_time_exponent": rest_slope,
+        "scan_alone_ms": [r["scan"] for r in sweep],
+        "scan_alone_time_exponent": scan_slope,
+        "scan_alone_time_exponent_stderr": scan_err,
     }

@@ -29,6 +29,11 @@ class LengthMismatchError(SeqlabError):
     """A fixed-length model was given a sequence of another length."""
 
 
+class CapabilityError(SeqlabError):
+    """A model was asked for something its ``Capabilities`` declare it cannot show (e.g. attention maps
+    of an LSTM)."""
+
+
 class MemoryLimitError(SeqlabError):
     """A run would need more memory than the configured limit."""
 

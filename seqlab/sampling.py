@@ -40,10 +40,10 @@ class SamplingConfig(BaseModel):
 
 
 def check_samplable(model, task) -> None:
-    """Only a causal model predicting the next token of a text can be sampled from."""
+    """Only a causal model (as its capabilities declare) predicting the next token of a text can be sampled from."""
     if not hasattr(task, "encode") or task.output_kind != "tokens":
         raise ConfigError(f"task '{task.name}' is not a text to continue; train on the chars task", "task.name")
-    if not getattr(model, "causal", True) or getattr(model, "fixed_length", False):
+    if not model.capabilities.causal:
         raise ConfigError(
             f"{model.info.title} is not a causal model: it reads the characters after position t too, so it cannot "
             "write one character at a time; sample from gpt or a recurrent model",

@@ -184,13 +184,10 @@ def test_step_counter_counts_matmul_flops_and_the_peak_of_live_tensors():
 @pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
 def test_recurrent_flops_are_counted_once_whether_or_not_the_counter_sees_the_kernel(model):
     # the unrolled loop does the same matrix products as the kernel; the counter sees all of them
-    from seqlab.diagnostics.recurrent import unrolled
-
     tr = Trainer(RunConfig.from_flat({"model": model, "task": "parity", "seq_len": 10, "hidden": 16, "batch_size": 4}))
     batch = tr.sample()
     with FlopCounterMode(display=False) as fc:
-        out, _, _ = unrolled(tr.model, tr.model.encoder(batch.x))
-        tr.task.loss(tr.model.head(out), batch).backward()
+        tr.task.loss(tr.model.cell_trace(batch).pred, batch).backward()
     tr.model.zero_grad()
     explicit = fc.get_total_flops()
     measured = flops(model, 10, 16, 4)

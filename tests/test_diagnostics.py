@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from seqlab.config import RunConfig
-from seqlab.diagnostics.recurrent import HiddenGradProbe, ParamGradNorms, hidden_grads, unrolled
+from seqlab.diagnostics.recurrent import HiddenGradProbe, ParamGradNorms, hidden_grads
 from seqlab.models import build_model
 from seqlab.train import Trainer
 
@@ -23,7 +23,7 @@ def test_unrolled_copy_reproduces_the_fused_forward(model):
     m, _, batch = tiny(model, layers=2)
     x = m.encoder(batch.x)
     fused, _ = m.rnn(x)
-    mine, hs, _ = unrolled(m, x)
+    mine, hs, _ = m.unrolled(x)
     assert torch.allclose(fused, mine, rtol=1e-10, atol=1e-12) and len(hs) == x.shape[1]
 
 

@@ -94,7 +94,24 @@ def _scan_inputs(T: int, d: int = 5, N: int = 4, B: int = 2, dt_shift: float = -
     return [t.requires_grad_() for t in (dt, A, Bm, C, x)]
 
 
-@pytest.mark.parametrize(("T", "chunk"), [(1, 4), (7, 4), (16, 4), (37, 8), (64, 16), (100, 32), (130, 64)])
+@pytest.mark.parametrize(
+    ("T", "chunk"),
+    # n = 1; chunks that divide n and chunks that do not (a short last chunk); one chunk longer than n; L ≈ √n
+    [
+        (1, 4),
+        (1, None),
+        (7, 4),
+        (16, 4),
+        (37, 8),
+        (50, 7),
+        (64, 16),
+        (100, 32),
+        (130, 64),
+        (13, 13),
+        (5, 64),
+        (99, None),
+    ],
+)
 def test_chunked_scan_equals_the_sequential_loop_in_value_and_gradient(T, chunk):
     from seqlab.models.ssm import selective_scan, selective_scan_sequential
 
@@ -106,6 +123,25 @@ def test_chunked_scan_equals_the_sequential_loop_in_value_and_gradient(T, chunk)
     assert torch.allclose(fast, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
     for name, a, b in zip(("dt", "A", "B", "C", "x"), grads_fast, grads_ref, strict=True):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item()), name
+
+
+@pytest.mark.parametrize("bad", ["dt", "B", "C", "x"])
+def test_a_nan_input_spreads_through_the_chunked_scan_exactly_as_through_the_loop(bad):
+    from seqlab.models.ssm import selective_scan, selective_scan_sequential
+
+    inputs = _scan_inputs(37, seed=2)
+    which = ("dt", "A", "B", "C", "x").index(bad)
+    with torch.no_grad():
+        inputs[which][1, 13, 2] = float("nan")  # sequence 1, step 13 (chunk 1 of L = 8, step 5 in it)
+    ref, fast = selective_scan_sequential(*inputs), selective_scan(*inputs, chunk=8)
+    g_y = torch.randn(ref.shape, generator=torch.Generator().manual_seed(1))
+    grads_ref = torch.autograd.grad(ref, inputs, g_y)
+    grads_fast = torch.autograd.grad(fast, inputs, g_y)
+    assert ref.isnan().any() and torch.equal(fast.isnan(), ref.isnan())
+    finite = ~ref.isnan()
+    assert torch.allclose(fast[finite], ref[finite], rtol=1e-5, atol=1e-5 * ref[finite].abs().max().item())
+    for name, a, b in zip(("dt", "A", "B", "C", "x"), grads_fast, grads_ref, strict=True):
+        assert torch.equal(a.isnan(), b.isnan()), name
 
 
 def test_chunked_scan_stays_finite_and_exact_at_n_4096_with_strong_decays():
@@ -130,7 +166,20 @@ def test_selective_layer_forward_and_step_modes_agree():
     assert torch.allclose(fast, slow, rtol=1e-5, atol=1e-5 * slow.abs().max().item())
 
 
-@pytest.mark.parametrize("chunk", [0, 48, 8192])
+def test_selective_layer_convolution_is_the_causal_depthwise_conv1d():
+    from seqlab.models.ssm import SelectiveScan
+
+    torch.manual_seed(0)
+    layer = SelectiveScan(d=6, state=4)
+    x = torch.randn(2, 11, 6)
+    ref = layer.conv(x.transpose(1, 2))[..., :11].transpose(1, 2)  # padding 3 both sides: keep the causal part
+    assert torch.allclose(layer.causal_conv(x), ref, atol=1e-6)
+    x2 = x.clone()
+    x2[:, 7:] += 1.0
+    assert torch.equal(layer.causal_conv(x2)[:, :7], layer.causal_conv(x)[:, :7])  # nothing from the future
+
+
+@pytest.mark.parametrize("chunk", [0, -3, 8192])
 def test_bad_scan_chunk_names_the_field(chunk):
     with pytest.raises(ConfigError) as e:
         RunConfig.from_flat({"task": "copy", "model": "selective-ssm", "scan_chunk": chunk})

@@ -16,11 +16,11 @@ counted on the graph a model actually builds:
     changes. Pure data movement (views, reshapes, ``unbind``, ``stack``, indexing) costs 0 steps, every
     other operation 1.
 
-PyTorch's fused RNN/LSTM/GRU kernel is a single graph node that hides its n steps, so recurrent
-models are traced through their explicit per-step loop (``diagnostics.recurrent.unrolled``, the same
-function with the same weights; tested to agree), and the selective SSM's chunked scan, one node too, through
-its step-by-step reference (``SeqModel.reference_mode``). The counts are in operations, so constants depend
-on how a cell is written; what the table is about is how they grow with n.
+PyTorch's fused RNN/LSTM/GRU kernel is a single graph node that hides its n steps, and so is the selective
+SSM's chunked scan, so every model is traced in its ``SeqModel.reference_mode``: the recurrent models run
+their explicit per-step loop (``Recurrent.unrolled``, the same function with the same weights; tested to
+agree), the selective SSM its step-by-step scan. The counts are in operations, so constants depend on how
+a cell is written; what the table is about is how they grow with n.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_map
 
 from ..models.base import SeqModel
-from ..models.recurrent import Recurrent
 from ..tasks.base import Batch
 
 # operations that only move or reinterpret data: 0 steps, and the per-element distances move with the data
@@ -47,6 +46,7 @@ ELEMENTWISE = {
     "__truediv__", "__rtruediv__", "__neg__", "neg", "tanh", "sigmoid", "relu", "gelu", "silu", "exp", "log",
     "softplus", "where", "masked_fill", "pow", "__pow__", "sqrt", "rsqrt", "abs", "clamp", "square", "dropout",
     "add_", "mul_", "sub_", "div_", "real", "imag", "cos", "sin", "maximum", "minimum", "sign", "log1p", "expm1",
+    "addcmul",
 }  # fmt: skip
 # one step, each output row mixes its input row (the last dimension): linear maps, norms, softmax over keys
 ROWWISE = {"topk", "linear", "layer_norm", "rms_norm", "softmax", "log_softmax", "normalize"}
@@ -58,11 +58,6 @@ MATMUL = {"matmul", "__matmul__", "bmm", "einsum_ij_jk"}
 
 def graph_output(model: SeqModel, batch: Batch) -> torch.Tensor:
     """The model's prediction, computed so that every sequential step is its own graph node."""
-    if isinstance(model, Recurrent):
-        from ..diagnostics.recurrent import unrolled
-
-        h, _, _ = unrolled(model, model.encoder(batch.x))
-        return model.head(h)
     with model.reference_mode():
         return model(batch).pred
 

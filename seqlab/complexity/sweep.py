@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..models.base import Cost, ModelInfo
-from ..models.recurrent import Recurrent
 from ..models.registry import model_class
+from ..models.transformer import attention_flops
 from ..train.bare import bare_step
-from ..train.engine import Trainer
+from ..train.engine import Trainer, training_loss
 from . import cache
 from .counters import StepCounter
 from .graph import sequential_depth, structure
@@ -73,13 +73,11 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
     for backward (saved-tensor hooks, each storage once). The optimizer update is left out: its cost
     does not depend on n.
 
-    Without ``memory`` only FLOPs are wanted, so what a formula counts is not run at all: a recurrent
-    kernel (RNN and GRU on CPU run as thousands of small matrix products, each a trip through Python under
-    a dispatch mode: seconds at n = 2048; the LSTM's fused kernel is invisible to the counter anyway)
-    returns zeros and is counted by ``Recurrent.kernel_flops``, and fused attention returns zeros and is
-    counted by ``uncounted_flops`` (``StepCounter``'s skip) — the formulas the tests check against the
-    count of the explicit computation. No count depends on values, so the total is unchanged, and the
-    pass costs a small fraction of a step."""
+    Without ``memory`` only FLOPs are wanted, so what a formula counts is not run at all: within the
+    model's ``formula_counted`` a recurrent kernel returns zeros and is counted by its formula, and fused
+    attention returns zeros (``StepCounter``'s skip) and is counted by ``uncounted_flops`` — the formulas
+    the tests check against the count of the explicit computation. No count depends on values, so the
+    total is unchanged, and the pass costs a small fraction of a step."""
     params = {p.data_ptr() for p in trainer.model.parameters()}
     saved: dict[tuple, int] = {}
 
@@ -91,14 +89,13 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
     batch = trainer.sample()
     trainer.optimizer.zero_grad(set_to_none=True)
     model = trainer.model
-    skip = not memory and isinstance(model, Recurrent)
-    formula = model.kernel_flops(len(batch)) if skip else model.uncounted_flops(len(batch))
-    with StepCounter(memory=memory, skip_counted_by_formula=not memory) as counter, _skipped(model, "rnn", skip):
+    formulas = (
+        contextlib.nullcontext(model.uncounted_flops(len(batch))) if memory else model.formula_counted(len(batch))
+    )
+    with StepCounter(memory=memory, skip_counted_by_formula=not memory) as counter, formulas as formula:
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            out = trainer.model(batch)
-            loss = trainer.task.loss(out.pred, batch)
-            if out.aux_loss is not None:
-                loss = loss + out.aux_loss
+            out = model(batch)
+            loss = training_loss(trainer.task, out, batch)
         loss.backward()
         del out, loss
     trainer.optimizer.zero_grad(set_to_none=True)
@@ -107,42 +104,6 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
         "activation_bytes": sum(saved.values()),
         "peak_bytes": counter.peak,
     }
-
-
-class _Zeros(torch.autograd.Function):
-    """Stands in for a recurrent module whose FLOPs a formula counts: zeros of its output's shape in
-    forward, zeros for its input in backward, so everything around it runs (and is counted) as usual."""
-
-    @staticmethod
-    def forward(ctx, x, width: int):
-        ctx.shape = x.shape
-        return x.new_zeros(*x.shape[:-1], width)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.new_zeros(ctx.shape), None
-
-
-class _ZerosModule(torch.nn.Module):
-    def __init__(self, inner: torch.nn.RNNBase):
-        super().__init__()
-        self.width = inner.hidden_size * (2 if inner.bidirectional else 1)
-
-    def forward(self, x):
-        return _Zeros.apply(x, self.width), None
-
-
-@contextlib.contextmanager
-def _skipped(model: torch.nn.Module, attr: str, active: bool):
-    if not active:
-        yield
-        return
-    inner = getattr(model, attr)
-    setattr(model, attr, _ZerosModule(inner))
-    try:
-        yield
-    finally:
-        setattr(model, attr, inner)
 
 
 STABLE = 0.1  # two steps within 10 % of each other: a third would not move the median by more
@@ -297,7 +258,7 @@ class AttentionOp:
             "n": n,
             "d": d,
             "ms": statistics.median(times),
-            "flops": 3.0 * 4.0 * batch_size * n * n * d,
+            "flops": attention_flops(batch_size, n, n, d),
             "activation_bytes": sum(saved.values()),
             "peak_bytes": memory.peak,
             "sequential_depth": depth,

@@ -1,8 +1,9 @@
 """Attention maps of a fixed probe input, recorded as training goes (an engine observer).
 
 At every held-out evaluation the recorder runs the model once more on the first example of the
-held-out batch with the explicit attention path and keeps α for every layer and head, so a page
-can show the maps forming (a slider over training steps). Models without attention record nothing.
+held-out batch (``SeqModel.attention_maps``) and keeps α for every layer and head, so a page can
+show the maps forming (a slider over training steps). Models whose capabilities declare no attention
+maps record nothing.
 """
 
 from __future__ import annotations
@@ -41,16 +42,13 @@ class AttentionRecorder(Observer):
     @torch.no_grad()
     def record(self, step: int) -> None:
         model = self.trainer.model
-        try:
-            model.eval()
-            out = model(self.probe, return_attention=True)
-        except TypeError:  # a model without attention
+        if not model.capabilities.attention_maps:
             return
+        model.eval()
+        try:
+            maps = model.attention_maps(self.probe)
         finally:
             model.train()
-        maps = out.extras.get("attention")
-        if not maps:
-            return
         stacked = torch.stack([m[0] for m in maps]).cpu().numpy()  # (layers, heads, T, T) or (…, U, T)
         with self._lock:
             self.steps.append(step)

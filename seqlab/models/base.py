@@ -1,9 +1,12 @@
 """The model interface every family implements.
 
 A model is built from a ``ModelConfig`` and the task's ``TaskSpec`` and maps a ``Batch`` to a
-``ModelOutput``. The rest of seqlab never branches on the model's type: what a model can do is
-declared in class attributes (``outputs``, ``input_kinds``, ``fixed_length``, ``inits``), and
-what it is (paper, year, equation, cost) in ``info``.
+``ModelOutput``. The rest of seqlab never branches on the model's type: which tasks a model can
+train on is declared in class attributes (``outputs``, ``input_kinds``, ``fixed_length``, ``inits``),
+what it can show beyond its forward in ``capabilities`` (each flag promises the typed method of the
+same name below; the base methods raise ``CapabilityError``), and what it is (paper, year, equation,
+cost) in ``info``. A new model — a family file or a plugin — gets every diagnostic its capabilities
+declare without any other file knowing its class.
 
 Randomness during training (dropout, teacher forcing) is drawn from the run's generator, handed
 over once through ``use_generator``; no model draws from torch's global generator while it trains.
@@ -16,14 +19,14 @@ backward pass, so it costs one small reduction, not a second backward.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import CapabilityError, ConfigError
 from ..tasks.base import Batch, TaskSpec
 from .noise import Noise
 
@@ -63,6 +66,33 @@ class ModelInfo:
         return Cost(0, 0, "O(1)") if self.parallel == "full" else Cost(1, 0, "O(n)")
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can show beyond its forward. A True flag (all but ``causal``) promises the ``SeqModel``
+    method of the same name, checked when the class is defined; diagnostics, complexity, sampling and
+    pages read the flags and call the methods, nothing else. A model in a file of its own declares e.g.
+
+        class MyModel(SeqModel):
+            capabilities = Capabilities(causal=True, attention_maps=True)
+            def attention_maps(self, batch): ...   # per layer (B, heads, T, T)
+    """
+
+    causal: bool = False  # output t reads x_≤t only, so text can be sampled one token at a time
+    attention_maps: bool = False  # attention_maps(batch): α of every layer, (B, heads, rows, T)
+    cell_trace: bool = False  # cell_trace(batch): the recurrence as an explicit loop, with h_t and gates
+    expert_load: bool = False  # expert_load(): each layer's share of routing assignments per expert
+    conv_kernel: bool = False  # conv_kernel(length): each layer's convolution kernel K, (channels, length)
+
+
+@dataclass
+class CellTrace:
+    """A recurrent forward run one step at a time (``SeqModel.cell_trace``)."""
+
+    pred: torch.Tensor  # what the fused forward predicts, computed through the loop
+    h: list[torch.Tensor]  # the last layer's h_t, each (B, H), in the graph of ``pred``
+    gates: dict[str, list[torch.Tensor]]  # the last layer's gate activations by name, per step (B, H), detached
+
+
 @dataclass
 class ModelOutput:
     pred: torch.Tensor  # (B, C) | (B,) | (B, T, V) depending on the task's output kind
@@ -79,6 +109,7 @@ class ModelOptions(BaseModel):
 
 class SeqModel(nn.Module):
     info: ClassVar[ModelInfo]
+    capabilities: ClassVar[Capabilities] = Capabilities()
     Options: ClassVar[type[ModelOptions]] = ModelOptions
     inits: ClassVar[tuple[str, ...]] = ("default",)
     default_init: ClassVar[str] = "default"
@@ -93,6 +124,18 @@ class SeqModel(nn.Module):
     # weight-sized temporaries alive during backward, e.g. per-time-step weight gradients being summed;
     # 3 is the most measured (RNN, GRU, SSMs: a loop over time); a family that measured fewer says so
     backward_weight_copies: ClassVar[float] = 3.5
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        promised = [f.name for f in fields(Capabilities) if f.name != "causal" and getattr(cls.capabilities, f.name)]
+        own = cls.__mro__[: cls.__mro__.index(SeqModel)]  # the subclasses between cls and SeqModel
+        missing = [name for name in promised if not any(name in vars(k) for k in own)]
+        if missing:
+            raise CapabilityError(
+                f"{cls.__name__} declares {', '.join(missing)} in its capabilities but does not define "
+                f"{' or '.join(f'{m}()' for m in missing)}",
+                "model.capabilities",
+            )
 
     def __init__(self, cfg: ModelConfig, spec: TaskSpec):
         super().__init__()
@@ -113,6 +156,34 @@ class SeqModel(nn.Module):
     def param_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def active_param_count(self) -> int:
+        """Parameters one token's forward uses: all of them, unless routing skips some (mixture of experts)."""
+        return self.param_count()
+
+    # -- what the model can show, as its ``capabilities`` declare ---------------------------------------
+    def _lacks(self, capability: str) -> CapabilityError:
+        return CapabilityError(
+            f"{self.info.title} does not provide {capability.replace('_', ' ')} "
+            f"(its capabilities declare {capability}=False)",
+            "model.name",
+        )
+
+    def attention_maps(self, batch: Batch) -> list[torch.Tensor]:
+        """The attention weights α of one forward pass on ``batch``, per layer (B, heads, rows, T)."""
+        raise self._lacks("attention_maps")
+
+    def cell_trace(self, batch: Batch) -> CellTrace:
+        """The forward pass as an explicit loop over time, keeping every h_t and gate."""
+        raise self._lacks("cell_trace")
+
+    def expert_load(self) -> list[torch.Tensor]:
+        """Each layer's share of routing assignments per expert in the last forward pass, (E,) per layer."""
+        raise self._lacks("expert_load")
+
+    def conv_kernel(self, length: int) -> list[torch.Tensor]:
+        """Each layer's convolution kernel K over ``length`` steps, (channels, length) per layer."""
+        raise self._lacks("conv_kernel")
+
     # -- class-level helpers used by config validation -------------------------------------
     @classmethod
     def validate_options(cls, options: dict) -> dict:
@@ -127,9 +198,16 @@ class SeqModel(nn.Module):
         """FLOPs of forward + backward that torch's FLOP counter cannot see (fused kernels)."""
         return 0.0
 
+    def formula_counted(self, batch_size: int) -> contextlib.AbstractContextManager[float]:
+        """A context for counting FLOPs only: kernels whose FLOPs a formula counts may return zeros of their
+        output's shape instead of running (no count depends on values); it yields the FLOPs of forward +
+        backward that the counter will not see within it. By default nothing is replaced and that is
+        ``uncounted_flops`` (fused attention is skipped by the counter itself: ``complexity.counters``)."""
+        return contextlib.nullcontext(self.uncounted_flops(batch_size))
+
     def reference_mode(self) -> contextlib.AbstractContextManager:
-        """A context in which the model computes with its step-by-step reference instead of a scan that
-        hides its n steps in one graph node (``complexity.graph``); most models have nothing to switch."""
+        """A context in which the model computes with its step-by-step reference instead of a kernel or scan
+        that hides its n steps in one graph node (``complexity.graph``); most models have nothing to switch."""
         return contextlib.nullcontext()
 
     @classmethod

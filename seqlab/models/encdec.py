@@ -18,18 +18,16 @@ output. Cross-attention weights of every layer go to ``extras["attention"]`` as 
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..errors import ConfigError
 from ..tasks.base import Batch
-from .base import Cost, ModelInfo, ModelOutput, SeqModel
-from .noise import Dropout, Noise, global_rng
-from .transformer import TransformerOptions, feed_forward, rotate, sinusoidal
+from .base import Capabilities, Cost, ModelInfo, ModelOutput, SeqModel
+from .noise import global_rng
+from .transformer import Block, TransformerOptions, attention_flops, check_heads, sinusoidal
 
 
 @functools.cache
@@ -42,61 +40,6 @@ def sdpa_hidden_from_counter(device: str = "cpu") -> bool:
     with FlopCounterMode(display=False) as counter:
         F.scaled_dot_product_attention(q, q, q, attn_mask=mask).sum().backward()
     return counter.get_total_flops() == 0
-
-
-class Attention(nn.Module):
-    """Multi-head attention of queries ``x`` over keys/values ``memory`` with a boolean mask
-    (True = may attend), through SDPA or, when the weights are wanted, explicitly."""
-
-    def __init__(self, d: int, heads: int, dropout: float, rope: bool, noise: Noise):
-        super().__init__()
-        self.heads, self.dropout, self.rope, self.noise = heads, dropout, rope, noise
-        self.q, self.kv, self.proj = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
-
-    def forward(self, x, memory, mask, explicit: bool):
-        B, U, D = x.shape
-        T, H = memory.shape[1], self.heads
-        q = self.q(x).view(B, U, H, D // H).transpose(1, 2)  # (B, H, U, Dh)
-        k, v = (z.view(B, T, H, D // H).transpose(1, 2) for z in self.kv(memory).split(D, dim=2))  # (B, H, T, Dh)
-        if self.rope:
-            q, k = rotate(q), rotate(k)
-        p = self.dropout if self.training else 0.0
-        if explicit or p > 0.0:  # SDPA's dropout would draw from the global generator (models/noise.py)
-            scores = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(~mask, float("-inf"))
-            weights = scores.softmax(-1)  # (B, H, U, T), rows sum to 1, 0 where masked
-            y = self.noise.dropout(weights, p, self.training) @ v
-        else:
-            y, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
-        return self.proj(y.transpose(1, 2).reshape(B, U, D)), weights if explicit else None
-
-
-class Layer(nn.Module):
-    """An encoder layer (self-attention, FFN) or, with ``cross``, a decoder layer (causal self-attention,
-    cross-attention over the encoder output, FFN); pre- or post-norm residual sublayers."""
-
-    def __init__(self, d: int, o: TransformerOptions, cross: bool, noise: Noise):
-        super().__init__()
-        self.pre = o.norm == "pre"
-        self.self_attn = Attention(d, o.heads, o.dropout, o.pos == "rope", noise)
-        self.cross = Attention(d, o.heads, o.dropout, False, noise) if cross else None
-        self.ffn = feed_forward(d, o.d_ff or 4 * d, o.dropout, noise)
-        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(3 if cross else 2))
-        self.drop = Dropout(o.dropout, noise)
-
-    def _sub(self, h, i, fn):
-        if self.pre:
-            out, w = fn(self.norms[i](h))
-            return h + self.drop(out), w
-        out, w = fn(h)
-        return self.norms[i](h + self.drop(out)), w
-
-    def forward(self, h, self_mask, memory=None, memory_mask=None, explicit=False):
-        h, _ = self._sub(h, 0, lambda z: self.self_attn(z, z, self_mask, False))
-        w = None
-        if self.cross is not None:
-            h, w = self._sub(h, 1, lambda z: self.cross(z, memory, memory_mask, explicit))
-        h, _ = self._sub(h, len(self.norms) - 1, lambda z: (self.ffn(z), None))
-        return h, w
 
 
 class EncoderDecoderTransformer(SeqModel):
@@ -116,6 +59,7 @@ class EncoderDecoderTransformer(SeqModel):
         parallel="full",
     )
     Options = TransformerOptions
+    capabilities = Capabilities(attention_maps=True)
     outputs = frozenset({"sequence"})
     input_kinds = frozenset({"tokens"})
     default_lr = 1e-3
@@ -130,20 +74,20 @@ class EncoderDecoderTransformer(SeqModel):
         self.target_embed = nn.Embedding(spec.n_outputs + 1, d)  # target classes + BOS
         self.source_pos = nn.Parameter(torch.randn(spec.length, d) * 0.02) if o.pos == "learned" else None
         self.target_pos = nn.Parameter(torch.randn(spec.target_length, d) * 0.02) if o.pos == "learned" else None
-        self.encoder = nn.ModuleList(Layer(d, o, cross=False, noise=self.noise) for _ in range(cfg.layers))
-        self.decoder = nn.ModuleList(Layer(d, o, cross=True, noise=self.noise) for _ in range(cfg.layers))
+        # the decoder is causal through an explicit mask (``decode``): every attention here then runs the
+        # masked SDPA kernel whose FLOP visibility ``sdpa_hidden_from_counter`` probes
+        self.encoder = nn.ModuleList(Block(d, o, causal=False, noise=self.noise) for _ in range(cfg.layers))
+        self.decoder = nn.ModuleList(Block(d, o, causal=False, noise=self.noise, cross=True) for _ in range(cfg.layers))
         self.ln_enc = nn.LayerNorm(d) if o.norm == "pre" else nn.Identity()
         self.ln_dec = nn.LayerNorm(d) if o.norm == "pre" else nn.Identity()
         self.out = nn.Linear(d, spec.n_outputs)
 
     @classmethod
     def check(cls, cfg) -> None:
-        heads = cfg.options.get("heads", TransformerOptions.model_fields["heads"].default)
-        if cfg.hidden % heads:
-            raise ConfigError(
-                f"hidden size {cfg.hidden} is not divisible by {heads} heads; choose a multiple of the number of heads",
-                "model.heads",
-            )
+        check_heads(cfg)
+
+    def attention_maps(self, batch: Batch) -> list[torch.Tensor]:
+        return self(batch, return_attention=True).extras["attention"]  # per layer (B, H, U, T)
 
     def _positions(self, h: torch.Tensor, learned: torch.Tensor | None) -> torch.Tensor:
         if self.opts.pos == "sinusoidal":
@@ -157,7 +101,7 @@ class EncoderDecoderTransformer(SeqModel):
         keys = batch.x_mask[:, None, None, :]  # (B, 1, 1, T): padding is never a key
         h = self._positions(x_t, self.source_pos)
         for layer in self.encoder:
-            h, _ = layer(h, keys)
+            h, _ = layer(h, mask=keys)
         return x_t, self.ln_enc(h), keys
 
     def decode(self, y_in: torch.Tensor, memory, keys, explicit: bool):
@@ -166,7 +110,7 @@ class EncoderDecoderTransformer(SeqModel):
         s = self._positions(self.target_embed(y_in), self.target_pos)
         maps = []
         for layer in self.decoder:
-            s, w = layer(s, causal, memory, keys, explicit)
+            s, w = layer(s, mask=causal, memory=memory, memory_mask=keys, explicit=explicit)
             if w is not None:
                 maps.append(w)
         return self.out(self.ln_dec(s)), maps  # (B, U, V)
@@ -196,4 +140,4 @@ class EncoderDecoderTransformer(SeqModel):
         if self.opts.attention != "sdpa" or not sdpa_hidden_from_counter(self.out.weight.device.type):
             return 0.0
         n, m, d = self.spec.length, self.spec.target_length, self.cfg.hidden
-        return 3.0 * self.cfg.layers * 4.0 * batch_size * d * (n * n + m * m + m * n)
+        return self.cfg.layers * sum(attention_flops(batch_size, q, k, d) for q, k in ((n, n), (m, m), (m, n)))

@@ -11,7 +11,9 @@ a few experts; the load-balancing loss of the Switch Transformer,
 
     L_aux = α · E · Σ_e f_e · P_e      (f_e: share of assignments to e, P_e: mean router probability of e),
 
-is smallest when both are uniform.
+is smallest when both are uniform. ``MoEFFN.forward`` dispatches each expert's tokens in one batch;
+``MoEFFN.reference`` routes one token at a time, in token order (the order capacity is granted in),
+and is tested to give the same output and load.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pydantic import Field
 from torch import nn
 
 from ..errors import ConfigError
-from .base import ModelInfo
+from .base import Capabilities, ModelInfo
 from .noise import Noise
 from .transformer import _INFO, GPT, TransformerOptions, feed_forward
 
@@ -85,6 +87,24 @@ class MoEFFN(nn.Module):
         self.aux_loss = self.balance * E * (f * probs.mean(0)).sum() if self.balance > 0 else None
         return out.view(B, T, d)
 
+    def reference(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` one token at a time: token n joins each of its top-k experts e while e has taken
+        fewer than C tokens, y_n = Σ_e ĝ_e FFN_e(x_n) over those; returns y (B, T, d) and f (E,)."""
+        B, T, d = h.shape
+        x = h.reshape(B * T, d)  # (N, d)
+        _, idx, gate = self.route(x)
+        C, taken = self.capacity(B * T), [0] * len(self.experts)
+        ys = []
+        for x_n, experts, g in zip(x.unbind(0), idx.tolist(), gate.unbind(0), strict=True):
+            y_n = torch.zeros_like(x_n)
+            for slot, e in enumerate(experts):
+                if taken[e] < C:
+                    y_n = y_n + g[slot] * self.experts[e](x_n[None])[0]
+                taken[e] += 1
+            ys.append(y_n)
+        counts = torch.tensor(taken, dtype=h.dtype, device=h.device)
+        return torch.stack(ys).view(B, T, d), counts / counts.sum()
+
 
 class MoE(GPT):
     info = ModelInfo(
@@ -98,6 +118,7 @@ class MoE(GPT):
         **_INFO,
     )
     Options = MoEOptions
+    capabilities = Capabilities(causal=True, attention_maps=True, expert_load=True)
     # measured: the router's scores and every expert's dispatched copy on top of a Transformer block
     activation_factor = 36.0
     eval_activation_fraction = 0.4
@@ -124,8 +145,15 @@ class MoE(GPT):
 
     def forward(self, batch, return_attention=None):
         out = super().forward(batch, return_attention)
-        out.extras["expert_load"] = [b.ffn.last_load for b in self.blocks]  # per layer (E,)
+        out.extras["expert_load"] = self.expert_load()
         return out
+
+    def aux_loss(self) -> torch.Tensor | None:
+        losses = [b.ffn.aux_loss for b in self.blocks if b.ffn.aux_loss is not None]
+        return sum(losses[1:], losses[0]) if losses else None
+
+    def expert_load(self) -> list[torch.Tensor]:
+        return [b.ffn.last_load for b in self.blocks]  # per layer (E,)
 
     def active_param_count(self) -> int:
         """Parameters used for one token: everything but the (E − k) experts it is not routed to."""

@@ -37,8 +37,8 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..tasks.base import Batch
-from .base import Cost, InputEncoder, ModelInfo, ModelOptions, ModelOutput, SeqModel
-from .recurrent import counter_misses
+from .base import Capabilities, Cost, InputEncoder, ModelInfo, ModelOptions, ModelOutput, SeqModel
+from .recurrent import counter_misses, recurrent_flops
 
 
 class Seq2SeqOptions(ModelOptions):
@@ -191,9 +191,9 @@ class EncoderDecoder(SeqModel):
         if not counter_misses(type(layer), layer.weight_hh_l0.device.type):
             return 0.0
         k = 2 if self.bidirectional else 1
-        h, g, T = self.cfg.hidden // k, 4 if self.lstm else 3, self.spec.length
+        h, g = self.cfg.hidden // k, 4 if self.lstm else 3
         d_in = [self.source_embed.dim] + [k * h] * (self.cfg.layers - 1)
-        return 3.0 * sum(2 * batch_size * T * g * h * (d + h) * k for d in d_in)
+        return recurrent_flops(batch_size, self.spec.length, h, g, d_in, directions=k)
 
     @classmethod
     def estimate_activation_bytes(cls, cfg, spec, batch_size: int) -> float:
@@ -253,13 +253,11 @@ class Seq2Seq(EncoderDecoder):
         if self.opts.teacher_forcing == 1.0 and counter_misses(
             type(self.decoder), self.decoder.weight_hh_l0.device.type
         ):
-            H, E, U, g = (
-                self.cfg.hidden,
-                self.target_embed.embedding_dim,
-                self.spec.target_length,
-                4 if self.lstm else 3,
+            H, E = self.cfg.hidden, self.target_embed.embedding_dim
+            # input [y; c] is E + H wide; the state starts from the encoder's, which has a gradient
+            flops += recurrent_flops(
+                batch_size, self.spec.target_length, H, 4 if self.lstm else 3, [E + H], zero_start=False
             )
-            flops += 3.0 * 2 * batch_size * U * g * H * (E + H + H)  # input [y; c] is E + H wide
         return flops
 
     def forced(self, e, s0, mem):
@@ -275,7 +273,16 @@ class Seq2Seq(EncoderDecoder):
         return s, torch.cat([self.query(s), c], -1), None, None
 
 
-class Bahdanau(EncoderDecoder):
+class Attentive(EncoderDecoder):
+    """An encoder–decoder whose steps attend: α of every step is in ``extras["attention"]``."""
+
+    capabilities = Capabilities(attention_maps=True)
+
+    def attention_maps(self, batch: Batch) -> list[torch.Tensor]:
+        return self(batch).extras["attention"]  # [(B, 1, U, T)]
+
+
+class Bahdanau(Attentive):
     info = ModelInfo(
         title="Bahdanau attention",
         year=2015,
@@ -316,7 +323,7 @@ class Bahdanau(EncoderDecoder):
         return 1.0 * cfg.hidden  # tanh(W s + U h_j) kept for backward at every (i, j)
 
 
-class Luong(EncoderDecoder):
+class Luong(Attentive):
     info = ModelInfo(
         title="Luong attention",
         year=2015,

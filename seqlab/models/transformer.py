@@ -5,9 +5,12 @@ r"""The Transformer (Vaswani et al. 2017) as a decoder-only GPT and an encoder-o
 Every position attends to every other in one matrix product: no recurrence, so all n positions
 are computed in parallel and any two are one step apart — at the price of an n × n score matrix
 per head, O(n²·d) time. ``gpt`` masks the future (M_ij = −∞ for j > i; Radford et al. 2018/2019),
-``bert`` sees both sides (Devlin et al. 2018). One block implementation serves both:
+``bert`` sees both sides (Devlin et al. 2018). One attention module and one block serve both, the
+mixture of experts (moe.py) and the encoder–decoder (encdec.py, which adds cross-attention):
 
-    h ← h + Attention(LN(h));   h ← h + FFN(LN(h))          (pre-norm; post-norm puts LN after)
+    h ← h + Attention(LN(h));   [h ← h + CrossAttention(LN(h), encoder output);]   h ← h + FFN(LN(h))
+
+(pre-norm; post-norm puts LN after each residual sum).
 
 Attention runs through ``scaled_dot_product_attention`` (fused; on CPU it keeps O(n) per head for
 backward, not the n × n matrix) unless the maps are wanted: ``attention="explicit"`` computes
@@ -17,13 +20,13 @@ softmax(QKᵀ/√d) itself and returns the weights, for the pages that draw them
 
 To use a different feed-forward block (e.g. a mixture of experts), pass ``ffn=callable(d_model)``
 to ``Block``/``Transformer.make_block`` — the callable returns an ``nn.Module`` mapping (B, T, d)
-to (B, T, d); if the module sets ``self.aux_loss`` after its forward, it is added to the loss.
+to (B, T, d); a model whose block adds a loss of its own returns it from ``aux_loss()``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +35,7 @@ from torch import nn
 
 from ..errors import ConfigError, LengthMismatchError
 from ..tasks.base import Batch
-from .base import Cost, ModelInfo, ModelOptions, ModelOutput, SeqModel, SequenceHead
+from .base import Capabilities, Cost, ModelInfo, ModelOptions, ModelOutput, SeqModel, SequenceHead
 from .noise import Dropout, Noise
 
 
@@ -70,31 +73,68 @@ def rotate(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([out, x[..., 2 * half :]], dim=-1) if Dh % 2 else out
 
 
-class SelfAttention(nn.Module):
-    def __init__(self, d: int, heads: int, causal: bool, dropout: float, rope: bool, noise: Noise):
+def check_heads(cfg) -> None:
+    """Raise ConfigError unless the hidden size splits evenly into the heads (every Transformer family)."""
+    heads = cfg.options.get("heads", TransformerOptions.model_fields["heads"].default)
+    if cfg.hidden % heads:
+        raise ConfigError(
+            f"hidden size {cfg.hidden} is not divisible by {heads} heads; choose a hidden size "
+            f"that is a multiple of the number of heads",
+            "model.heads",
+        )
+
+
+def attention_flops(batch_size: int, queries: int, keys: int, d: int) -> float:
+    """QKᵀ and αV of one attention layer, forward + backward: 2·B·queries·keys·d each forward (masked
+    entries included), backward about twice that."""
+    return 3.0 * 4.0 * batch_size * queries * keys * d
+
+
+class Attention(nn.Module):
+    """Multi-head attention of queries from ``x`` over keys and values from ``memory`` — ``x`` itself
+    (self-attention) unless an encoder's output is given (cross-attention). The mask M is −∞ where
+    ``causal`` hides the future (j > i) and where ``mask`` is False (e.g. padded keys; broadcast to
+    (B, H, queries, keys)). With ``explicit`` the weights α are computed and returned; otherwise SDPA."""
+
+    def __init__(self, d: int, heads: int, dropout: float, noise: Noise, causal: bool = False, rope: bool = False):
         super().__init__()
-        self.heads, self.causal, self.dropout, self.rope, self.noise = heads, causal, dropout, rope, noise
-        self.qkv = nn.Linear(d, 3 * d)
+        self.heads, self.dropout, self.noise, self.causal, self.rope = heads, dropout, noise, causal, rope
+        self.qkv = nn.Linear(d, 3 * d)  # W_Q, W_K, W_V stacked: one product for self-attention
         self.proj = nn.Linear(d, d)
 
-    def forward(self, x: torch.Tensor, explicit: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        B, T, D = x.shape
-        q, k, v = self.qkv(x).split(D, dim=2)  # 3 × (B, T, D)
-        q, k, v = (z.view(B, T, self.heads, D // self.heads).transpose(1, 2) for z in (q, k, v))  # (B, H, T, Dh)
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        explicit: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, U, D = x.shape
+        if memory is None:
+            q, k, v = self.qkv(x).split(D, dim=2)  # 3 × (B, U, D)
+        else:
+            w, b = self.qkv.weight, self.qkv.bias
+            q = F.linear(x, w[:D], b[:D])  # (B, U, D)
+            k, v = F.linear(memory, w[D:], b[D:]).split(D, dim=2)  # 2 × (B, T, D)
+        T, H = k.shape[1], self.heads
+        q = q.view(B, U, H, D // H).transpose(1, 2)  # (B, H, U, Dh)
+        k, v = (z.view(B, T, H, D // H).transpose(1, 2) for z in (k, v))  # (B, H, T, Dh)
         if self.rope:
             q, k = rotate(q), rotate(k)
         p = self.dropout if self.training else 0.0
-        if not explicit and p == 0.0:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)  # (B, H, T, Dh)
-            weights = None
-        else:
-            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, T, T)
+        if explicit or p > 0.0:  # SDPA's dropout would draw from the global generator (models/noise.py)
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, U, T)
             if self.causal:
-                future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
+                future = torch.ones(U, T, dtype=torch.bool, device=x.device).triu(1)
                 scores = scores.masked_fill(future, float("-inf"))
-            weights = scores.softmax(-1)  # α: each row sums to 1
-            y = self.noise.dropout(weights, p, self.training) @ v  # (B, H, T, Dh)
-        y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            weights = scores.softmax(-1)  # α: each row sums to 1, 0 where masked
+            y = self.noise.dropout(weights, p, self.training) @ v  # (B, H, U, Dh)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal)  # (B, H, U, Dh)
+            weights = None
+        y = y.transpose(1, 2).reshape(B, U, D)  # (B, U, D)
         return self.proj(y), weights if explicit else None
 
 
@@ -103,40 +143,43 @@ def feed_forward(d: int, d_ff: int, dropout: float, noise: Noise) -> nn.Module:
 
 
 class Block(nn.Module):
-    def __init__(
-        self,
-        d: int,
-        heads: int,
-        d_ff: int,
-        causal: bool,
-        dropout: float,
-        rope: bool,
-        pre_norm: bool,
-        noise: Noise,
-        ffn=None,
-    ):
-        super().__init__()
-        self.pre_norm = pre_norm
-        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = SelfAttention(d, heads, causal, dropout, rope, noise)
-        self.ffn = ffn(d) if ffn is not None else feed_forward(d, d_ff, dropout, noise)
-        self.drop = Dropout(dropout, noise)
+    """One layer of every Transformer here: self-attention (``causal`` or not), with ``cross`` a
+    cross-attention over an encoder's output, then the feed-forward block ``ffn(d)`` (default: the
+    two-layer GELU FFN), each a residual branch, pre- or post-norm (module docstring). Returns the
+    attention weights it shows when ``explicit``: the cross-attention's if it has one, else its own."""
 
-    def forward(self, h: torch.Tensor, explicit: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.pre_norm:
-            a, w = self.attn(self.ln1(h), explicit)
-            h = h + self.drop(a)
-            return h + self.ffn(self.ln2(h)), w
-        a, w = self.attn(h, explicit)
-        h = self.ln1(h + self.drop(a))
-        return self.ln2(h + self.ffn(h)), w
+    def __init__(self, d: int, o: TransformerOptions, causal: bool, noise: Noise, cross: bool = False, ffn=None):
+        super().__init__()
+        self.pre_norm = o.norm == "pre"
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = Attention(d, o.heads, o.dropout, noise, causal=causal, rope=o.pos == "rope")
+        self.cross = Attention(d, o.heads, o.dropout, noise) if cross else None
+        self.ln_cross = nn.LayerNorm(d) if cross else None
+        self.ffn = ffn(d) if ffn is not None else feed_forward(d, o.d_ff or 4 * d, o.dropout, noise)
+        self.drop = Dropout(o.dropout, noise)
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        memory: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
+        explicit: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        pre = self.pre_norm
+        a, w = self.attn(self.ln1(h) if pre else h, mask=mask, explicit=explicit and self.cross is None)
+        h = h + self.drop(a) if pre else self.ln1(h + self.drop(a))
+        if self.cross is not None:
+            a, w = self.cross(self.ln_cross(h) if pre else h, memory, memory_mask, explicit)
+            h = h + self.drop(a) if pre else self.ln_cross(h + self.drop(a))
+        f = self.ffn(self.ln2(h) if pre else h)
+        return (h + f if pre else self.ln2(h + f)), w
 
 
 class Transformer(SeqModel):
-    """Shared body; subclasses choose causal or bidirectional attention."""
+    """Shared body; subclasses declare causal or bidirectional attention in their capabilities."""
 
     Options = TransformerOptions
-    causal: ClassVar[bool]
     default_lr = 1e-3  # Adam at 1e-3 with clipping trains these small models stably without warm-up
     # measured: ~18 floats per position and width unit (q, k, v, attention output, 4d FFN, norms, residuals)
     activation_factor = 24.0
@@ -157,10 +200,7 @@ class Transformer(SeqModel):
         self.head = SequenceHead(spec, d)
 
     def make_block(self, d: int, ffn=None) -> Block:
-        o = self.opts
-        return Block(
-            d, o.heads, o.d_ff or 4 * d, self.causal, o.dropout, o.pos == "rope", o.norm == "pre", self.noise, ffn
-        )
+        return Block(d, self.opts, self.capabilities.causal, self.noise, ffn=ffn)
 
     def body_state(self) -> dict[str, torch.Tensor]:
         """Every weight except the task's output head: what pre-training hands to fine-tuning."""
@@ -188,18 +228,19 @@ class Transformer(SeqModel):
         2·B·n²·d each per layer forward (masked entries included), backward about twice that."""
         if self.opts.attention != "sdpa":
             return 0.0
-        n, d = self.spec.length, self.cfg.hidden
-        return 3.0 * self.cfg.layers * 4.0 * batch_size * n * n * d
+        n = self.spec.length
+        return self.cfg.layers * attention_flops(batch_size, n, n, self.cfg.hidden)
 
     @classmethod
     def check(cls, cfg) -> None:
-        heads = cfg.options.get("heads", TransformerOptions.model_fields["heads"].default)
-        if cfg.hidden % heads:
-            raise ConfigError(
-                f"hidden size {cfg.hidden} is not divisible by {heads} heads; choose a hidden size "
-                f"that is a multiple of the number of heads",
-                "model.heads",
-            )
+        check_heads(cfg)
+
+    def aux_loss(self) -> torch.Tensor | None:
+        """A loss the blocks add to the task's, from the last forward pass (e.g. MoE load balancing)."""
+        return None
+
+    def attention_maps(self, batch: Batch) -> list[torch.Tensor]:
+        return self(batch, return_attention=True).extras["attention"]  # per layer (B, H, T, T)
 
     def forward(self, batch: Batch, return_attention: bool | None = None) -> ModelOutput:
         x = batch.x
@@ -221,15 +262,12 @@ class Transformer(SeqModel):
         elif self.pos is not None:
             h = h + self.pos[:T]
         explicit = self.opts.attention == "explicit" if return_attention is None else return_attention
-        maps, aux = [], None
+        maps = []
         for block in self.blocks:
-            h, w = block(h, explicit)
+            h, w = block(h, explicit=explicit)
             if w is not None:
                 maps.append(w.detach())
-            block_aux = getattr(block.ffn, "aux_loss", None)
-            if block_aux is not None:
-                aux = block_aux if aux is None else aux + block_aux
-        out = ModelOutput(self.head(self.ln_f(h)), x_t, aux_loss=aux)
+        out = ModelOutput(self.head(self.ln_f(h)), x_t, aux_loss=self.aux_loss())
         if maps:
             out.extras["attention"] = maps  # per layer (B, H, T, T)
         return out
@@ -244,7 +282,7 @@ _INFO = dict(
 
 
 class GPT(Transformer):
-    causal = True
+    capabilities = Capabilities(causal=True, attention_maps=True)
     info = ModelInfo(
         title="GPT (decoder-only Transformer)",
         year=2018,
@@ -259,7 +297,7 @@ class GPT(Transformer):
 
 
 class BERT(Transformer):
-    causal = False
+    capabilities = Capabilities(attention_maps=True)
     info = ModelInfo(
         title="BERT (encoder-only Transformer)",
         year=2018,

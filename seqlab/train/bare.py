@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import torch
 
-from .engine import Trainer
+from .engine import Trainer, training_loss
 
 
 def bare_step(trainer: Trainer) -> float:
     """The plain loop the engine is measured against: sample, forward, loss, backward, clip, step."""
     batch = trainer.sample()
-    out = trainer.model(batch)
-    loss = trainer.task.loss(out.pred, batch)
-    if out.aux_loss is not None:
-        loss = loss + out.aux_loss
+    loss = training_loss(trainer.task, trainer.model(batch), batch)
     trainer.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(trainer.params, trainer.max_norm)

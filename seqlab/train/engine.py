@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from ..config import RunConfig
+from ..models.base import ModelOutput
 from ..models.registry import build_model, model_class
 from ..tasks.base import Batch
 from .observers import Observer
@@ -50,6 +51,13 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
     return torch.optim.Adam(params, lr=lr)
+
+
+def training_loss(task, out: ModelOutput, batch: Batch) -> torch.Tensor:
+    """What training minimises: the task's loss plus the model's own auxiliary loss, if it returned one
+    (e.g. MoE load balancing)."""
+    loss = task.loss(out.pred, batch)
+    return loss if out.aux_loss is None else loss + out.aux_loss
 
 
 def per_step_norms(grad: torch.Tensor) -> torch.Tensor:
@@ -118,9 +126,7 @@ class Trainer:
         batch = self.sample()
         out = self.model(batch)
         box = watch_grad_by_time(out.embedded) if log else {}
-        loss = self.task.loss(out.pred, batch)
-        if out.aux_loss is not None:
-            loss = loss + out.aux_loss
+        loss = training_loss(self.task, out, batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         by_time = box["norms"].tolist() if "norms" in box else None

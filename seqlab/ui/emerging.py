@@ -15,20 +15,28 @@ def kernel_section(page: str) -> None:
     """The first layer's convolution kernel of the page's finished S4D run."""
     import torch
 
-    ssm_runs = [r for r in registry().visible(page_runs(page)) if r.label == "ssm" and r.trainer and not r.alive]
+    ssm_runs = [
+        r
+        for r in registry().visible(page_runs(page))
+        if r.trainer and not r.alive and r.trainer.model.capabilities.conv_kernel
+    ]
     if not ssm_runs:
         st.caption("Train the S4D model (`ssm`): once it finishes, its first layer's convolution kernel is drawn here.")
         return
     model = ssm_runs[0].trainer.model
     with torch.no_grad():
-        K = model.layers[0].kernel(ssm_runs[0].trainer.task.spec.length).cpu().numpy()
+        K = model.conv_kernel(ssm_runs[0].trainer.task.spec.length)[0].cpu().numpy()
     show(charts.kernel_chart(K, large=large_fonts()))
     st.caption("Slowly decaying, oscillating kernels reach far back: that is the memory the copy task needs.")
 
 
 def experts_section(page: str) -> None:
     """The share of tokens each expert receives, per layer, with total and active parameter counts."""
-    moe_runs = [r for r in registry().visible(page_runs(page)) if r.label == "moe" and r.trainer and r.observers]
+    moe_runs = [
+        r
+        for r in registry().visible(page_runs(page))
+        if r.trainer and r.observers and r.trainer.model.capabilities.expert_load
+    ]
     if not moe_runs:
         st.caption(
             "Train the mixture of experts (`moe`): the share of tokens each expert receives appears here, "
