@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 from seqlab.diagnostics.experts import ExpertLoadRecorder
+from seqlab.plugins import page_models
 from seqlab.ui import charts
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
@@ -14,8 +15,8 @@ from seqlab.ui.state import large_fonts, page_runs, registry
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "emerging"
-MODELS = ("ssm", "selective-ssm", "moe", "lstm", "gpt")
 TASKS = ("copy", "recall", "reverse", "sort", "parity", "adding")
+MODELS = page_models(("ssm", "selective-ssm", "moe", "lstm", "gpt"), TASKS)  # + plugin models that fit a task here
 DEFAULTS = {"model": "ssm", "task": "copy", "seq_len": 3, "delay": 60, "steps": 1500}
 PRESETS = [
     Preset(
