@@ -24,7 +24,7 @@ with st.sidebar:
     st.caption("Every setting lives in the page's URL: copy the link to share the exact experiment.")
     # $SEQLAB_PLUGINS: each file is loaded once per process; one that fails is left out and named here
     for error in load_env():
-        st.error(f"Plugin not loaded: {error}", icon="🧩")
+        st.error(f"Not loaded: {error}", icon="🧩")
 
 with routed():  # pages started outside this were started the legacy way (seqlab/ui/boot.py)
     st.navigation(PAGES).run()
