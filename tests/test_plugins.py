@@ -24,7 +24,7 @@ def forget_plugins():
     yield
     for path in list(plugins._loaded):
         plugins.forget(path)
-    assert MODELS == before
+    assert before == MODELS
 
 
 @pytest.fixture
