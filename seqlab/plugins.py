@@ -77,14 +77,15 @@ def _execute(path: Path, shown: str):
 
 
 def _defined_in(module) -> list[type[SeqModel]]:
-    """The SeqModel subclasses the file itself defines (not ones it imports), found from SeqModel's side."""
+    """The SeqModel subclasses the file itself defines (not ones it imports), found from SeqModel's side,
+    in the order the file names them."""
     found, todo = [], list(SeqModel.__subclasses__())
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
         if cls.__module__ == module.__name__:
             found.append(cls)
-    return found
+    return [v for v in vars(module).values() if any(v is c for c in found)]
 
 
 def _models_in(module, shown: str) -> dict[str, type[SeqModel]]:

@@ -71,6 +71,14 @@ def test_a_plugin_model_joins_exactly_the_pages_with_a_task_it_can_train_on(indr
     assert plugins.page_models(("seq2seq",), ("seq-reverse", "numbers")) == ("seq2seq",)  # no "sequence" output
 
 
+def test_a_second_file_cannot_take_a_name_a_first_one_registered(tmp_path, indrnn):
+    other = tmp_path / "other.py"
+    other.write_text(EXAMPLE.read_text())
+    names, errors = plugins.load_all([other])
+    assert names == [] and MODELS["indrnn"] is indrnn
+    assert str(errors[0]) == f"plugin: {other}: IndRNN is named 'indrnn', which plugin {EXAMPLE} already registered"
+
+
 def test_a_broken_file_registers_nothing_and_is_reported_again_without_running_again(tmp_path, forget_plugins):
     bad = tmp_path / "count.py"
     bad.write_text("import builtins\nbuiltins.seqlab_runs = getattr(builtins, 'seqlab_runs', 0) + 1\n1 / 0\n")
