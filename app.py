@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from seqlab.plugins import load_env
 from seqlab.ui.boot import routed
 from seqlab.ui.controls import projector_toggle
 
@@ -21,6 +22,9 @@ PAGES = [
 with st.sidebar:
     projector_toggle()  # in the link as large=1
     st.caption("Every setting lives in the page's URL: copy the link to share the exact experiment.")
+    # $SEQLAB_PLUGINS: each file is loaded once per process; one that fails is left out and named here
+    for error in load_env():
+        st.error(f"Not loaded: {error}", icon="🧩")
 
 with routed():  # pages started outside this were started the legacy way (seqlab/ui/boot.py)
     st.navigation(PAGES).run()

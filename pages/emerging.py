@@ -3,6 +3,7 @@
 import streamlit as st
 
 from seqlab.diagnostics.experts import ExpertLoadRecorder
+from seqlab.plugins import page_models
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
 from seqlab.ui.emerging import experts_section, kernel_section
@@ -11,8 +12,8 @@ from seqlab.ui.panels import experiment, live_panels, model_cards, search_sectio
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "emerging"
-MODELS = ("ssm", "selective-ssm", "moe", "lstm", "gpt")
 TASKS = ("copy", "recall", "reverse", "sort", "parity", "adding")
+MODELS = page_models(("ssm", "selective-ssm", "moe", "lstm", "gpt"), TASKS)  # + plugin models that fit a task here
 DEFAULTS = {"model": "ssm", "task": "copy", "seq_len": 3, "delay": 60, "steps": 1500}
 PRESETS = [
     Preset(

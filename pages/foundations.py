@@ -3,6 +3,7 @@
 import streamlit as st
 
 from seqlab.errors import SeqlabError
+from seqlab.plugins import page_models
 from seqlab.tasks.registry import make_task
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.panels import experiment, live_panels, model_cards
@@ -11,8 +12,8 @@ from seqlab.ui.state import page_runs, registry
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "foundations"
-MODELS = ("mlp", "rnn")
 TASKS = ("parity", "reverse", "sort", "adding")
+MODELS = page_models(("mlp", "rnn"), TASKS)  # + plugin models that fit a task here
 DEFAULTS = {"model": "mlp", "task": "reverse", "seq_len": 6, "steps": 800}
 
 st.title("Foundations: the MLP and backpropagation")

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from seqlab.plugins import page_models
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
 from seqlab.ui.lm import claims, recorder_factory, sample_now, samples_panel, sampling_settings, upload_box
@@ -10,8 +11,10 @@ from seqlab.ui.panels import experiment, live_panels, model_cards
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "language"
-MODELS = ("gpt", "lstm", "gru", "rnn", "ssm", "selective-ssm", "moe")
 TASKS = ("chars",)
+MODELS = page_models(
+    ("gpt", "lstm", "gru", "rnn", "ssm", "selective-ssm", "moe"), TASKS
+)  # + plugin models that fit a task here
 DEFAULTS = {"model": "gpt", "task": "chars", "seq_len": 64, "steps": 1500, "layers": 2, "eval_every": 100}
 PRESETS = [
     Preset(

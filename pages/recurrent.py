@@ -3,6 +3,7 @@
 import streamlit as st
 
 from seqlab.diagnostics.recurrent import HiddenGradProbe, ParamGradNorms
+from seqlab.plugins import page_models
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
 from seqlab.ui.panels import cell_diagnostics, experiment, live_panels, model_cards
@@ -10,8 +11,8 @@ from seqlab.ui.panels import cell_diagnostics, experiment, live_panels, model_ca
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "recurrent"
-MODELS = ("rnn", "lstm", "gru")
 TASKS = ("adding", "copy", "parity", "recall", "reverse", "sort")
+MODELS = page_models(("rnn", "lstm", "gru"), TASKS)  # + plugin models that fit a task here
 DEFAULTS = {"model": "lstm", "task": "adding", "seq_len": 50, "steps": 3000}
 PRESETS = [
     Preset(

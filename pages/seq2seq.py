@@ -4,6 +4,7 @@ import streamlit as st
 
 from seqlab.diagnostics.attention import AttentionRecorder
 from seqlab.diagnostics.lengths import LengthProbe
+from seqlab.plugins import page_models
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
 from seqlab.ui.panels import accuracy_by_length_panel, alignment_panel, experiment, live_panels, model_cards
@@ -11,8 +12,8 @@ from seqlab.ui.panels import accuracy_by_length_panel, alignment_panel, experime
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "seq2seq"
-MODELS = ("seq2seq", "bahdanau", "luong", "transformer")
 TASKS = ("seq-reverse", "seq-sort", "numbers")
+MODELS = page_models(("seq2seq", "bahdanau", "luong", "transformer"), TASKS)  # + plugin models that fit a task here
 DEFAULTS = {"model": "bahdanau", "task": "seq-reverse", "seq_len": 30, "steps": 1000}
 PRESETS = [
     Preset(

@@ -5,6 +5,7 @@ import math
 import streamlit as st
 
 from seqlab.diagnostics.attention import AttentionRecorder
+from seqlab.plugins import page_models
 from seqlab.ui import charts
 from seqlab.ui.boot import ensure_navigation
 from seqlab.ui.controls import Preset
@@ -14,8 +15,8 @@ from seqlab.ui.state import large_fonts, page_runs, registry
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 
 PAGE = "transformers"
-MODELS = ("gpt", "bert", "lstm", "rnn")
 TASKS = ("reverse", "copy", "sort", "recall", "parity", "adding")
+MODELS = page_models(("gpt", "bert", "lstm", "rnn"), TASKS)  # + plugin models that fit a task here
 DEFAULTS = {"model": "gpt", "task": "reverse", "seq_len": 20, "steps": 1500, "layers": 2}
 PRESETS = [
     Preset(

@@ -689,6 +689,13 @@ def cmd_fewshot(args) -> dict:
 
 def build_parser() -> Parser:
     p = Parser(prog="seqlab", description="Train the history of neural sequence models and look inside.")
+    # read by load_plugins before parsing (anywhere on the line); declared here for --help
+    p.add_argument(
+        "--plugin",
+        metavar="FILE",
+        action="append",
+        help="register the SeqModel(s) defined in FILE (repeatable; also $SEQLAB_PLUGINS=a.py:b.py)",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     s = sub.add_parser("list", help="models and tasks, with options and compatibility")
@@ -815,8 +822,36 @@ def set_process_threads(args: argparse.Namespace) -> None:
     torch.set_num_threads(RunConfig.from_flat({} if threads is None else {"threads": threads}).train.threads)
 
 
+def take_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``--plugin FILE`` / ``--plugin=FILE`` anywhere on the line (before or after the command) → (the files,
+    the rest). Taken out before parsing because the parser's flags are built from the models, plugins' too."""
+    files, rest, it = [], [], iter(argv)
+    for a in it:
+        if a == "--plugin":
+            value = next(it, None)
+            if value is None:
+                raise UsageError("argument --plugin: expected one argument (a .py file defining a SeqModel)")
+            files.append(value)
+        elif a.startswith("--plugin="):
+            files.append(a.removeprefix("--plugin="))
+        else:
+            rest.append(a)
+    return files, rest
+
+
+def load_plugins(argv: list[str]) -> list[str]:
+    """Register the models of $SEQLAB_PLUGINS and every ``--plugin`` file; the first that fails ends the command."""
+    from .plugins import env_paths, load
+
+    files, rest = take_plugins(argv)
+    for path in [*env_paths(), *files]:
+        load(path)
+    return rest
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
+        argv = load_plugins(sys.argv[1:] if argv is None else list(argv))
         args = build_parser().parse_args(argv)
         set_process_threads(args)
         out = args.func(args)

@@ -109,6 +109,9 @@ class ModelOptions(BaseModel):
 
 class SeqModel(nn.Module):
     info: ClassVar[ModelInfo]
+    # the registry name a plugin's model asks for (seqlab/plugins.py; default: its class name in lower
+    # case); built-in models are named where they are registered, in registry.MODELS
+    name: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities()
     Options: ClassVar[type[ModelOptions]] = ModelOptions
     inits: ClassVar[tuple[str, ...]] = ("default",)
