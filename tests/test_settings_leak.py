@@ -44,9 +44,14 @@ PRESETS = {p: _presets(p) for p in TRAINING if "PRESETS = [" in (ROOT / "pages" 
 
 
 def _listed(page: str, name: str) -> tuple[str, ...]:
-    """A page's MODELS or TASKS tuple, read from its source."""
-    line = next(x for x in (ROOT / "pages" / f"{page}.py").read_text().splitlines() if x.startswith(f"{name} = "))
-    return ast.literal_eval(line.split(" = ", 1)[1])
+    """A page's MODELS or TASKS tuple, read from its source (the built-ins of ``page_models(built_ins, …)``)."""
+    tree = ast.parse((ROOT / "pages" / f"{page}.py").read_text())
+    value = next(
+        n.value for n in tree.body if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == name for t in n.targets)
+    )
+    if isinstance(value, ast.Call):
+        value = value.args[0]
+    return ast.literal_eval(value)
 
 
 def _chosen(at, page: str) -> list[str]:
