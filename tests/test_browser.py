@@ -118,7 +118,9 @@ def _open(pg, url: str) -> None:
     started (seen: the page's widgets appeared up to 5 s after it on a busy machine)."""
     pg.goto(url)
     pg.wait_for_function(
-        "sel => document.querySelector(sel) && document.querySelector('[data-testid=\"stMain\"] h1')",
+        # a page that failed shows an exception instead of its title: report it rather than wait
+        "sel => document.querySelector(sel) && document.querySelector("
+        '\'[data-testid="stMain"] h1, [data-testid="stException"]\')',
         arg=READY,
         timeout=120_000,
     )
