@@ -160,6 +160,18 @@ def _drawn(pg) -> int:
     )
 
 
+_last: list = [0, ""]  # what the page showed at the last look, for the failure message
+
+
+def _seen(pg, condition) -> tuple[int, str] | None:
+    """(charts drawn, page text) at one look if ``condition(drawn, text)`` holds, else None. Both are
+    kept from the same look: a rerun after training redraws the charts, so a second look can
+    catch them mid-redraw with no marks."""
+    drawn, text = _drawn(pg), pg.inner_text("body")
+    _last[:] = [drawn, text]
+    return (drawn, text) if condition(drawn, text) else None
+
+
 def _all_charts_drawn(pg) -> bool:
     return _drawn(pg) == len(pg.query_selector_all(CHART))
 
@@ -228,11 +240,11 @@ def test_train_on_the_recurrent_page_draws_all_three_panels(server, page):
     _open(page, f"{server}/recurrent?model=rnn&task=parity&seq_len=8&steps=400&eval_every=50")
     page.get_by_role("button", name="Train", exact=True).click()
     # loss + metric, heatmap + latest profile, time + memory
-    _until(page, lambda: _drawn(page) >= 6 and "completed" in page.inner_text("body"), 300)
-    drawn = _drawn(page)
+    drawn, text = _until(page, lambda: _seen(page, lambda d, t: d >= 6 and "completed" in t), 300) or _last
+    _until(page, lambda: _all_charts_drawn(page), 30, 200)  # for the screenshot only
     page.screenshot(path=str(ARTIFACTS / "recurrent-trained.png"), full_page=True)
     assert drawn >= 6, f"only {drawn} charts drew marks"
-    assert "completed" in page.inner_text("body")
+    assert "completed" in text
     assert not _exceptions(page)
 
 
@@ -243,13 +255,11 @@ def test_train_on_the_seq2seq_page_draws_accuracy_by_length_and_the_alignment(se
     page.get_by_role("button", name="Train", exact=True).click()
     # the three panels (≥ 6), accuracy by length (2) and bahdanau's alignment map (1)
 
-    def done() -> bool:
-        text = page.inner_text("body")
+    def done(d: int, text: str) -> bool:
         ready = "Probe source" in text and "Sequence accuracy by input length" in text
-        return _drawn(page) >= 9 and text.count("completed ·") == 2 and ready
+        return d >= 9 and text.count("completed ·") == 2 and ready
 
-    _until(page, done, 300)
-    drawn, text = _drawn(page), page.inner_text("body")
+    drawn, text = _until(page, lambda: _seen(page, done), 300) or _last
     _scroll_to(page, "Accuracy by input length")
     _until(page, lambda: _all_charts_drawn(page), 30, 200)  # for the screenshot only
     page.screenshot(path=str(ARTIFACTS / "seq2seq-trained.png"))
@@ -263,12 +273,10 @@ def test_train_on_the_language_page_writes_samples_judged_against_the_grammar(se
     page.get_by_role("button", name="Train", exact=True).click()
     # the three panels (≥ 6 charts), then the latest sample with its step and verdict
 
-    def done() -> bool:
-        text = page.inner_text("body")
-        return _drawn(page) >= 6 and "completed" in text and "step 200" in text and "sentences grammatical" in text
+    def done(d: int, text: str) -> bool:
+        return d >= 6 and "completed" in text and "step 200" in text and "sentences grammatical" in text
 
-    _until(page, done, 300)
-    drawn, text = _drawn(page), page.inner_text("body")
+    drawn, text = _until(page, lambda: _seen(page, done), 300) or _last
     _scroll_to(page, "What the model writes")
     _until(page, lambda: _all_charts_drawn(page), 30, 200)  # for the screenshot only
     page.screenshot(path=str(ARTIFACTS / "language-trained.png"))
