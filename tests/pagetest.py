@@ -1,6 +1,9 @@
 """Helpers for the AppTest page tests: open a page (optionally from a link), train, read charts."""
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -73,3 +76,23 @@ def chart_data(at, title: str, dataset: str | None = None) -> pd.DataFrame:
             ]
             return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     raise AssertionError(f"no chart titled {title!r}")
+
+
+@contextmanager
+def every_slot_held() -> Iterator[object]:
+    """Fill every free slot of the server's registry with a job that holds it until the block ends
+    (so the next job queues); yields the registry."""
+    reg = registry()
+    release = threading.Event()
+
+    def hold(job):
+        job.on_stop(release.set)
+        release.wait(60)
+
+    holders = [reg.submit("sweep", "holder", "someone else", hold) for _ in range(reg.max_running - reg.slots_taken())]
+    try:
+        yield reg
+    finally:
+        release.set()
+        for h in holders:
+            assert h.wait(10)

@@ -3,7 +3,7 @@ run's own numbers, Stop works, bad query values fall back with a note."""
 
 import numpy as np
 import pytest
-from pagetest import app, chart_data, join_all, specs, titles, wait_jobs
+from pagetest import app, chart_data, every_slot_held, join_all, specs, titles, wait_jobs
 
 from seqlab.ui.state import registry
 
@@ -325,17 +325,7 @@ def test_complexity_panel_measure_again_drops_the_kept_points(monkeypatch):
 
 def test_a_measurement_that_finds_every_slot_busy_says_it_waits_and_its_place_in_line():
     """Issue #17 item 4: a queued job shows why it has not started, not "Measuring…" for minutes."""
-    import threading
-
-    reg = registry()
-    release = threading.Event()
-
-    def hold(job):
-        job.on_stop(release.set)
-        release.wait(60)
-
-    holders = [reg.submit("sweep", "holder", "someone else", hold) for _ in range(reg.max_running - reg.slots_taken())]
-    try:
+    with every_slot_held() as reg:
         at = app(page="pages/complexity.py")
         at.multiselect(key="complexity:models").set_value(["lstm"]).run()
         at.multiselect(key="complexity:lengths").set_value([32, 64]).run()
@@ -348,10 +338,6 @@ def test_a_measurement_that_finds_every_slot_busy_says_it_waits_and_its_place_in
         assert job.wait(5) and job.status == "stopped"
         at.run()  # in a browser the panel's next poll sees the end and redraws the page
         assert any("Stopped" in w.value for w in at.warning)
-    finally:
-        release.set()
-        for h in holders:
-            h.wait(10)
 
 
 def test_unsaturated_gates_are_said_in_a_sentence_not_drawn_as_a_flat_line():

@@ -327,39 +327,26 @@ def test_language_page_experiment_settings_are_checked_next_to_the_section():
 
 
 def test_an_experiment_stopped_while_it_waits_for_a_slot_never_runs_and_says_so():
-    import threading
-
+    from pagetest import every_slot_held
     from test_experiments import TINY_FEWSHOT
 
-    from seqlab.ui.state import registry
-
-    reg = registry()
-    release = threading.Event()
-
-    def hold(job):
-        job.on_stop(release.set)
-        release.wait(60)
-
-    holders = [reg.submit("sweep", "holder", "someone else", hold) for _ in range(reg.max_running - reg.slots_taken())]
-    at = _page()
-    try:
-        at.session_state["language:fewshot:settings"] = TINY_FEWSHOT
-        at.run()
-        at.button(key="language:fewshot:run").click().run()
-        (job,) = [j for j in reg.jobs() if j.kind == "experiment" and j.status == "queued"]
-        shown = [p.proto.text for p in at.get("progress")]
-        assert reg.status_text(job) in shown
-        assert reg.status_text(job).startswith(f"waiting: {reg.max_running} jobs running — starts when one ends (")
-        at.button(key="language:fewshot:stop").click().run()
-        assert job.ended and job.status == "stopped" and job.result is None
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        assert any("Stopped before it started" in w.value for w in at.warning)
-    finally:
-        me = at.session_state["seqlab_owner"]
-        for j in reg.jobs():  # the page's own complexity measurement may be queued too: it need not run
-            if j.status == "queued":
-                reg.stop_job(j.id, me)
-        release.set()
-        for h in holders:
-            assert h.wait(10)
+    with every_slot_held() as reg:
+        at = _page()
+        try:
+            at.session_state["language:fewshot:settings"] = TINY_FEWSHOT
+            at.run()
+            at.button(key="language:fewshot:run").click().run()
+            (job,) = [j for j in reg.jobs() if j.kind == "experiment" and j.status == "queued"]
+            shown = [p.proto.text for p in at.get("progress")]
+            assert reg.status_text(job) in shown
+            assert reg.status_text(job).startswith(f"waiting: {reg.max_running} jobs running — starts when one ends (")
+            at.button(key="language:fewshot:stop").click().run()
+            assert job.ended and job.status == "stopped" and job.result is None
+            at.run()
+            assert not at.exception, [e.value for e in at.exception]
+            assert any("Stopped before it started" in w.value for w in at.warning)
+        finally:
+            me = at.session_state["seqlab_owner"]
+            for j in reg.jobs():  # the page's own complexity measurement may be queued too: it need not run
+                if j.status == "queued":
+                    reg.stop_job(j.id, me)
