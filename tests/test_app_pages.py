@@ -3,7 +3,7 @@ run's own numbers, Stop works, bad query values fall back with a note."""
 
 import numpy as np
 import pytest
-from pagetest import app, chart_data, every_slot_held, join_all, specs, titles, wait_jobs
+from pagetest import app, chart_data, every_slot_held, join_all, specs, titles, train, wait_jobs
 
 from seqlab.ui.state import registry
 
@@ -23,11 +23,7 @@ def test_recurrent_page_trains_and_fills_all_three_panels():
     for label in ("model", "task", "init"):
         assert any(s.label == label for s in at.selectbox), label
     assert [b.label for b in at.button if b.label in ("Train", "Stop", "Reset")] == ["Train", "Stop", "Reset"]
-    at.button(key="recurrent:train").click().run()
-    join_all()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    run = registry().visible(at.session_state["recurrent:runs"])[0]
+    run = train(at, "recurrent")[0]
     snap = run.snapshot()
     assert snap.status == "completed" and snap.steps == 60
     all_specs = specs(at)

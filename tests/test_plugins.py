@@ -5,14 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
-from pagetest import app, chart_data, join_all, specs, titles
+from pagetest import app, chart_data, specs, titles, train
 
 from seqlab import plugins
 from seqlab.cli import main
 from seqlab.config import RunConfig
 from seqlab.models.registry import MODELS
 from seqlab.train.engine import Trainer
-from seqlab.ui.state import registry
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "indrnn.py"
 
@@ -101,11 +100,7 @@ def test_the_recurrent_page_trains_the_plugin_and_draws_its_cell_panel(monkeypat
     at = app(query, page="pages/recurrent.py")
     shown = [e.value for e in at.sidebar.error]
     assert shown == [f"Not loaded: plugin: {broken}: does not import: SyntaxError: invalid syntax (line 1)"]
-    at.button(key="recurrent:train").click().run()
-    join_all()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    run = registry().visible(at.session_state["recurrent:runs"])[0]
+    run = train(at, "recurrent")[0]
     snap = run.snapshot()
     assert snap.status == "completed" and snap.steps == 60 and run.label.startswith("indrnn")
     t = titles(specs(at))
