@@ -1,0 +1,614 @@
+"""Grid sweeps: every combination of a few settings × seeds, on a local process pool or on Ray.
+
+    plan  = plan_sweep(base, grid, seeds)   # points = base × grid × seeds, refused before any training
+    sweep = Sweep(plan, backend="local", workers=2)
+    out   = sweep.run()                     # one PointResult per point; sweep.stop() ends it early
+
+A plan's ``sweep_id`` is a hash of its base settings, grid and seeds, and each point's run id is
+``sweep-<sweep_id>-<hash of its config>``, so running the same sweep again finds the points it already
+finished in the run store and skips them (resume). A point the model/task pair cannot train is left
+out with a note; a point that raises, or whose worker process dies, is recorded ``failed`` while the
+others go on. Stop ends running points as ``stopped`` and starts no more.
+
+Workers are processes ('forkserver', since forking a process that has run torch is unsafe), each
+with one torch thread: on a shared 2-core box two one-thread processes beat one two-thread process
+because the small per-step ops of these models do not split well across threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import multiprocessing as mp
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from itertools import product
+from types import SimpleNamespace
+from typing import Any
+
+from .config import MODEL_FIELDS, TRAIN_FIELDS, RunConfig, _owners
+from .errors import ConfigError, SeqlabError
+from .train.observers import Observer
+
+MAX_POINTS = 10_000  # above this a typo (an extra value list) is likelier than intent; refused with the size
+FINISHED = ("completed", "target_reached", "time_budget", "diverged")  # resume skips these, retries the rest
+RAY_CONNECT_SECONDS = 5.0  # a TCP probe of the Ray head, so an unreachable address fails in seconds, not minutes
+
+
+class SweepError(SeqlabError):
+    """A sweep cannot start as asked (e.g. Ray unreachable)."""
+
+
+# -- the plan: grid → points ------------------------------------------------------------------------
+def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
+    """``["model=rnn,lstm", "seq_len=10,25"]`` → ``{"model": ["rnn", "lstm"], "seq_len": ["10", "25"]}``."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        name, eq, values = item.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise ConfigError(f"expected NAME=V1,V2,… such as model=rnn,lstm, got {item!r}", "grid")
+        if name in grid:
+            raise ConfigError("appears twice in the grid; give all its values in one NAME=V1,V2", name)
+        grid[name] = [v.strip() for v in values.split(",") if v.strip()]
+    return grid
+
+
+def parse_seeds(text: str, field: str = "seeds") -> list[int]:
+    """``"0-4"`` → 0…4, ``"0,3,7"`` → those, ``"0-2,9"`` → both kinds."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        try:
+            if dash and lo:  # "2-5"; a leading "-" is a negative number, refused by the config's bound
+                seeds.extend(range(int(lo), int(hi) + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise ConfigError(f"expected comma-separated integers or ranges such as 0-4, got {text!r}", field) from None
+    if not seeds:
+        raise ConfigError("needs at least one value", field)
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:  # the same seed twice is the same run twice: a spread of 0 that measures nothing
+        raise ConfigError(f"seed {', '.join(map(str, twice))} appears more than once; give distinct seeds", field)
+    return seeds
+
+
+def _known_names() -> set[str]:
+    from .models.registry import MODELS
+    from .tasks.registry import TASKS
+
+    options = {f for c in (*MODELS.values(), *TASKS.values()) for f in c.Options.model_fields}
+    return {"model", "task", "seq_len", *MODEL_FIELDS, *TRAIN_FIELDS, *options} - {"seed"}
+
+
+@dataclass(frozen=True)
+class Point:
+    index: int
+    settings: dict[str, Any]  # this point's grid values, seed included (what tells points apart)
+    flat: dict[str, Any]  # the whole config, flat
+    key: str  # hash of the resolved config: the run id's stem
+
+    def cell(self) -> dict[str, Any]:
+        return {k: v for k, v in self.settings.items() if k != "seed"}
+
+
+@dataclass
+class SweepPlan:
+    sweep_id: str
+    base: dict[str, Any]
+    grid: dict[str, list[str]]
+    seeds: list[int]
+    points: list[Point]
+    skipped: list[str]  # one note per model/task pair left out
+
+    def to_json(self) -> dict:
+        return {"sweep_id": self.sweep_id, "base": self.base, "grid": self.grid, "seeds": self.seeds}
+
+
+def grid_size(grid: dict[str, list], seeds: list[int]) -> int:
+    return math.prod(len(v) for v in grid.values()) * len(seeds)
+
+
+def plan_sweep(base: dict[str, Any], grid: dict[str, list], seeds: list[int]) -> SweepPlan:
+    """Every point of ``base`` × ``grid`` × ``seeds``, each config validated now so that a bad value
+    stops the sweep before its first step (``ConfigError`` naming the field)."""
+    from .models.registry import incompatibility, model_class
+    from .tasks.registry import task_class
+
+    known = _known_names()
+    for name, values in grid.items():
+        if name == "seed":
+            raise ConfigError("give seeds with --seeds (e.g. 0-4), not in the grid", "seed")
+        if name not in known:
+            raise ConfigError(f"not a setting seqlab knows; {_owners(name)}", name)
+        if not values:
+            raise ConfigError("has no values in the grid; give at least one, e.g. NAME=1,2", name)
+    n = grid_size(grid, seeds)
+    if n > MAX_POINTS:
+        sizes = " × ".join(f"{len(v)} {k}" for k, v in grid.items()) + f" × {len(seeds)} seeds"
+        raise ConfigError(f"{n:,} points ({sizes}) is more than the {MAX_POINTS:,} a sweep may hold", "grid")
+    sweep_id = _digest({"base": base, "grid": grid, "seeds": seeds})
+    points, skipped, checked = [], [], {}
+    names = list(grid)
+    for combo in product(*grid.values()):
+        cell = dict(zip(names, combo, strict=True))
+        flat = {**base, **cell}
+        model, task = flat.get("model", "lstm"), flat.get("task", "adding")
+        pair = (model, task)
+        if pair not in checked:
+            checked[pair] = _pair_problem(model, task, names, model_class, task_class, incompatibility)
+            if checked[pair]:
+                skipped.append(f"skipped model={model} task={task}: {checked[pair]}")
+        if checked[pair]:
+            continue
+        for seed in seeds:
+            config = RunConfig.from_flat({**flat, "seed": seed})
+            key = _digest(config.model_dump())
+            points.append(Point(len(points), {**cell, "seed": seed}, config.to_flat(), key))
+    return SweepPlan(sweep_id, dict(base), {k: list(v) for k, v in grid.items()}, list(seeds), points, skipped)
+
+
+def _pair_problem(model, task, names, model_class, task_class, incompatibility) -> str | None:
+    """Why this model/task pair is left out of the grid (it cannot train, or a grid field is not its
+    setting), or None. Names that are no model or task are errors, not skips."""
+    m_cls, t_cls = model_class(model), task_class(task)
+    why = incompatibility(m_cls, t_cls)
+    if why:
+        return why
+    own = {"model", "task", "seq_len", *MODEL_FIELDS, *TRAIN_FIELDS, *m_cls.Options.model_fields}
+    own |= set(t_cls.Options.model_fields)
+    foreign = [n for n in names if n not in own]
+    return f"{', '.join(foreign)} is not a setting of either" if foreign else None
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+# -- running one point (in a worker process, or in this one) -------------------------------------------
+@dataclass(frozen=True)
+class PointJob:
+    """What a worker needs for one point; plain data so it pickles to a process or a Ray task."""
+
+    index: int
+    run_id: str
+    flat: dict[str, Any]
+    store_root: str
+    sweep_id: str
+
+
+_STOP: Any = None  # the sweep's stop event, set in each pool worker by _init_worker
+_STARTED: Any = None  # a queue the worker reports (index, pid) on as a point starts
+
+
+def _init_worker(stop, started) -> None:
+    import torch
+
+    global _STOP, _STARTED
+    _STOP, _STARTED = stop, started
+    torch.set_num_threads(1)  # see the module docstring
+
+
+class _StopOn(Observer):
+    """Ends the run (status ``stopped``) once the sweep's stop event is set."""
+
+    def __init__(self, event):
+        self.event = event
+
+    def on_start(self, trainer) -> None:
+        self.trainer = trainer
+
+    def on_step(self, record) -> None:
+        if self.event.is_set():
+            self.trainer.request_stop()
+
+
+def run_point(job: PointJob) -> dict:
+    """Train one point, recorded in the run store; returns the run's summary (``RunResult.to_json``).
+    A point that raises is recorded ``failed`` with the error, so the sweep goes on."""
+    from .store import RunStore
+    from .train.engine import Trainer
+
+    if _STOP is not None and _STOP.is_set():
+        return {"status": "not_started"}
+    if _STARTED is not None:
+        _STARTED.put((job.index, os.getpid()))
+    store = RunStore(job.store_root)
+    config = RunConfig.from_flat(job.flat)
+    try:
+        # store: RunStore().writer(run_id, group_id=job.sweep_id, tag="sweep") once the SQLite store lands
+        observers = [store.writer(job.run_id)] + ([_StopOn(_STOP)] if _STOP is not None else [])
+        return Trainer(config, observers).run().to_json()
+    except Exception as e:  # noqa: BLE001 - a crashed point is an outcome of the sweep, recorded and shown
+        return record_failure(store, job.run_id, config, f"{type(e).__name__}: {e}")
+
+
+def run_point_ray(job: PointJob) -> dict:
+    """``run_point`` in a Ray worker: one torch thread, like the pool's workers."""
+    import torch
+
+    torch.set_num_threads(1)
+    return run_point(job)
+
+
+def record_failure(store, run_id: str, config: RunConfig, error: str) -> dict:
+    """Record a point that never produced a result (it raised, or its worker died) as ``failed``."""
+    from .train.records import RunResult
+
+    result = RunResult(
+        model=config.model.name,
+        task=config.task.name,
+        status="failed",
+        steps=0,
+        seconds=0.0,
+        params=0,
+        final_loss=None,
+        train_loss=None,
+        baseline_loss=math.nan,
+        baseline_metrics={},
+        metrics={},
+        seconds_to_target=None,
+        grad_norm_by_time=[],
+        config=config.model_dump(),
+        error=error,
+    )
+    # store: through the writer's observer calls, the only write API the folder store has
+    writer = store.writer(run_id)
+    writer.on_start(SimpleNamespace(config=config))
+    writer.on_end(result)
+    return result.to_json()
+
+
+# -- results ------------------------------------------------------------------------------------------
+@dataclass
+class PointResult:
+    point: Point
+    run_id: str
+    status: str
+    result: dict = field(default_factory=dict)  # RunResult.to_json(); empty if the point never ran
+    resumed: bool = False  # finished by an earlier run of the same sweep
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        out = dict(self.result.get("metrics") or {})
+        if self.result.get("final_loss") is not None:
+            out["final_loss"] = self.result["final_loss"]
+        return out
+
+    def to_json(self) -> dict:
+        r = self.result
+        return {
+            "index": self.point.index,
+            "settings": self.point.settings,
+            "run_id": self.run_id,
+            "status": self.status,
+            "resumed": self.resumed,
+            "steps": r.get("steps"),
+            "seconds": r.get("seconds"),
+            "final_loss": r.get("final_loss"),
+            "metrics": r.get("metrics") or {},
+            "error": r.get("error"),
+        }
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5
+    return {"mean": mean, "std": sd, "min": min(values), "max": max(values), "n": len(values)}
+
+
+def cells(results: list[PointResult]) -> list[dict]:
+    """One row per grid cell (every setting but the seed): mean, std (n − 1), min, max of each metric
+    over the cell's finished seeds."""
+    groups: dict[str, tuple[dict, list[PointResult]]] = {}
+    for r in results:
+        groups.setdefault(json.dumps(r.point.cell(), sort_keys=True), (r.point.cell(), []))[1].append(r)
+    rows = []
+    for cell, members in groups.values():
+        done = [m for m in members if m.status in FINISHED]
+        keys = sorted({k for m in done for k in m.metrics})
+        rows.append(
+            {
+                "settings": cell,
+                "seeds": len(members),
+                "finished": len(done),
+                "stats": {k: stats(vals) for k in keys if (vals := [m.metrics[k] for m in done if k in m.metrics])},
+            }
+        )
+    return rows
+
+
+@dataclass
+class SweepResult:
+    plan: SweepPlan
+    backend: str
+    workers: int
+    results: list[PointResult]
+    seconds: float
+    stopped: bool = False
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.results:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            **self.plan.to_json(),
+            "backend": self.backend,
+            "workers": self.workers,
+            "seconds": self.seconds,
+            "stopped": self.stopped,
+            "total": len(self.plan.points),
+            "counts": self.counts(),
+            "resumed": sum(r.resumed for r in self.results),
+            "skipped": self.plan.skipped,
+            "points": [r.to_json() for r in sorted(self.results, key=lambda r: r.point.index)],
+            "cells": cells(self.results),
+        }
+
+
+# -- the sweep ----------------------------------------------------------------------------------------
+Runner = Callable[[PointJob], dict]
+OnPoint = Callable[[PointResult, int, int, float | None], None]  # (result, done, total, eta seconds)
+
+
+class Sweep:
+    """Runs a plan's points on a backend; thread-safe ``stop()`` and ``snapshot()`` for a page."""
+
+    def __init__(
+        self,
+        plan: SweepPlan,
+        backend: str = "local",
+        workers: int | None = None,
+        address: str | None = None,
+        store=None,
+        on_point: OnPoint | None = None,
+        runner: Runner = run_point,
+    ):
+        from .store import RunStore
+
+        if backend not in ("local", "ray"):
+            raise ConfigError(f"unknown backend {backend!r}; choose local or ray", "backend")
+        if workers is not None and not 1 <= workers <= 256:
+            raise ConfigError(f"must be between 1 and 256, got {workers}", "workers")
+        if address is not None and backend != "ray":
+            raise ConfigError("is for --backend ray", "address")
+        self.plan, self.backend, self.address = plan, backend, address
+        self.workers = workers or os.cpu_count() or 1
+        self.store = store or RunStore()
+        self.on_point, self.runner = on_point, runner
+        self._results: dict[int, PointResult] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._mp_stop = None
+        self._ray_refs: list = []
+        self._started_at = time.monotonic()
+        self._ran = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._mp_stop is not None:
+            self._mp_stop.set()
+        if self._ray_refs:
+            import ray
+
+            for ref in list(self._ray_refs):
+                ray.cancel(ref)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def snapshot(self) -> list[PointResult]:
+        with self._lock:
+            return list(self._results.values())
+
+    def progress(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._results), len(self.plan.points)
+
+    # -- bookkeeping -------------------------------------------------------------------------------
+    def _run_ids(self, point: Point) -> list[str]:
+        stem = f"sweep-{self.plan.sweep_id}-{point.key}"
+        return [i for i in self._known if i == stem or i.startswith(stem + "-")]
+
+    def _new_run_id(self, point: Point) -> str:
+        earlier = self._run_ids(point)
+        stem = f"sweep-{self.plan.sweep_id}-{point.key}"
+        return stem if not earlier else f"{stem}-{len(earlier) + 1}"
+
+    def _finished_before(self, point: Point) -> PointResult | None:
+        for run_id in self._run_ids(point):
+            summary = self.store.summary(run_id)
+            if summary.get("status") in FINISHED:
+                return PointResult(point, run_id, summary["status"], summary, resumed=True)
+        return None
+
+    def _done(self, point: Point, run_id: str, out: dict) -> None:
+        status = out.get("status", "failed")
+        if status == "not_started":
+            return
+        r = PointResult(point, run_id, status, out)
+        with self._lock:
+            self._results[point.index] = r
+            self._ran += 1
+            done, total = len(self._results), len(self.plan.points)
+            rate = (time.monotonic() - self._started_at) / self._ran
+        eta = rate * (total - done) if not self._stop.is_set() else None
+        if self.on_point:
+            self.on_point(r, done, total, eta)
+
+    # -- run ---------------------------------------------------------------------------------------
+    def run(self) -> SweepResult:
+        self.store.ensure_writable()
+        self._known = set(self.store.ids())
+        todo = []
+        for p in self.plan.points:
+            earlier = self._finished_before(p)
+            if earlier:
+                self._results[p.index] = earlier
+            else:
+                todo.append(p)
+        self._started_at = time.monotonic()
+        jobs = [PointJob(p.index, self._new_run_id(p), p.flat, str(self.store.root), self.plan.sweep_id) for p in todo]
+        by_index = {p.index: p for p in todo}
+        if jobs and self.backend == "ray":
+            self._run_ray(jobs, by_index)
+        elif jobs and (self.workers == 1 or len(jobs) == 1):
+            self._run_here(jobs, by_index)
+        elif jobs:
+            self._run_pool(jobs, by_index)
+        return SweepResult(
+            self.plan,
+            self.backend,
+            self.workers,
+            self.snapshot(),
+            time.monotonic() - self._started_at,
+            self._stop.is_set(),
+        )
+
+    def _run_here(self, jobs: list[PointJob], by_index: dict[int, Point]) -> None:
+        """One after another in this process (``--workers 1``): no start-up cost, the serial baseline."""
+        global _STOP
+        _STOP = self._stop
+        try:
+            for job in jobs:
+                if self._stop.is_set():
+                    break
+                self._done(by_index[job.index], job.run_id, self.runner(job))
+        finally:
+            _STOP = None
+
+    def _run_pool(self, jobs: list[PointJob], by_index: dict[int, Point]) -> None:
+        """On a process pool. A worker that dies breaks the whole pool (``BrokenProcessPool``) without
+        saying which point it ran, so every worker reports each point it starts: a point that was
+        running alone when the pool broke is recorded ``failed``; several that were running together
+        are each run again alone, which tells the culprit from its bystanders; the points not yet
+        started go on in a new pool."""
+        ctx = mp.get_context("forkserver")
+        self._mp_stop = ctx.Event()
+        if self._stop.is_set():
+            self._mp_stop.set()
+        started = ctx.SimpleQueue()
+        pending, alone = list(jobs), []
+        while (pending or alone) and not self._stop.is_set():
+            batch = [alone.pop(0)] if alone else pending
+            width = min(self.workers, len(batch))
+            running: set[int] = set()
+            with ProcessPoolExecutor(width, ctx, initializer=_init_worker, initargs=(self._mp_stop, started)) as pool:
+                futures = {pool.submit(self.runner, job): job for job in batch}
+                broken, left = False, set(futures)
+                while left:
+                    finished, left = wait(left, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        job = futures[f]
+                        try:
+                            out = f.result()
+                        except BrokenProcessPool:
+                            broken = True
+                            continue
+                        self._done(by_index[job.index], job.run_id, out)
+                        running.discard(job.index)
+                    while not started.empty():
+                        running.add(started.get()[0])
+                    running -= set(self._results)
+            unfinished = [j for j in batch if j.index not in self._results]
+            if batch is not pending:  # a point run alone
+                if broken:
+                    self._died(by_index[batch[0].index], batch[0])
+                continue
+            if not broken:
+                break
+            suspects = [j for j in unfinished if j.index in running]
+            if not suspects and len(unfinished) == len(batch):
+                # the pool broke before any point started: the workers cannot start at all
+                raise SweepError("the sweep's worker processes died before starting a point", "workers")
+            if len(suspects) == 1:
+                self._died(by_index[suspects[0].index], suspects[0])
+            else:
+                alone.extend(suspects)
+            pending = [j for j in unfinished if j not in suspects]
+
+    def _died(self, point: Point, job: PointJob) -> None:
+        config = RunConfig.from_flat(point.flat)
+        error = "its worker process died (killed, or crashed outside Python)"
+        self._done(point, job.run_id, record_failure(self.store, job.run_id, config, error))
+
+    def _run_ray(self, jobs: list[PointJob], by_index: dict[int, Point]) -> None:
+        import ray
+
+        started_here = connect_ray(self.address)
+        try:
+            # no retries: a point whose worker dies is recorded failed, as on the local pool
+            task = ray.remote(num_cpus=1, max_retries=0)(run_point_ray)
+            refs = {task.remote(job): job for job in jobs}
+            self._ray_refs = list(refs)
+            if self._stop.is_set():
+                self.stop()
+            left = list(refs)
+            while left:
+                finished, left = ray.wait(left, num_returns=1, timeout=0.5)
+                for ref in finished:
+                    job = refs[ref]
+                    try:
+                        out = ray.get(ref)
+                    except ray.exceptions.TaskCancelledError:
+                        out = {"status": "not_started"}
+                    except ray.exceptions.RayError as e:
+                        config = RunConfig.from_flat(job.flat)
+                        error = f"the Ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}"
+                        out = record_failure(self.store, job.run_id, config, error)
+                    self._done(by_index[job.index], job.run_id, out)
+        finally:
+            self._ray_refs = []
+            if started_here:
+                ray.shutdown()
+
+
+def connect_ray(address: str | None) -> bool:
+    """Join the Ray cluster at ``address`` ('auto' or HOST:PORT), or start a local one (2 CPUs, no
+    dashboard) when None. True if a Ray was started or joined here (so the caller shuts it down);
+    False if this process was already connected."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    env = {"env_vars": {"PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}}
+    if address is None:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
+        return True
+    if address != "auto":
+        probe_ray(address)
+    try:
+        ray.init(address=address, log_to_driver=False, runtime_env=env)
+    except (ConnectionError, RuntimeError, TimeoutError) as e:
+        raise SweepError(f"cannot join the Ray cluster at {address!r}: {str(e).splitlines()[0]}", "address") from None
+    return True
+
+
+def probe_ray(address: str, timeout: float = RAY_CONNECT_SECONDS) -> None:
+    """Refuse a HOST:PORT that does not answer within ``timeout`` seconds."""
+    host, colon, port = address.rpartition(":")
+    if not colon or not host or not port.isdigit():
+        raise SweepError(f"expected auto or HOST:PORT such as 10.0.0.5:6379, got {address!r}", "address")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        why = "no answer" if isinstance(e, TimeoutError) else (e.strerror or str(e))
+        raise SweepError(
+            f"cannot reach a Ray head at {address} ({why} within {timeout:g} s); start one with `ray start --head`",
+            "address",
+        ) from None
