@@ -74,7 +74,9 @@ def parse_seeds(text: str, field: str = "seeds") -> list[int]:
             else:
                 seeds.append(int(part))
         except ValueError:
-            raise ConfigError(f"expected comma-separated integers or ranges such as 0-4, got {text!r}", field) from None
+            raise ConfigError(
+                f"expected comma-separated integers, got {text!r} (ranges such as 0-4 too)", field
+            ) from None
     if not seeds:
         raise ConfigError("needs at least one value", field)
     twice = sorted({s for s in seeds if seeds.count(s) > 1})
@@ -153,8 +155,8 @@ def plan_sweep(base: dict[str, Any], grid: dict[str, list], seeds: list[int]) ->
             continue
         for seed in seeds:
             config = RunConfig.from_flat({**flat, "seed": seed})
-            key = _digest(config.model_dump())
-            points.append(Point(len(points), {**cell, "seed": seed}, config.to_flat(), key))
+            key, resolved = _digest(config.model_dump()), config.to_flat()
+            points.append(Point(len(points), {k: resolved[k] for k in [*names, "seed"]}, resolved, key))
     return SweepPlan(sweep_id, dict(base), {k: list(v) for k, v in grid.items()}, list(seeds), points, skipped)
 
 
@@ -498,6 +500,9 @@ class Sweep:
         are each run again alone, which tells the culprit from its bystanders; the points not yet
         started go on in a new pool."""
         ctx = mp.get_context("forkserver")
+        # the fork server imports torch once and forks each worker from itself: a worker then starts in
+        # milliseconds instead of re-importing torch (seconds); it has run no torch op, so forking is safe
+        ctx.set_forkserver_preload(["seqlab.sweep", "seqlab.train.engine"])
         self._mp_stop = ctx.Event()
         if self._stop.is_set():
             self._mp_stop.set()

@@ -49,9 +49,10 @@ def option_fields() -> dict[str, tuple[str, list[str]]]:
     return out
 
 
-def add_run_flags(p: argparse.ArgumentParser, with_seed: bool = True) -> None:
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}")
-    p.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
+def add_run_flags(p: argparse.ArgumentParser, with_seed: bool = True, required: bool = True) -> None:
+    """``required=False`` where the model and task may come from elsewhere (a sweep's grid)."""
+    p.add_argument("--model", required=required, help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--task", required=required, help=f"one of: {', '.join(TASKS)}")
     p.add_argument("--seq-len", dest="seq_len", help="task length (see `seqlab list` for its meaning per task)")
     for name in ("hidden", "layers", "embed_dim", "init"):
         p.add_argument(flag(name), dest=name, help=ModelConfig.model_fields[name].description)

@@ -1,52 +1,92 @@
-"""``seqlab sweep``: the same run over several seeds, with mean and spread."""
+"""``seqlab sweep``: a grid of settings × seeds on a process pool or Ray (``seqlab.sweep``), with mean and
+spread per grid cell; without ``--grid``, the same run over several seeds."""
 
 from __future__ import annotations
 
+import signal
 import sys
 
-from ..config import RunConfig
-from ..train.engine import Trainer
-from .common import UsageError, add_run_flags, flat_from_args, int_list
+from ..sweep import PointResult, Sweep, parse_grid, parse_seeds, plan_sweep
+from .common import add_run_flags, flat_from_args
 
 
 def register(sub) -> None:
-    s = sub.add_parser("sweep", help="the same run over several seeds, with mean and spread")
-    add_run_flags(s, with_seed=False)
-    s.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("sweep", help="a grid of settings × seeds on a process pool or Ray, with mean and spread")
+    add_run_flags(s, with_seed=False, required=False)
+    s.add_argument(
+        "--grid",
+        nargs="+",
+        metavar="NAME=V1,V2",
+        default=[],
+        help="settings to sweep, each over its values (any run setting, e.g. model=rnn,lstm,gru seq_len=10,25,50)",
+    )
+    s.add_argument("--seeds", default="0,1,2", help="seeds: comma-separated and/or ranges, e.g. 0-4 (default 0,1,2)")
+    s.add_argument("--workers", type=int, help="worker processes (default: the number of cores)")
+    s.add_argument("--backend", choices=("local", "ray"), default="local", help="local process pool, or Ray tasks")
+    s.add_argument("--address", help="with --backend ray: auto or HOST:PORT of a Ray head (default: a local Ray)")
+    s.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
+    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
     s.set_defaults(func=run, view=show)
 
 
 def run(args) -> dict:
-    """The researcher's what-if, with mean and spread."""
-    seeds = int_list(args.seeds, "seeds")
-    twice = sorted({s for s in seeds if seeds.count(s) > 1})
-    if twice:  # the same seed twice is the same run twice: a spread of 0 that measures nothing
-        raise UsageError(f"seed {', '.join(map(str, twice))} appears more than once; give distinct seeds", "seeds")
-    runs = []
-    for seed in seeds:
-        config = RunConfig.from_flat({**flat_from_args(args, skip=("seed",)), "seed": seed})
-        result = Trainer(config).run()
-        runs.append(result.to_json())
-        m = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+    grid = parse_grid(args.grid)
+    plan = plan_sweep(flat_from_args(args, skip=("seed",)), grid, parse_seeds(args.seeds))
+    sweep = Sweep(
+        plan,
+        backend=args.backend,
+        workers=args.workers,
+        address=args.address,
+        on_point=None if args.quiet else _progress,
+    )
+    if not args.quiet:
+        for note in plan.skipped:
+            print(f"seqlab: note: {note}", file=sys.stderr)
         print(
-            f"seed {seed}: {result.status}, {result.steps} steps, {result.seconds:.1f}s, "
-            f"loss {result.final_loss:.4g}, {m}",
+            f"sweep {plan.sweep_id}: {len(plan.points)} points on {args.backend} "
+            f"({'Ray' if args.backend == 'ray' else f'{sweep.workers} worker(s)'})",
             file=sys.stderr,
             flush=True,
         )
-    keys = sorted({k for r in runs for k in r["metrics"]} | {"final_loss"})
-    stats = {}
-    for k in keys:
-        vals = [r["final_loss"] if k == "final_loss" else r["metrics"].get(k) for r in runs]
-        vals = [v for v in vals if v is not None]
-        if vals:
-            mean = sum(vals) / len(vals)
-            sd = (sum((v - mean) ** 2 for v in vals) / max(1, len(vals) - 1)) ** 0.5
-            stats[k] = {"mean": mean, "std": sd, "min": min(vals), "max": max(vals), "n": len(vals)}
-    return {"seeds": seeds, "runs": runs, "stats": stats}
+    previous = signal.signal(signal.SIGINT, lambda *_: sweep.stop())
+    try:
+        result = sweep.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    out = result.to_json()
+    if not grid:  # the single-config form keeps its JSON: every seed's run and the stats over them
+        runs = sorted(result.results, key=lambda r: r.point.index)
+        out.update(
+            seeds=plan.seeds,
+            runs=[r.result for r in runs],
+            stats=out["cells"][0]["stats"] if out["cells"] else {},
+        )
+    return out
+
+
+def _progress(r: PointResult, done: int, total: int, eta: float | None) -> None:
+    shown = " ".join(f"{k}={v}" for k, v in r.point.settings.items())
+    res = r.result
+    line = f"[{done}/{total}] {shown}: {r.status}"
+    if res.get("steps"):
+        line += f", {res['steps']} steps, {res['seconds']:.1f}s"
+    if res.get("final_loss") is not None:
+        line += f", loss {res['final_loss']:.4g}"
+    line += "".join(f", {k} {v:.4g}" for k, v in (res.get("metrics") or {}).items() if v is not None)
+    if res.get("error"):
+        line += f" ({res['error']})"
+    if eta is not None and done < total:
+        line += f" · ETA {int(eta // 60)}:{int(eta % 60):02d}"
+    print(line, file=sys.stderr, flush=True)
 
 
 def show(out: dict, args) -> None:
-    for k, s in out["stats"].items():
-        print(f"{k}: mean {s['mean']:.4g} ± {s['std']:.2g} (n={s['n']})")
+    counts = ", ".join(f"{n} {s}" for s, n in out["counts"].items())
+    print(
+        f"sweep {out['sweep_id']}: {out['total']} points in {out['seconds']:.1f}s ({counts}; "
+        f"{out['resumed']} finished earlier)"
+    )
+    for c in out["cells"]:
+        settings = " ".join(f"{k}={v}" for k, v in c["settings"].items()) or "all"
+        stats = ", ".join(f"{k} {s['mean']:.4g} ± {s['std']:.2g}" for k, s in c["stats"].items())
+        print(f"  {settings} (n={c['finished']}): {stats or 'no finished seeds'}")
