@@ -387,6 +387,8 @@ class Sweep:
             raise ConfigError(f"must be between 1 and 256, got {workers}", "workers")
         if address is not None and backend != "ray":
             raise ConfigError("is for --backend ray", "address")
+        if address not in (None, "auto"):
+            probe_ray(address)  # before anything starts, so a bad address is the only thing said
         self.plan, self.backend, self.address = plan, backend, address
         self.workers = workers or os.cpu_count() or 1
         self.store = store or RunStore()
@@ -594,8 +596,6 @@ def connect_ray(address: str | None) -> bool:
     if address is None:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
         return True
-    if address != "auto":
-        probe_ray(address)
     try:
         ray.init(address=address, log_to_driver=False, runtime_env=env)
     except (ConnectionError, RuntimeError, TimeoutError) as e:
