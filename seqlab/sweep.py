@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import multiprocessing as mp
 import os
@@ -39,7 +40,8 @@ from .train.observers import Observer
 
 MAX_POINTS = 10_000  # above this a typo (an extra value list) is likelier than intent; refused with the size
 FINISHED = ("completed", "target_reached", "time_budget", "diverged")  # resume skips these, retries the rest
-RAY_CONNECT_SECONDS = 5.0  # a TCP probe of the Ray head, so an unreachable address fails in seconds, not minutes
+RAY_CONNECT_SECONDS = 3.0  # a TCP probe of the Ray head, so an unreachable address fails in seconds, not minutes
+RAY_JOIN_SECONDS = 6.0  # then ray.init itself; the two stay under the issue's 10 s
 
 
 class SweepError(SeqlabError):
@@ -398,6 +400,7 @@ class Sweep:
         self._stop = threading.Event()
         self._mp_stop = None
         self._ray_refs: list = []
+        self._ray_owner: bool | None = None  # True once this sweep started or joined Ray (and must shut it down)
         self._started_at = time.monotonic()
         self._ran = 0
 
@@ -553,10 +556,16 @@ class Sweep:
         error = "its worker process died (killed, or crashed outside Python)"
         self._done(point, job.run_id, record_failure(self.store, job.run_id, config, error))
 
+    def prepare(self) -> None:
+        """Join (or start) Ray now, so a bad address is reported before anything else is said."""
+        if self.backend == "ray" and self._ray_owner is None:
+            self._ray_owner = connect_ray(self.address)
+
     def _run_ray(self, jobs: list[PointJob], by_index: dict[int, Point]) -> None:
         import ray
 
-        started_here = connect_ray(self.address)
+        self.prepare()
+        started_here, self._ray_owner = self._ray_owner, None
         try:
             # no retries: a point whose worker dies is recorded failed, as on the local pool
             task = ray.remote(num_cpus=1, max_retries=0)(run_point_ray)
@@ -588,32 +597,57 @@ def connect_ray(address: str | None) -> bool:
     """Join the Ray cluster at ``address`` ('auto' or HOST:PORT), or start a local one (2 CPUs, no
     dashboard) when None. True if a Ray was started or joined here (so the caller shuts it down);
     False if this process was already connected."""
+    # Ray's own warnings (retries, its signal handler) would bury the one line the CLI says on failure
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     import ray
 
     if ray.is_initialized():
         return False
     env = {"env_vars": {"PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}}
     if address is None:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env, logging_level=logging.ERROR)
         return True
-    try:
-        ray.init(address=address, log_to_driver=False, runtime_env=env)
-    except (ConnectionError, RuntimeError, TimeoutError) as e:
-        raise SweepError(f"cannot join the Ray cluster at {address!r}: {str(e).splitlines()[0]}", "address") from None
+    # ray.init retries a silent head for a minute: wait for it in a thread, and give up first
+    outcome: list = []
+
+    def join() -> None:
+        try:
+            ray.init(address=address, log_to_driver=False, runtime_env=env, logging_level=logging.ERROR)
+            outcome.append(None)
+        except Exception as e:  # noqa: BLE001 - handed to the caller's thread and reported there
+            outcome.append(e)
+
+    worker = threading.Thread(target=join, daemon=True, name="seqlab-ray-init")
+    worker.start()
+    worker.join(RAY_JOIN_SECONDS)
+    if not outcome:
+        raise SweepError(f"no Ray head answered at {address} within {RAY_JOIN_SECONDS:g} s", "address")
+    if outcome[0] is not None:
+        why = str(outcome[0]).strip().splitlines()[0] if str(outcome[0]).strip() else type(outcome[0]).__name__
+        raise SweepError(f"cannot join the Ray cluster at {address!r}: {why}", "address")
     return True
 
 
+# a Ray head's port (GCS) speaks gRPC, i.e. HTTP/2: to the client preface and an empty SETTINGS frame, a
+# server answers with its own SETTINGS frame (type 0x4 in the 4th byte of the 9-byte frame header)
+_H2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
 def probe_ray(address: str, timeout: float = RAY_CONNECT_SECONDS) -> None:
-    """Refuse a HOST:PORT that does not answer within ``timeout`` seconds."""
+    """Refuse a HOST:PORT where no gRPC server (a Ray head) answers within ``timeout`` seconds. The
+    handshake, not just a TCP connect: a proxy or firewall may accept a connection for any address."""
     host, colon, port = address.rpartition(":")
     if not colon or not host or not port.isdigit():
         raise SweepError(f"expected auto or HOST:PORT such as 10.0.0.5:6379, got {address!r}", "address")
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            pass
+        with socket.create_connection((host, int(port)), timeout=timeout) as conn:
+            conn.sendall(_H2_HELLO)
+            reply = conn.recv(9)
+        why = None if len(reply) == 9 and reply[3] == 4 else "it answers, but not as a Ray head"
     except OSError as e:
         why = "no answer" if isinstance(e, TimeoutError) else (e.strerror or str(e))
+    if why:
         raise SweepError(
             f"cannot reach a Ray head at {address} ({why} within {timeout:g} s); start one with `ray start --head`",
             "address",
-        ) from None
+        )

@@ -39,6 +39,7 @@ def run(args) -> dict:
         address=args.address,
         on_point=None if args.quiet else _progress,
     )
+    sweep.prepare()
     if not args.quiet:
         for note in plan.skipped:
             print(f"seqlab: note: {note}", file=sys.stderr)
