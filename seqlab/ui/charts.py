@@ -970,3 +970,79 @@ def fewshot_chart(result, large: bool = False) -> Figure:
         rows=pd.DataFrame(rows, columns=["series", "k", "accuracy"]),
         trained=pd.DataFrame({"k": [k], "label": [f"trained k ≤ {k}"]}),
     )
+
+
+# -- sweeps ----------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=32)
+def _sweep_band_spec(x: str, x_title: str, metric: str, labels: tuple[str, ...], log_x: bool, large: bool) -> dict:
+    color = _color(labels, "series")
+    scale = alt.Scale(type="log") if log_x else alt.Scale(zero=False)
+    xenc = alt.X("x:Q", title=x_title, scale=scale, axis=alt.Axis(format="~g"))
+    band = (
+        alt.Chart(_named("cells"))
+        .mark_area(opacity=0.2)
+        .encode(x=xenc, y=alt.Y("lo:Q", title=metric), y2="hi:Q", color=color, detail="series:N")
+    )
+    line = (
+        alt.Chart(_named("cells"))
+        .mark_line(point=alt.OverlayMarkDef(size=50, filled=True))
+        .encode(
+            x=xenc,
+            y=alt.Y("mean:Q", title=f"final held-out {metric}"),
+            color=color,
+            tooltip=[
+                alt.Tooltip("series:N"),
+                alt.Tooltip("x:Q", title=x),
+                alt.Tooltip("mean:Q", format=".4g"),
+                alt.Tooltip("std:Q", format=".2g", title="std over seeds"),
+                alt.Tooltip("n:Q", title="seeds"),
+            ],
+        )
+    )
+    return _spec(
+        alt.layer(band, line).properties(
+            title=alt.Title(f"Final held-out {metric} vs {x}", subtitle="line = mean over seeds · band = mean ± 1 std"),
+            height=HEIGHT,
+            width="container",
+        ),
+        large,
+    )
+
+
+def sweep_band_chart(rows: pd.DataFrame, x: str, x_title: str, metric: str, large: bool = False) -> Figure:
+    """A sweep's metric against one numeric setting, one line per series (e.g. model) with a seed band.
+    ``rows``: series, x, mean, std, lo, hi, n (``seqlab.ui.sweeps.band_rows``)."""
+    labels = tuple(dict.fromkeys(rows["series"])) if len(rows) else ()
+    log_x = bool(len(rows)) and rows["x"].min() > 0 and rows["x"].max() / rows["x"].min() >= 10
+    return _fig(_sweep_band_spec(x, x_title, metric, labels, log_x, large), cells=rows)
+
+
+@functools.lru_cache(maxsize=32)
+def _sweep_heatmap_spec(x: str, y: str, metric: str, large: bool) -> dict:
+    base = alt.Chart(_named("cells")).encode(
+        x=alt.X("x:O", title=x, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("y:O", title=y),
+    )
+    rect = base.mark_rect().encode(
+        color=alt.Color("mean:Q", title=f"mean {metric}", scale=alt.Scale(scheme="viridis")),
+        tooltip=[
+            alt.Tooltip("x:O", title=x),
+            alt.Tooltip("y:O", title=y),
+            alt.Tooltip("mean:Q", format=".4g", title=f"mean {metric}"),
+            alt.Tooltip("n:Q", title="seeds"),
+        ],
+    )
+    text = base.mark_text(fontSize=11).encode(text=alt.Text("mean:Q", format=".3g"))
+    return _spec(
+        alt.layer(rect, text).properties(
+            title=alt.Title(f"Mean final {metric} over {x} × {y}", subtitle="each cell: mean over its seeds"),
+            height=HEIGHT,
+            width="container",
+        ),
+        large,
+    )
+
+
+def sweep_heatmap(rows: pd.DataFrame, x: str, y: str, metric: str, large: bool = False) -> Figure:
+    """A sweep's metric over two settings (``rows``: x, y, mean, n)."""
+    return _fig(_sweep_heatmap_spec(x, y, metric, large), cells=rows)
