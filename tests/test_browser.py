@@ -283,3 +283,23 @@ def test_train_on_the_language_page_writes_samples_judged_against_the_grammar(se
     assert drawn >= 6, f"only {drawn} charts drew marks"
     assert "step 200" in text and "sentences grammatical" in text
     assert not _exceptions(page)
+
+
+def test_sweeps_page_runs_a_grid_on_the_pool_and_draws_seed_bands_and_a_heatmap(server, page):
+    _open(page, f"{server}/sweeps")
+    page.get_by_role("button", name="Preset: RNN vs LSTM vs GRU on adding, T=10…200").click()
+    page.wait_for_selector(READY, timeout=120_000)
+    for label, value in (("more grid fields: NAME=V1,V2 …", "seq_len=4,8"), ("training steps per point", "40")):
+        box = page.get_by_label(label)
+        box.fill(value)
+        box.press("Enter")
+        page.wait_for_selector(READY, timeout=120_000)
+    page.get_by_role("button", name="Launch sweep").click()
+    # 3 models × 2 lengths × 3 seeds on two worker processes; then the band chart and the heatmap
+    seen = _until(page, lambda: _seen(page, lambda d, t: d >= 2 and "18 of 18 points" in t), 300) or _last
+    _until(page, lambda: _all_charts_drawn(page), 30, 200)  # for the screenshot only
+    page.screenshot(path=str(ARTIFACTS / "sweeps-finished.png"), full_page=True)
+    drawn, text = seen
+    assert drawn >= 2 and "18 of 18 points" in text, (drawn, text[-500:])
+    assert "points: 18 completed" in text
+    assert not _exceptions(page)

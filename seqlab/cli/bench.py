@@ -19,6 +19,7 @@ def register(sub) -> None:
     s.add_argument("--diagnostics", action="store_true", help="instead: each deep diagnostic's cost vs the bare step")
     s.add_argument("--complexity", action="store_true", help="instead: the full complexity sweep's time and fits")
     s.add_argument("--ssm", action="store_true", help="instead: the selective SSM's two-level scan against its loop")
+    s.add_argument("--sweep", action="store_true", help="instead: 24 runs serial vs a 2-worker pool vs Ray")
     add_json_flag(s)
     s.set_defaults(func=run, view=show)
 
@@ -162,10 +163,26 @@ def _show_steps(rows, args) -> None:
         print(f"{r['model']:<14} {r['bare_ms']:>9.3f} {r['instrumented_ms']:>10.3f} {r['ratio']:>7.3f}")
 
 
+def _sweep(args) -> list:
+    from ..bench import bench_sweep
+
+    return [bench_sweep()]
+
+
+def _show_sweep(rows, args) -> None:
+    r, s = rows[0], rows[0]["seconds"]
+    print(
+        f"{r['runs']} short runs: one after another {s['serial']:.1f} s, 2-worker pool {s['pool']:.1f} s → "
+        f"{r['pool_speedup']:.2f}× (target ≥ 1.7×); Ray {s['ray']:.1f} s → {r['ray_over_pool']:.2f}× the pool "
+        f"(target ≤ 1.3×); start-up included; identical losses on every backend: {r['same_numbers']}"
+    )
+
+
 # flag -> (measure, show); a new benchmark is one entry here and one flag above
 MODES = {
     "diagnostics": (_diagnostics, _show_diagnostics),
     "complexity": (_complexity, _show_complexity),
     "ssm": (_ssm, _show_ssm),
     "live": (_live, _show_live),
+    "sweep": (_sweep, _show_sweep),
 }
