@@ -217,13 +217,15 @@ class _StopOn(Observer):
             self.trainer.request_stop()
 
 
-def run_point(job: PointJob) -> dict:
+def run_point(job: PointJob, stop=None) -> dict:
     """Train one point, recorded in the run store; returns the run's summary (``RunResult.to_json``).
-    A point that raises is recorded ``failed`` with the error, so the sweep goes on."""
+    A point that raises is recorded ``failed`` with the error, so the sweep goes on. ``stop``: the
+    sweep's stop event when run in its own process (a pool worker has it from ``_init_worker``)."""
     from .store import RunStore
     from .train.engine import Trainer
 
-    if _STOP is not None and _STOP.is_set():
+    stop = stop if stop is not None else _STOP
+    if stop is not None and stop.is_set():
         return {"status": "not_started"}
     if _STARTED is not None:
         _STARTED.put((job.index, os.getpid()))
@@ -231,7 +233,7 @@ def run_point(job: PointJob) -> dict:
     config = RunConfig.from_flat(job.flat)
     try:
         # store: RunStore().writer(run_id, group_id=job.sweep_id, tag="sweep") once the SQLite store lands
-        observers = [store.writer(job.run_id)] + ([_StopOn(_STOP)] if _STOP is not None else [])
+        observers = [store.writer(job.run_id)] + ([_StopOn(stop)] if stop is not None else [])
         return Trainer(config, observers).run().to_json()
     except Exception as e:  # noqa: BLE001 - a crashed point is an outcome of the sweep, recorded and shown
         return record_failure(store, job.run_id, config, f"{type(e).__name__}: {e}")
@@ -364,7 +366,7 @@ class SweepResult:
 
 
 # -- the sweep ----------------------------------------------------------------------------------------
-Runner = Callable[[PointJob], dict]
+Runner = Callable[..., dict]  # (job) in a worker process, (job, stop event) in this one
 OnPoint = Callable[[PointResult, int, int, float | None], None]  # (result, done, total, eta seconds)
 
 
@@ -487,16 +489,12 @@ class Sweep:
         )
 
     def _run_here(self, jobs: list[PointJob], by_index: dict[int, Point]) -> None:
-        """One after another in this process (``--workers 1``): no start-up cost, the serial baseline."""
-        global _STOP
-        _STOP = self._stop
-        try:
-            for job in jobs:
-                if self._stop.is_set():
-                    break
-                self._done(by_index[job.index], job.run_id, self.runner(job))
-        finally:
-            _STOP = None
+        """One after another in this process (``--workers 1``): no start-up cost, the serial baseline.
+        The stop event is handed over, not set globally: two sweeps may run in one server process."""
+        for job in jobs:
+            if self._stop.is_set():
+                break
+            self._done(by_index[job.index], job.run_id, self.runner(job, self._stop))
 
     def _run_pool(self, jobs: list[PointJob], by_index: dict[int, Point]) -> None:
         """On a process pool. A worker that dies breaks the whole pool (``BrokenProcessPool``) without

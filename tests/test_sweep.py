@@ -66,9 +66,9 @@ def test_sweep_id_depends_on_grid_and_base_only():
 def _counting_runner(calls):
     from seqlab.sweep import run_point
 
-    def runner(job):
+    def runner(job, stop=None):
         calls.append(job.index)
-        return run_point(job)
+        return run_point(job, stop)
 
     return runner
 
