@@ -43,11 +43,21 @@ class CapacityError(SeqlabError):
     """Too many runs and jobs are training at once in this process."""
 
 
-def default_max_runs() -> int:
+def _env_int(name: str, default: int) -> int:
     try:
-        return max(1, int(os.environ.get("SEQLAB_MAX_RUNS", "4")))
+        return max(1, int(os.environ.get(name, str(default))))
     except ValueError:
-        return 4
+        return default
+
+
+def default_max_runs() -> int:
+    return _env_int("SEQLAB_MAX_RUNS", 4)
+
+
+# a server lives for a term: ended runs and jobs are forgotten oldest first beyond this many of each
+# (their records stay in the run store); and one session may keep only so many jobs waiting
+KEEP_ENDED = 64
+QUEUED_PER_OWNER = 3
 
 
 def default_threads(max_running: int) -> int:
@@ -190,8 +200,9 @@ class RunRegistry:
     """All live runs and background jobs of this process, keyed by id, the slots that cap how many
     train at once, and the queue of jobs waiting for one."""
 
-    def __init__(self, max_running: int | None = None):
+    def __init__(self, max_running: int | None = None, keep_ended: int | None = None):
         self.max_running = max_running or default_max_runs()
+        self.keep_ended = keep_ended or _env_int("SEQLAB_KEEP_ENDED", KEEP_ENDED)
         self._runs: dict[str, LiveRun] = {}
         self._jobs: dict[str, Job] = {}
         self._shared: dict[tuple, Job] = {}  # a keyed job (a measurement) by its key, for every session
@@ -217,6 +228,19 @@ class RunRegistry:
     def slots_taken(self) -> int:
         with self._lock:
             return len(self._slots)
+
+    def _prune(self) -> None:
+        """Forget the oldest ended runs and jobs beyond ``keep_ended`` of each (under the lock), so a server
+        that runs all term holds a bounded number of models and results; a session whose run was
+        forgotten finds it in the run store."""
+        ended_runs = [i for i in self._runs if i not in self._slots]
+        for i in ended_runs[: max(0, len(ended_runs) - self.keep_ended)]:
+            del self._runs[i]
+        ended_jobs = [j for j in self._jobs.values() if j.id not in self._slots and j not in self._queue]
+        for job in ended_jobs[: max(0, len(ended_jobs) - self.keep_ended)]:
+            del self._jobs[job.id]
+            if job.key is not None and self._shared.get(job.key) is job:
+                del self._shared[job.key]
 
     def _solo_running(self, kind: str) -> bool:
         """Whether a job of ``kind``, a kind that runs one at a time, already holds a slot (under the lock)."""
@@ -256,11 +280,18 @@ class RunRegistry:
             if known is not None and known.status not in ("stopped", "failed"):
                 known.watchers.add(owner)
                 return known
+            self._prune()
             job = Job(kind, label, owner, work, key)
             busy = len(self._slots)
             if self._fits(job):
                 self._slots.add(job.id)
             elif kind in QUEUED_KINDS:
+                waiting = sum(j.owner == owner for j in self._queue)
+                if waiting >= QUEUED_PER_OWNER:
+                    raise CapacityError(
+                        f"you already have {waiting} jobs waiting for a slot on this server; stop one of them "
+                        "(or wait for it to start) before queueing another"
+                    )
                 self._queue.append(job)
             else:
                 raise self._refusal(busy, 1)
@@ -317,6 +348,7 @@ class RunRegistry:
         ``observers()`` makes extra observers for each run (e.g. an attention recorder); they are
         kept on the run as ``run.observers`` for the page to read."""
         with self._lock:
+            self._prune()
             busy = len(self._slots)
             if busy + len(configs) > self.max_running:
                 raise self._refusal(busy, len(configs))
