@@ -308,7 +308,7 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
     ran (the machine may be shared; steps to the lesson do not depend on load, seconds do)."""
     import os
 
-    from .presets import DEFAULTS, PRESETS, LessonWatch, observers, preset_configs
+    from .presets import DEFAULTS, PRESETS, LessonWatch, observers, preset_configs, watched
     from .train.live import RunRegistry
 
     rows = []
@@ -317,9 +317,8 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
             configs = preset_configs(preset, DEFAULTS[page])
             reg = RunRegistry(max_running=len(configs))
             watch = LessonWatch(preset.lesson, [label for label, _ in configs], margin)
-            page_obs = observers(page)
             load0 = os.getloadavg()[0]
-            runs = reg.start_group(configs, "bench", lambda: [*page_obs(), watch.observer()])
+            runs = reg.start_group(configs, "bench", watched(observers(page), watch))
             deadline = time.monotonic() + budget
             for r in runs:
                 r.join(max(0.0, deadline - time.monotonic()))
@@ -336,7 +335,7 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
                 "steps_to_lesson": hit.steps if hit else None,
                 "ms_per_step": {k: 1000 * s.elapsed / max(1, s.steps) for k, s in snaps.items()},
                 "steps": {k: s.steps for k, s in snaps.items()},
-                "final": {k: {"loss": s.eval[-1].loss, **s.eval[-1].metrics} if s.eval else {} for k, s in snaps.items()},
+                "final": {k: {"loss": s.eval[-1].loss, **s.eval[-1].metrics} for k, s in snaps.items() if s.eval},
                 "baseline": {k: {"loss": s.baseline_loss, **s.baseline_metrics} for k, s in snaps.items()},
                 "threads": reg.cores // max(1, len(configs)),
                 "load": [load0, os.getloadavg()[0]],

@@ -87,7 +87,9 @@ def near_baseline(label: str, metric: str, fraction: float) -> Claim:
 
 
 def ahead(a: str, b: str, metric: str, margin: float) -> Claim:
-    return Claim(f"{a} {metric} ≥ {b} + {margin:g}", (a, b), lambda r: r[a].value(metric) >= r[b].value(metric) + margin)
+    return Claim(
+        f"{a} {metric} ≥ {b} + {margin:g}", (a, b), lambda r: r[a].value(metric) >= r[b].value(metric) + margin
+    )
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,11 @@ class LessonWatch:
             return self.hit is not None and self.clock() - self.t0 - self.hit.seconds >= self.margin
 
 
+def watched(factory: Callable[[], list[Observer]] | None, watch: LessonWatch) -> Callable[[], list[Observer]]:
+    """``factory``'s observers for each new run, with ``watch``'s observer last (pages read theirs by index)."""
+    return lambda: [*(factory() if factory else []), watch.observer()]
+
+
 class _Watching(Observer):
     def __init__(self, watch: LessonWatch, label: str):
         self.watch, self.label, self.trainer = watch, label, None
@@ -212,6 +219,11 @@ class _Watching(Observer):
     def on_step(self, record) -> None:
         if self.watch.done():
             self.trainer.request_stop()
+
+
+def watch_of(runs) -> LessonWatch | None:
+    """The lesson watch among these live runs' observers (a preset's group), if any."""
+    return next((o.watch for r in runs for o in r.observers if isinstance(o, _Watching)), None)
 
 
 def first_hit(lesson: Lesson, histories: dict[str, tuple[list[EvalRecord], float, dict]]) -> Hit | None:

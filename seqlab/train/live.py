@@ -21,9 +21,11 @@ Threads: a run training alone uses every core (``SEQLAB_THREADS``, default all o
 share the machine split them, ``cores // runs holding a slot`` each, re-read by every run at each
 logged step (``_Collector``), so a run speeds up when its neighbour ends. Two facts make this safe:
   * With torch's OpenMP backend (this build; ``torch.__config__.parallel_info()``) the count that
-    ``torch.set_num_threads`` sets is the *calling thread's*: it sets that thread's OpenMP
-    ``nthreads`` and MKL's thread-local count (``mkl_set_num_threads_local``). A run's worker
-    thread therefore changes only its own count, never a neighbour's mid-step.
+    ``torch.set_num_threads`` sets is the *calling thread's*: that thread's OpenMP ``nthreads`` and
+    MKL's thread-local count (``mkl_set_num_threads_local``). A run's worker therefore changes only
+    its own count, never a neighbour's mid-step. One catch, measured: a thread that has not yet asked
+    copies the count last set anywhere the first time it does, overwriting its own earlier setting;
+    ``_use_threads`` asks (``get_num_threads``) before it sets, so that copy happens first.
   * At these sizes the count does not change a curve: a run trained on 1 thread and on 2 ends with
     bit-identical held-out losses (measured for lstm, gpt, ssm and bahdanau; torch splits an op
     over threads only above its grain size, and then elementwise). So a seed still reproduces a run
@@ -263,12 +265,13 @@ class RunRegistry:
         """Admit a job (``seqlab.jobs.Job``): it starts now if a slot is free, else waits in the queue
         (kinds in ``QUEUED_KINDS``) or is refused with ``CapacityError``. With ``key`` the job is shared:
         an unfinished or completed job under that key is returned, with ``owner`` added to its watchers."""
+        work = _single_threaded(work)
         with self._lock:
             known = self._shared.get(key) if key is not None else None
             if known is not None and known.status not in ("stopped", "failed"):
                 known.watchers.add(owner)
                 return known
-            job = Job(kind, label, owner, _single_threaded(work), key)
+            job = Job(kind, label, owner, work, key)
             busy = len(self._slots)
             if busy < self.max_running:
                 self._slots.add(job.id)
