@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import MODEL_FIELDS, TRAIN_FIELDS, RunConfig, flat_model_options, flat_task_options
 from .train.observers import Observer
@@ -152,10 +152,13 @@ def preset_configs(preset: Preset, defaults: dict) -> list[tuple[str, RunConfig]
 
 @dataclass(frozen=True)
 class Hit:
-    """The moment a lesson first held: seconds since the group started, and each run's step."""
+    """The moment a lesson first held: seconds since the group started, each run's step, and the CPU
+    seconds each run's thread had spent by its latest evaluation (unlike wall time, about the same on
+    a loaded machine as on a quiet one; a run on several threads counts only its own thread's share)."""
 
     seconds: float
     steps: dict[str, int]
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
 class LessonWatch:
@@ -167,6 +170,7 @@ class LessonWatch:
         self.lesson, self.labels, self.margin, self.clock = lesson, list(labels), margin, clock
         self._lock = threading.Lock()
         self._runs: Runs = {}
+        self._cpu: dict[str, float] = {}
         self._next = 0
         self.t0: float | None = None
         self.hit: Hit | None = None
@@ -186,13 +190,14 @@ class LessonWatch:
             if self.t0 is None:
                 self.t0 = self.clock()
 
-    def _evaluated(self, label: str, trainer, record: EvalRecord) -> None:
+    def _evaluated(self, label: str, trainer, record: EvalRecord, cpu: float) -> None:
         base = trainer.baseline
         view = RunView(label, record.step, record.loss, dict(record.metrics), base.loss, dict(base.metrics))
         with self._lock:
-            self._runs[label] = view
+            self._runs[label], self._cpu[label] = view, cpu
             if self.hit is None and self.lesson.holds(self._runs):
-                self.hit = Hit(self.clock() - self.t0, {k: v.step for k, v in self._runs.items()})
+                steps = {k: v.step for k, v in self._runs.items()}
+                self.hit = Hit(self.clock() - self.t0, steps, dict(self._cpu))
 
     def done(self) -> bool:
         """The lesson held ``margin`` seconds ago or longer: time to stop."""
@@ -207,14 +212,14 @@ def watched(factory: Callable[[], list[Observer]] | None, watch: LessonWatch) ->
 
 class _Watching(Observer):
     def __init__(self, watch: LessonWatch, label: str):
-        self.watch, self.label, self.trainer = watch, label, None
+        self.watch, self.label, self.trainer, self.cpu0 = watch, label, None, 0.0
 
     def on_start(self, trainer) -> None:
-        self.trainer = trainer
+        self.trainer, self.cpu0 = trainer, time.thread_time()
         self.watch._started()
 
     def on_eval(self, record: EvalRecord) -> None:
-        self.watch._evaluated(self.label, self.trainer, record)
+        self.watch._evaluated(self.label, self.trainer, record, time.thread_time() - self.cpu0)
 
     def on_step(self, record) -> None:
         if self.watch.done():

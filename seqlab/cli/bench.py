@@ -181,7 +181,7 @@ def _presets(args) -> list:
     on_row = None if args.json else _print_preset
     if on_row is not None:
         print(
-            f"{'preset':<58} {'lesson at':>9}  steps to lesson (ms/step)   "
+            f"{'preset':<58} {'lesson at':>22}  steps to lesson (ms/step)   "
             f"(runs of a preset in parallel, cores split between them; load average shown)"
         )
     return bench_presets([args.page] if args.page else None, args.margin, args.budget, on_row)
@@ -189,9 +189,11 @@ def _presets(args) -> list:
 
 def _print_preset(r: dict) -> None:
     t = f"{r['seconds_to_lesson']:.1f} s" if r["seconds_to_lesson"] is not None else "not seen"
+    if r["quiet_seconds_to_lesson"] is not None:
+        t += f" (quiet ≈ {r['quiet_seconds_to_lesson']:.0f} s)"
     where = r["steps_to_lesson"] or r["steps"]
     runs = ", ".join(f"{k} {where[k]:,} ({r['ms_per_step'][k]:.0f})" for k in where)
-    print(f"{r['page'] + ': ' + r['preset']:<58.58} {t:>9}  {runs}  load {r['load'][0]:.1f}", flush=True)
+    print(f"{r['page'] + ': ' + r['preset']:<58.58} {t:>22}  {runs}  load {r['load'][0]:.1f}", flush=True)
 
 
 def _show_presets(rows, args) -> None:
