@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import product
 from types import SimpleNamespace
 from typing import Any
@@ -187,7 +187,7 @@ class PointJob:
     index: int
     run_id: str
     flat: dict[str, Any]
-    store_root: str
+    store_root: str | None  # None: the worker may be another machine; it returns the history instead
     sweep_id: str
 
 
@@ -229,14 +229,18 @@ def run_point(job: PointJob, stop=None) -> dict:
         return {"status": "not_started"}
     if _STARTED is not None:
         _STARTED.put((job.index, os.getpid()))
-    store = RunStore(job.store_root)
+    store = RunStore(job.store_root) if job.store_root is not None else None
     config = RunConfig.from_flat(job.flat)
     try:
         # store: RunStore().writer(run_id, group_id=job.sweep_id, tag="sweep") once the SQLite store lands
-        observers = [store.writer(job.run_id)] + ([_StopOn(stop)] if stop is not None else [])
-        return Trainer(config, observers).run().to_json()
+        observers = [store.writer(job.run_id)] if store is not None else []
+        observers += [_StopOn(stop)] if stop is not None else []
+        return Trainer(config, observers).run().to_json(history=store is None)
     except Exception as e:  # noqa: BLE001 - a crashed point is an outcome of the sweep, recorded and shown
-        return record_failure(store, job.run_id, config, f"{type(e).__name__}: {e}")
+        error = f"{type(e).__name__}: {e}"
+        if store is None:
+            return {"status": "failed", "error": error}
+        return record_failure(store, job.run_id, config, error)
 
 
 def run_point_ray(job: PointJob) -> dict:
@@ -273,6 +277,25 @@ def record_failure(store, run_id: str, config: RunConfig, error: str) -> dict:
     writer.on_start(SimpleNamespace(config=config))
     writer.on_end(result)
     return result.to_json()
+
+
+def record_remote(store, run_id: str, config: RunConfig, out: dict) -> dict:
+    """Write a run that trained elsewhere (a Ray worker, maybe on another machine) into this store from its
+    summary with history; returns the summary without the history."""
+    from .train.records import EvalRecord, StepRecord
+
+    if out.get("status") == "failed" and "config" not in out:
+        return record_failure(store, run_id, config, out.get("error") or "failed on the Ray worker")
+    history = out.pop("history", None) or {"train": [], "eval": []}
+    # store: through the writer's observer calls, the only write API the folder store has
+    writer = store.writer(run_id)
+    writer.on_start(SimpleNamespace(config=config))
+    for rec in history.get("train", []):
+        writer.on_step(StepRecord(**rec))
+    for rec in history.get("eval", []):
+        writer.on_eval(EvalRecord(**rec))
+    writer.on_end(SimpleNamespace(to_json=lambda: out))
+    return out
 
 
 # -- results ------------------------------------------------------------------------------------------
@@ -567,7 +590,8 @@ class Sweep:
         try:
             # no retries: a point whose worker dies is recorded failed, as on the local pool
             task = ray.remote(num_cpus=1, max_retries=0)(run_point_ray)
-            refs = {task.remote(job): job for job in jobs}
+            # workers return the history and this process records it: a cluster's workers cannot reach our disk
+            refs = {task.remote(replace(job, store_root=None)): job for job in jobs}
             self._ray_refs = list(refs)
             if self._stop.is_set():
                 self.stop()
@@ -578,6 +602,8 @@ class Sweep:
                     job = refs[ref]
                     try:
                         out = ray.get(ref)
+                        if out.get("status") != "not_started":
+                            out = record_remote(self.store, job.run_id, RunConfig.from_flat(job.flat), out)
                     except ray.exceptions.TaskCancelledError:
                         out = {"status": "not_started"}
                     except ray.exceptions.RayError as e:

@@ -175,7 +175,12 @@ def test_ray_backend_gives_the_same_points_and_numbers_as_the_local_run(tmp_path
         (p["settings"], p["final_loss"]) for p in here["points"]
     ]
     assert [c["stats"] for c in on_ray["cells"]] == [c["stats"] for c in here["cells"]]
-    assert len(RunStore(tmp_path / "ray").ids()) == 4  # gathered into the run store
+    # gathered into this process's run store, history included (a cluster's workers cannot reach our disk)
+    assert len(RunStore(tmp_path / "ray").ids()) == 4
+    gathered = RunStore(tmp_path / "ray").load(on_ray["points"][0]["run_id"])
+    local = RunStore(tmp_path / "here").load(here["points"][0]["run_id"])
+    assert gathered["result"]["status"] == "completed" and len(gathered["history"]["eval"]) == 2
+    assert [e["loss"] for e in gathered["history"]["eval"]] == [e["loss"] for e in local["history"]["eval"]]
 
 
 def test_cli_grid_sweep_json_has_a_cell_per_setting_with_seed_stats(capsys, tmp_path, monkeypatch):
