@@ -285,6 +285,7 @@ def test_train_on_the_language_page_writes_samples_judged_against_the_grammar(se
     assert not _exceptions(page)
 
 
+@pytest.mark.timeout(600)  # two worker processes import torch on a shared, loaded 2-core machine
 def test_sweeps_page_runs_a_grid_on_the_pool_and_draws_seed_bands_and_a_heatmap(server, page):
     _open(page, f"{server}/sweeps")
     page.get_by_role("button", name="Preset: RNN vs LSTM vs GRU on adding, T=10…200").click()
@@ -296,7 +297,7 @@ def test_sweeps_page_runs_a_grid_on_the_pool_and_draws_seed_bands_and_a_heatmap(
         page.wait_for_selector(READY, timeout=120_000)
     page.get_by_role("button", name="Launch sweep").click()
     # 3 models × 2 lengths × 3 seeds on two worker processes; then the band chart and the heatmap
-    seen = _until(page, lambda: _seen(page, lambda d, t: d >= 2 and "18 of 18 points" in t), 300) or _last
+    seen = _until(page, lambda: _seen(page, lambda d, t: d >= 2 and "18 of 18 points" in t), 540) or _last
     _until(page, lambda: _all_charts_drawn(page), 30, 200)  # for the screenshot only
     page.screenshot(path=str(ARTIFACTS / "sweeps-finished.png"), full_page=True)
     drawn, text = seen

@@ -975,13 +975,13 @@ def fewshot_chart(result, large: bool = False) -> Figure:
 # -- sweeps ----------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=32)
 def _sweep_band_spec(x: str, x_title: str, metric: str, labels: tuple[str, ...], log_x: bool, large: bool) -> dict:
-    color = _color(labels, "series")
+    color = alt.Color("series:N", title="model", scale=alt.Scale(domain=list(labels), range=COLORS[: len(labels)]))
     scale = alt.Scale(type="log") if log_x else alt.Scale(zero=False)
     xenc = alt.X("x:Q", title=x_title, scale=scale, axis=alt.Axis(format="~g"))
     band = (
         alt.Chart(_named("cells"))
         .mark_area(opacity=0.2)
-        .encode(x=xenc, y=alt.Y("lo:Q", title=metric), y2="hi:Q", color=color, detail="series:N")
+        .encode(x=xenc, y=alt.Y("lo:Q", title=f"final held-out {metric}"), y2="hi:Q", color=color, detail="series:N")
     )
     line = (
         alt.Chart(_named("cells"))
