@@ -138,3 +138,82 @@ def runs_json_text(runs: list[dict]) -> str:
 def read_records_csv(text: str) -> pd.DataFrame:
     """A records CSV read back exactly (pandas ≥ 3 parses floats round-trip), for notebooks and the tests."""
     return pd.read_csv(io.StringIO(text))
+
+
+# -- stored runs back into charts -----------------------------------------------------------------------
+def run_labels(runs: list[dict]) -> list[str]:
+    """Chart labels for stored runs: the model's name; runs of one model told apart by their seeds
+    (``lstm · seed 1``, so the charts band them) or, when the seeds repeat too, by their ids."""
+    from .bands import seed_label
+
+    def model(run: dict) -> str:
+        return ((run.get("config") or {}).get("model") or {}).get("name") or run.get("model") or run["id"]
+
+    def seed(run: dict):
+        return ((run.get("config") or {}).get("train") or {}).get("seed")
+
+    labels = []
+    for run in runs:
+        same = [r for r in runs if model(r) == model(run)]
+        seeds = [seed(r) for r in same]
+        if len(same) == 1:
+            labels.append(model(run))
+        elif None not in seeds and len(set(seeds)) == len(seeds):
+            labels.append(seed_label(model(run), seed(run)))
+        else:
+            labels.append(f"{model(run)} {run['id']}")
+    return labels
+
+
+def _num(x) -> float:
+    return float("nan") if x is None else float(x)  # the store writes NaN/inf as null
+
+
+def stored_snapshots(runs: list[dict]):
+    """Stored runs as the live view's snapshots (``seqlab.train.live.Snapshot``), so the CLI draws a stored
+    run with the very chart builders the pages use."""
+    from .config import RunConfig
+    from .train.live import Snapshot
+    from .train.records import EvalRecord, StepRecord
+
+    snaps = []
+    for run, label in zip(runs, run_labels(runs), strict=True):
+        result = run.get("result") or {}
+        train = [
+            StepRecord(
+                r["step"], _num(r.get("loss")), _num(r.get("grad_norm")), r.get("grad_by_time"), r.get("elapsed", 0.0)
+            )
+            for r in run["history"].get("train", [])
+        ]
+        ev = [
+            EvalRecord(
+                r["step"],
+                _num(r.get("loss")),
+                {k: _num(v) for k, v in (r.get("metrics") or {}).items()},
+                r.get("elapsed", 0.0),
+            )
+            for r in run["history"].get("eval", [])
+        ]
+        try:
+            config = RunConfig.model_validate(run["config"]) if run.get("config") else None
+        except ValueError:  # a config from another version: the charts need only the records
+            config = None
+        snaps.append(
+            Snapshot(
+                id=run["id"],
+                label=label,
+                config=config,
+                status=result.get("status") or run.get("status") or "unknown",
+                steps=train[-1].step if train else 0,
+                total_steps=config.train.steps if config else 0,
+                elapsed=result.get("seconds") or 0.0,
+                train=train,
+                eval=ev,
+                baseline_loss=result.get("baseline_loss"),
+                baseline_metrics=result.get("baseline_metrics") or {},
+                params=result.get("params"),
+                result=None,
+                error=result.get("error"),
+            )
+        )
+    return snaps

@@ -83,3 +83,25 @@ def test_nothing_to_export_is_refused_naming_what_is_empty():
     empty = charts.loss_chart(pd.DataFrame(columns=["run", "step", "loss", "smoothed"]), ["rnn"])
     with pytest.raises(export.ExportError, match="chart: the chart has no data"):
         export.chart_csv({k: v for k, v in empty.data.items() if k != "baseline"})
+
+
+def test_stored_runs_draw_with_the_pages_chart_builders(snap):
+    from seqlab.train.records import clean_json
+
+    stored = json.loads(json.dumps(clean_json(export.run_from_snapshot(snap))))  # as a store gives it back
+    (back,) = export.stored_snapshots([stored])
+    assert back.label == "rnn" and back.train == snap.train and back.eval == snap.eval
+    figs = charts.panel_figures([back], [back.label])
+    assert list(figs["loss"].data["train"]["loss"]) == list(frames.loss_frame([snap])["loss"])
+
+
+def test_stored_runs_of_one_model_are_labelled_by_seed_or_else_by_id():
+    def run(i, model, seed):
+        return {"id": i, "config": {"model": {"name": model}, "train": {"seed": seed}}}
+
+    assert export.run_labels([run("a", "lstm", 0), run("b", "lstm", 1), run("c", "gru", 0)]) == [
+        "lstm · seed 0",
+        "lstm · seed 1",
+        "gru",
+    ]
+    assert export.run_labels([run("a", "lstm", 0), run("b", "lstm", 0)]) == ["lstm a", "lstm b"]
