@@ -19,6 +19,7 @@ def register(sub) -> None:
     s.add_argument("--diagnostics", action="store_true", help="instead: each deep diagnostic's cost vs the bare step")
     s.add_argument("--complexity", action="store_true", help="instead: the full complexity sweep's time and fits")
     s.add_argument("--ssm", action="store_true", help="instead: the selective SSM's two-level scan against its loop")
+    s.add_argument("--export", action="store_true", help="instead: one chart exported to PNG, SVG and CSV")
     add_json_flag(s)
     s.set_defaults(func=run, view=show)
 
@@ -131,6 +132,21 @@ def _show_live(rows, args) -> None:
     )
 
 
+def _export(args) -> list:
+    from ..ui.bench import bench_export
+
+    return [bench_export()]
+
+
+def _show_export(rows, args) -> None:
+    r = rows[0]
+    print(
+        f"export of one loss chart ({r['points']:,} points): PNG {r['png_ms']:.0f} ms ({r['png_cpu_ms']:.0f} ms CPU, "
+        f"{r['png_bytes'] / 1024:.0f} KiB; the first {r['png_first_ms']:.0f} ms starts the renderer) "
+        f"(target < 1 s), SVG {r['svg_ms']:.0f} ms ({r['svg_cpu_ms']:.0f} CPU), CSV {r['csv_ms']:.1f} ms"
+    )
+
+
 def _steps(args) -> list:
     from ..bench import bench_steps
 
@@ -168,4 +184,5 @@ MODES = {
     "complexity": (_complexity, _show_complexity),
     "ssm": (_ssm, _show_ssm),
     "live": (_live, _show_live),
+    "export": (_export, _show_export),
 }
