@@ -18,6 +18,8 @@ def test_seeds_train_as_one_group_drawn_as_a_mean_over_a_std_band_with_export_bu
     assert [r.config.train.seed for r in runs] == [0, 1, 2] and len({r.group for r in runs}) == 1
     snaps = [r.snapshot() for r in runs]
 
+    loss_spec = next(s for s in specs(at) if titles([s]) == ["Loss"])
+    assert {"area", "line"} <= {layer["mark"]["type"] for layer in loss_spec["layer"]}
     band = chart_data(at, "Loss", "band")
     smoothed = np.array([frames.ema(np.array([t.loss for t in s.train]), 0.9) for s in snaps])  # (seeds, steps)
     last = band[band["x"] == 40].iloc[0]
