@@ -36,8 +36,17 @@ def small(**kw):
     return SearchConfig.build({**base, **kw})
 
 
-def test_search_halves_the_field_and_returns_a_valid_pareto_front():
-    out = Search(small()).run()
+@pytest.fixture(scope="module")
+def searched():
+    """One small search, read by the tests below (each would otherwise train the same seven times)."""
+    import torch
+
+    torch.set_num_threads(1)  # the per-test fixture that does this runs after a module-scoped one
+    return Search(small()).run()
+
+
+def test_search_halves_the_field_and_returns_a_valid_pareto_front(searched):
+    out = searched
     rungs = [t.rung for t in out.trials]
     assert rungs.count(0) == 4 and rungs.count(1) == 2 and rungs.count(2) == 1  # 4 → 2 → 1
     assert len({t.label for t in out.trials if t.rung == 0}) == 4  # four distinct architectures
@@ -55,8 +64,8 @@ def test_search_halves_the_field_and_returns_a_valid_pareto_front():
     assert out.best.rung == 2 and out.best in latest.values()
 
 
-def test_halving_prunes_architectures_at_the_first_rung_and_the_study_records_every_training():
-    out = Search(small()).run()
+def test_halving_prunes_architectures_at_the_first_rung_and_the_study_records_every_training(searched):
+    out = searched
     by_label = {}
     for t in out.trials:
         by_label.setdefault(t.label, []).append(t.steps)
