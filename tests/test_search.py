@@ -248,6 +248,8 @@ def test_search_cli_json_and_bad_budget(capsys):
                 "2",
                 "--min-steps",
                 "10",
+                "--study",
+                "cli-study",
                 "--json",
             ]
         )
@@ -255,6 +257,11 @@ def test_search_cli_json_and_bad_budget(capsys):
     )
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["best"] and out["pareto_params"] and out["metric"] == "accuracy"
+    assert [t["rung"] for t in out["trials"]] == [0, 0, 1] and out["study"] == "cli-study"
+    # resuming a finished study trains nothing and reports the same trials
+    assert main(["search", "--study", "cli-study", "--resume", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["trials"] == out["trials"] and again["status"] == "completed"
     assert main(["search", "--budget", "-1"]) == 2
     assert "search.budget" in capsys.readouterr().err
 
