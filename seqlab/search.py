@@ -5,7 +5,7 @@ minimised for a loss), the parameter count and the milliseconds per training ste
 
     rung 0: ask the sampler for `trials` distinct architectures, train each `min_steps` steps
     rung r: keep 1/η of rung r-1 by non-dominated sorting on the three objectives, ties broken by
-            the metric (MO-ASHA's rule, Schmucker et al. 2021), and train them η^r·min_steps steps
+            crowding distance (NSGA-II's survivors, MO-ASHA's promotion), train them η^r·min_steps steps
             (from scratch, same seed) … until one architecture is left or the budget is spent.
 
 Pruning is successive halving done here, by rungs, with Optuna's ask/tell — not an Optuna pruner:
@@ -23,7 +23,8 @@ on this machine creating a SQLite study took 1.5 s and each trial 90 ms (alembic
 per write), the journal 0.12 s for the study and its first ten trials.
 
 ``workers`` > 1 trains that many trials of a rung at once in threads (torch releases the GIL in its
-kernels); their milliseconds per step then include the contention, so compare speeds within one run.
+kernels). Milliseconds per step are the training thread's CPU time (see ``Search.evaluate``), so
+neither the other workers nor the machine's other processes inflate them.
 The result's Pareto fronts count each architecture once, at its longest training.
 """
 
@@ -214,11 +215,34 @@ def front_ranks(rows: Sequence[Sequence[float]]) -> list[int]:
     return ranks
 
 
+def crowding(rows: Sequence[Sequence[float]]) -> list[float]:
+    """NSGA-II's crowding distance (Deb et al. 2002) of rows of one front: the extremes of each objective
+    get infinity, the others the sum over objectives of their neighbours' normalised gap — large where
+    the front is sparse."""
+    n, dist = len(rows), [0.0] * len(rows)
+    for m in range(len(rows[0]) if rows else 0):
+        order = sorted(range(n), key=lambda i: rows[i][m])
+        lo, hi = rows[order[0]][m], rows[order[-1]][m]
+        dist[order[0]] = dist[order[-1]] = math.inf
+        for k in range(1, n - 1):
+            dist[order[k]] += (rows[order[k + 1]][m] - rows[order[k - 1]][m]) / ((hi - lo) or 1.0)
+    return dist
+
+
 def promote(results: list[Trial], keep: int) -> list[Trial]:
-    """The ``keep`` trials that go on to the next rung: lowest non-dominated rank on (score, params,
-    ms/step), then highest score."""
-    ranks = front_ranks([(-t.score, t.params, t.ms_per_step) for t in results])
-    order = sorted(range(len(results)), key=lambda i: (ranks[i], -results[i].score))
+    """The ``keep`` trials that go on to the next rung, chosen as NSGA-II chooses survivors and MO-ASHA
+    promotes (Schmucker et al. 2021): lowest non-dominated rank on (score, log params, log ms/step), then
+    the most isolated on its front (crowding distance), then the highest score. A rule on the score alone
+    would stop every small or fast architecture at the first rung, leaving those ends of the fronts
+    trained least."""
+    rows = [(-t.score, math.log10(t.params), math.log10(max(t.ms_per_step, 1e-6))) for t in results]
+    ranks = front_ranks(rows)
+    crowd = [0.0] * len(rows)
+    for r in set(ranks):
+        members = [i for i in range(len(rows)) if ranks[i] == r]
+        for i, d in zip(members, crowding([rows[i] for i in members]), strict=True):
+            crowd[i] = d
+    order = sorted(range(len(results)), key=lambda i: (ranks[i], -crowd[i], -results[i].score))
     return [results[i] for i in order[:keep]]
 
 
@@ -344,6 +368,12 @@ class Search:
         self.study.enqueue_trial(params, user_attrs={"rung": rung})
 
     def evaluate(self, arch: dict, steps: int, rung: int, time_left: float, number: int = -1) -> Trial:
+        """Train ``arch`` for ``steps`` from scratch. Its milliseconds per step are the training thread's CPU
+        time when torch computes on that one thread (the CLI's and the server's default): other processes
+        and the other workers then cost it nothing, so two trainings compare on this shared machine; with
+        more torch threads, the wall time."""
+        import torch
+
         flat = {
             **arch,
             "task": self.config.task,
@@ -359,8 +389,10 @@ class Search:
             self._training.add(trainer)
         if self._stop.is_set():
             trainer.request_stop()
+        cpu = time.thread_time()
         try:
             result = trainer.run()
+            cpu = time.thread_time() - cpu
         finally:
             with self._lock:
                 self._training.discard(trainer)
@@ -373,7 +405,7 @@ class Search:
             metric=metric,
             score=self.sign * metric if metric is not None else -math.inf,
             params=result.params,
-            ms_per_step=1000 * result.seconds / max(1, result.steps),
+            ms_per_step=1000 * (cpu if torch.get_num_threads() == 1 else result.seconds) / max(1, result.steps),
             status=result.status,
             number=number,
         )

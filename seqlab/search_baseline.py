@@ -17,13 +17,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from .config import RunConfig
 from .errors import ConfigError
 from .models.registry import MODELS, incompatibility, model_class
-from .search import SearchConfig, SearchResult, Trial, label, pareto
+from .search import Search, SearchConfig, SearchResult, Trial, label, pareto
 from .tasks.base import LOWER_IS_BETTER
 from .tasks.registry import make_task
-from .train.engine import Trainer
 
 
 class RandomSearch:
@@ -44,6 +42,7 @@ class RandomSearch:
         self.status = "pending"
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._training: set = set()
 
     def sample(self, rng: random.Random) -> dict:
         s = self.config.space
@@ -56,29 +55,8 @@ class RandomSearch:
             arch["heads"] = rng.choice(heads)
         return arch
 
-    def evaluate(self, arch: dict, steps: int, rung: int, time_left: float) -> Trial:
-        flat = {
-            **arch,
-            "task": self.config.task,
-            "seq_len": self.task.seq_len,
-            **self.task.options.model_dump(),
-            "steps": steps,
-            "eval_every": steps,
-            "seed": self.config.seed,
-            "time_budget": max(0.5, time_left),
-        }
-        result = Trainer(RunConfig.from_flat(flat), clock=self.clock).run()
-        return Trial(
-            arch=arch,
-            label=label(arch),
-            rung=rung,
-            steps=result.steps,
-            metric=result.metrics.get(self.metric),
-            score=self.sign * result.metrics.get(self.metric, 0.0),
-            params=result.params,
-            ms_per_step=1000 * result.seconds / max(1, result.steps),
-            status=result.status,
-        )
+    # trains and measures exactly as the Optuna search does, so the benchmark compares the searches alone
+    evaluate = Search.evaluate
 
     def run(self) -> SearchResult:
         c, rng, t0 = self.config, random.Random(self.config.seed), self.clock()

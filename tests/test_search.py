@@ -90,9 +90,11 @@ def test_promotion_keeps_a_small_model_that_a_score_only_rule_would_drop():
 
     big, bigger, small_ = t("big", 0.80, 10_000, 2.0), t("bigger", 0.81, 20_000, 2.0), t("small", 0.60, 500, 1.0)
     dominated_ = t("dominated", 0.70, 30_000, 3.0)
-    assert [x.label for x in promote([big, bigger, small_, dominated_], 2)] == ["bigger", "big"]
-    assert [x.label for x in promote([big, bigger, small_, dominated_], 3)] == ["bigger", "big", "small"]
-    # the first front is big, bigger and small (each best on one axis); dominated goes last
+    # the first front is big, bigger and small; of those, bigger and small are its ends (infinitely
+    # crowded-apart), so they go on before big, which a score-only rule would have kept instead of small
+    assert [x.label for x in promote([big, bigger, small_, dominated_], 2)] == ["bigger", "small"]
+    assert [x.label for x in promote([big, bigger, small_, dominated_], 3)] == ["bigger", "small", "big"]
+    assert [x.label for x in promote([big, bigger, small_, dominated_], 4)][-1] == "dominated"
     assert front_ranks([(-0.8, 10_000, 2.0), (-0.81, 20_000, 2.0), (-0.6, 500, 1.0), (-0.7, 30_000, 3.0)]) == [
         0,
         0,
@@ -271,3 +273,18 @@ def test_trainings_total_counts_every_rung():
 
     assert trainings_total(small(trials=8)) == 8 + 4 + 2 + 1
     assert trainings_total(small(trials=5, eta=3)) == 5 + 1
+
+
+def test_bench_search_runs_both_searches_on_the_same_schedule_and_scores_them_on_one_reference():
+    from seqlab.bench import bench_search
+
+    space = {"families": ["gru", "gpt"], "hidden": [8, 16], "layers": [1], "heads": [2]}
+    small_bench = {"task": "parity", "seq_len": 3, "trials": 2, "min_steps": 5, "budget": 600, "space": space}
+    out = bench_search(seeds=(0,), config=small_bench)
+    rows = {r["search"]: r for r in out["rows"]}
+    assert set(rows) == {"optuna", "random+SH"}
+    assert rows["optuna"]["trainings"] == rows["random+SH"]["trainings"] == 3  # 2 → 1
+    for r in rows.values():
+        # the reference lies 5 % beyond the union's worst point on each axis, so every front has some area
+        assert r["hv_params"] > 0 and r["hv_time"] > 0
+    assert out["mean"]["optuna"]["hv_params"] == rows["optuna"]["hv_params"]
