@@ -8,6 +8,10 @@ minimised for a loss), the parameter count and the milliseconds per training ste
             crowding distance (NSGA-II's survivors, MO-ASHA's promotion), train them η^r·min_steps steps
             (from scratch, same seed) … until one architecture is left or the budget is spent.
 
+With ``brackets`` > 1 (or 0: until the budget is spent) the halving starts again with `trials`
+architectures new to the study — Hyperband's outer loop, with one bracket shape — and from the second
+bracket on the sampler proposes from everything told so far.
+
 Pruning is successive halving done here, by rungs, with Optuna's ask/tell — not an Optuna pruner:
 those read one intermediate value per step and refuse multi-objective studies (``Trial.report``
 raises), and a pruner fed the metric alone would drop exactly the small, fast architectures the
@@ -97,6 +101,9 @@ class SearchConfig(BaseModel):
     resume: bool = Field(False, description="continue the stored study `study` with its own settings")
     study_dir: str | None = Field(None, description="folder of the studies journal (default: $SEQLAB_HOME)")
     workers: int = Field(1, ge=1, le=64, description="trials trained at once, in threads")
+    brackets: int = Field(
+        1, ge=0, le=1000, description="halving brackets of `trials` new architectures each; 0: until the budget ends"
+    )
 
     @field_validator("study")
     @classmethod
@@ -123,7 +130,8 @@ class SearchConfig(BaseModel):
 @dataclass(frozen=True)
 class Trial:
     """One architecture trained at one rung; ``score`` is the metric signed so that higher is better;
-    ``number`` is the Optuna trial's number in its study (-1 for the baseline search)."""
+    ``number`` is the Optuna trial's number in its study (-1 for the baseline search), ``bracket`` the
+    successive-halving bracket it belongs to."""
 
     arch: dict
     label: str
@@ -135,6 +143,7 @@ class Trial:
     ms_per_step: float
     status: str
     number: int = -1
+    bracket: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -360,12 +369,12 @@ class Search:
             out += [{**arch, "heads": h} for h in s.heads if hidden % h == 0]
         return out
 
-    def _enqueue(self, arch: dict, rung: int) -> None:
+    def _enqueue(self, arch: dict, rung: int, bracket: int) -> None:
         """The next ``ask()`` returns a trial fixed to ``arch``."""
         params = {k: v for k, v in arch.items() if k != "heads"}
         if "heads" in arch:
             params[f"heads_d{arch['hidden']}"] = arch["heads"]
-        self.study.enqueue_trial(params, user_attrs={"rung": rung})
+        self.study.enqueue_trial(params, user_attrs={"rung": rung, "bracket": bracket})
 
     def evaluate(self, arch: dict, steps: int, rung: int, time_left: float, number: int = -1) -> Trial:
         """Train ``arch`` for ``steps`` from scratch. Its milliseconds per step are the training thread's CPU
@@ -456,6 +465,7 @@ class Search:
                     ms,
                     a["status"],
                     ft.number,
+                    a.get("bracket", 0),
                 )
             )
         return out
@@ -469,34 +479,47 @@ class Search:
             return c.budget - (self.clock() - t0)
 
         with ThreadPoolExecutor(max_workers=c.workers, thread_name_prefix="seqlab-trial") as pool:
-            population = self._first_rung(pool, left)
-            steps, rung = c.min_steps, 0
-            while len(population) > 1 and left() > 0 and not self._stop.is_set():
-                done = self._done()
-                results = [done[(lab, rung)] for lab in population if (lab, rung) in done]
-                tried = self._failed() | done.keys()
-                if any((lab, rung) not in tried for lab in population) or not results:
-                    break  # the rung was cut short by the budget or Stop
-                keep = promote(results, max(1, len(results) // c.eta))
-                steps, rung = steps * c.eta, rung + 1
-                todo = [t.arch for t in keep if (t.label, rung) not in done]
-                self._train_all(pool, [(arch, steps, rung) for arch in todo], left)
-                population = [t.label for t in keep]
+            for bracket in itertools.count():
+                if (c.brackets and bracket >= c.brackets) or left() <= 0 or self._stop.is_set():
+                    break
+                population = self._first_rung(pool, left, bracket)
+                if not population:  # every architecture of the space is trained, or time is up
+                    break
+                self._halve(pool, left, bracket, population)
         self.status = "stopped" if self._stop.is_set() else "completed"
         return self.result(self.clock() - t0)
 
-    def _first_rung(self, pool: ThreadPoolExecutor, left: Callable[[], float]) -> list[str]:
-        """Ask the sampler until ``trials`` distinct architectures are trained at rung 0 (a repeat is told
-        failed and asked again, up to ten asks per trial, as the random search drew); their labels."""
+    def _halve(self, pool: ThreadPoolExecutor, left: Callable[[], float], bracket: int, population: list[str]) -> None:
+        """Successive halving of one bracket's rung-0 architectures, skipping evaluations already stored."""
+        c = self.config
+        steps, rung = c.min_steps, 0
+        while len(population) > 1 and left() > 0 and not self._stop.is_set():
+            done = self._done()
+            results = [done[(lab, rung)] for lab in population if (lab, rung) in done]
+            tried = self._failed() | done.keys()
+            if any((lab, rung) not in tried for lab in population) or not results:
+                return  # the rung was cut short by the budget or Stop
+            keep = promote(results, max(1, len(results) // c.eta))
+            steps, rung = steps * c.eta, rung + 1
+            todo = [t.arch for t in keep if (t.label, rung) not in done]
+            self._train_all(pool, [(arch, steps, rung, bracket) for arch in todo], left)
+            population = [t.label for t in keep]
+
+    def _first_rung(self, pool: ThreadPoolExecutor, left: Callable[[], float], bracket: int) -> list[str]:
+        """Ask the sampler until ``trials`` architectures new to the study are trained at rung 0 of
+        ``bracket``; their labels. A repeat is told failed and a random unseen architecture asked instead
+        (up to ten asks per trial): an architecture is trained once per rung in a study."""
         from optuna.trial import TrialState
 
         c = self.config
-        seen = [t.label for t in self._stored() if t.rung == 0]
+        stored = [t for t in self._stored() if t.rung == 0]
+        seen = {t.label for t in stored}
+        mine = [t.label for t in stored if t.bracket == bracket]
         rng = random.Random(c.seed + len(seen))
         running: dict[Future, object] = {}
         asks = 0
         while not self._stop.is_set() and left() > 0:
-            while len(seen) < c.trials and len(running) < c.workers and asks < c.trials * 10:
+            while len(mine) < c.trials and len(running) < c.workers and asks < c.trials * 10:
                 asks += 1
                 trial = self.study.ask()
                 arch = self.suggest(trial)
@@ -506,11 +529,14 @@ class Search:
                     # TPE keeps proposing its favourite in a space this small; explore instead
                     unseen = [a for a in self.architectures() if label(a) not in seen]
                     if not unseen:
+                        asks = c.trials * 10
                         break
-                    self._enqueue(rng.choice(unseen), 0)
+                    self._enqueue(rng.choice(unseen), 0, bracket)
                     continue
-                seen.append(label(arch))
+                seen.add(label(arch))
+                mine.append(label(arch))
                 trial.set_user_attr("rung", 0)
+                trial.set_user_attr("bracket", bracket)
                 running[pool.submit(self.evaluate, arch, c.min_steps, 0, left(), trial.number)] = trial
             if not running:
                 break
@@ -520,16 +546,16 @@ class Search:
         for f, trial in running.items():  # stopped or out of time with trainings under way
             self._tell(trial, f.result())
         done = self._done()
-        return [lab for lab in seen if (lab, 0) in done]
+        return [lab for lab in mine if (lab, 0) in done]
 
-    def _train_all(self, pool: ThreadPoolExecutor, jobs: list[tuple[dict, int, int]], left) -> None:
+    def _train_all(self, pool: ThreadPoolExecutor, jobs: list[tuple[dict, int, int, int]], left) -> None:
         """Train promoted architectures as enqueued trials (the study records them as asked, with their
         rung); each is enqueued just before it is asked, so a stopped rung leaves no waiting trial behind."""
         running: dict[Future, object] = {}
-        for arch, steps, rung in jobs:
+        for arch, steps, rung, bracket in jobs:
             if self._stop.is_set() or left() <= 0:
                 break
-            self._enqueue(arch, rung)
+            self._enqueue(arch, rung, bracket)
             trial = self.study.ask()
             self.suggest(trial)  # records the enqueued parameters on the trial
             running[pool.submit(self.evaluate, arch, steps, rung, left(), trial.number)] = trial
@@ -591,10 +617,11 @@ def int_list(text: str, field: str) -> list[int]:
 
 
 def trainings_total(config: SearchConfig) -> int:
-    """How many trainings a search runs at most: trials + trials/η + … + 1."""
+    """How many trainings a search runs at most: trials + trials/η + … + 1 per bracket (one bracket's worth
+    when the budget decides how many)."""
     n, total = config.trials, 0
     while True:
         total += n
         if n == 1:
-            return total
+            return total * max(1, config.brackets)
         n = max(1, n // config.eta)

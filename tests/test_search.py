@@ -152,6 +152,14 @@ def test_an_unwritable_study_dir_names_the_setting(tmp_path):
         Search(small(study_dir=str(tmp_path / "file" / "studies")))
 
 
+def test_brackets_go_on_with_new_architectures_until_the_space_is_spent():
+    out = Search(small(brackets=0, min_steps=5)).run()  # the space holds 6 architectures
+    first = [t for t in out.trials if t.rung == 0]
+    assert len({t.label for t in first}) == len(first) == 6  # none trained twice at a rung
+    assert [sum(t.bracket == b for t in first) for b in (0, 1)] == [4, 2]
+    assert sorted((t.bracket, t.rung) for t in out.trials if t.rung > 0) == [(0, 1), (0, 1), (0, 2), (1, 1)]
+
+
 def test_two_workers_train_the_same_schedule():
     out = Search(small(workers=2)).run()
     rungs = [t.rung for t in out.trials]
@@ -275,15 +283,16 @@ def test_trainings_total_counts_every_rung():
     assert trainings_total(small(trials=5, eta=3)) == 5 + 1
 
 
-def test_bench_search_runs_both_searches_on_the_same_schedule_and_scores_them_on_one_reference():
+def test_bench_search_runs_the_searches_on_their_schedules_and_scores_them_on_one_reference():
     from seqlab.bench import bench_search
 
-    space = {"families": ["gru", "gpt"], "hidden": [8, 16], "layers": [1], "heads": [2]}
+    space = {"families": ["gru", "gpt"], "hidden": [8, 16], "layers": [1], "heads": [2]}  # 4 architectures
     small_bench = {"task": "parity", "seq_len": 3, "trials": 2, "min_steps": 5, "budget": 600, "space": space}
     out = bench_search(seeds=(0,), config=small_bench)
     rows = {r["search"]: r for r in out["rows"]}
-    assert set(rows) == {"optuna", "random+SH"}
-    assert rows["optuna"]["trainings"] == rows["random+SH"]["trainings"] == 3  # 2 → 1
+    assert rows["optuna"]["trainings"] == rows["random+SH"]["trainings"] == 3  # one bracket: 2 → 1
+    assert rows["optuna, whole budget"]["trainings"] == 6  # two brackets, then no architecture is left
+    assert rows["optuna, whole budget"]["architectures"] == 4
     for r in rows.values():
         # the reference lies 5 % beyond the union's worst point on each axis, so every front has some area
         assert r["hv_params"] > 0 and r["hv_time"] > 0

@@ -176,18 +176,19 @@ def _show_search(rows, args) -> None:
     c = r["config"]
     print(
         f"architecture search on {c['task']} (T={c['seq_len']}), {c['trials']} architectures, {c['min_steps']} steps "
-        f"at the first rung, η={c['eta']}, budget {c['budget']:.0f} s each, same seed for both; hypervolume of "
-        f"held-out {r['metric']} vs log10 cost (larger is better; target: optuna ≥ random+SH)"
+        f"at the first rung, η={c['eta']}, budget {c['budget']:.0f} s each, same seed for all; hypervolume of "
+        f"held-out {r['metric']} vs log10 cost (params; CPU ms per step), larger is better; target: optuna ≥ "
+        "random+SH"
     )
-    print(f"{'seed':>4} {'search':<10} {'HV params':>9} {'HV ms/step':>10} {'trainings':>9} {'s':>6}  best")
+    print(f"{'seed':>4} {'search':<20} {'HV params':>9} {'HV ms/step':>10} {'trainings':>9} {'s':>6}  best")
     for x in r["rows"]:
         best = f"{x['best']} ({x['best_metric']:.3g})" if x["best"] else "–"
         print(
-            f"{x['seed']:>4} {x['search']:<10} {x['hv_params']:>9.4f} {x['hv_time']:>10.4f} {x['trainings']:>9} "
+            f"{x['seed']:>4} {x['search']:<20} {x['hv_params']:>9.4f} {x['hv_time']:>10.4f} {x['trainings']:>9} "
             f"{x['seconds']:>6.1f}  {best}"
         )
     for name, m in r["mean"].items():
-        print(f"mean {name:<10} {m['hv_params']:>9.4f} {m['hv_time']:>10.4f}")
+        print(f"mean {name:<20} {m['hv_params']:>9.4f} {m['hv_time']:>10.4f}")
 
 
 # flag -> (measure, show); a new benchmark is one entry here and one flag above

@@ -27,6 +27,9 @@ def register(sub) -> None:
     )
     s.add_argument("--study-dir", help="folder of studies.journal (default: $SEQLAB_HOME, else ~/.seqlab)")
     s.add_argument("--workers", type=int, default=1, help="trials trained at once, in threads")
+    s.add_argument(
+        "--brackets", type=int, default=1, help="halving brackets of --trials new architectures; 0: until --budget"
+    )
     add_json_flag(s)
     s.set_defaults(func=run, view=show)
 
@@ -54,6 +57,7 @@ def run(args):
             "resume": args.resume,
             "study_dir": args.study_dir,
             "workers": args.workers,
+            "brackets": args.brackets,
         }
     )
     return Search(config).run()
