@@ -20,6 +20,9 @@ def register(sub) -> None:
     s.add_argument("--complexity", action="store_true", help="instead: the full complexity sweep's time and fits")
     s.add_argument("--ssm", action="store_true", help="instead: the selective SSM's two-level scan against its loop")
     s.add_argument(
+        "--search", action="store_true", help="instead: the Optuna search vs the old random search, hypervolumes"
+    )
+    s.add_argument(
         "--presets", action="store_true", help="instead: every page's presets trained headless, time to lesson each"
     )
     s.add_argument("--page", help="with --presets: only this page's presets")
@@ -184,6 +187,32 @@ def _show_steps(rows, args) -> None:
         print(f"{r['model']:<14} {r['bare_ms']:>9.3f} {r['instrumented_ms']:>10.3f} {r['ratio']:>7.3f}")
 
 
+def _search(args) -> list:
+    from ..bench import bench_search
+
+    return [bench_search()]
+
+
+def _show_search(rows, args) -> None:
+    r = rows[0]
+    c = r["config"]
+    print(
+        f"architecture search on {c['task']} (T={c['seq_len']}), {c['trials']} architectures, {c['min_steps']} steps "
+        f"at the first rung, η={c['eta']}, budget {c['budget']:.0f} s each, same seed for all; hypervolume of "
+        f"held-out {r['metric']} vs log10 cost (params; CPU ms per step), larger is better; target: optuna ≥ "
+        "random+SH"
+    )
+    print(f"{'seed':>4} {'search':<20} {'HV params':>9} {'HV ms/step':>10} {'trainings':>9} {'s':>6}  best")
+    for x in r["rows"]:
+        best = f"{x['best']} ({x['best_metric']:.3g})" if x["best"] else "–"
+        print(
+            f"{x['seed']:>4} {x['search']:<20} {x['hv_params']:>9.4f} {x['hv_time']:>10.4f} {x['trainings']:>9} "
+            f"{x['seconds']:>6.1f}  {best}"
+        )
+    for name, m in r["mean"].items():
+        print(f"mean {name:<20} {m['hv_params']:>9.4f} {m['hv_time']:>10.4f}")
+
+
 def _presets(args) -> list:
     from ..bench import bench_presets
     from ..presets import PRESETS
@@ -223,6 +252,7 @@ MODES = {
     "complexity": (_complexity, _show_complexity),
     "ssm": (_ssm, _show_ssm),
     "live": (_live, _show_live),
+    "search": (_search, _show_search),
     "presets": (_presets, _show_presets),
     "export": (_export, _show_export),
 }

@@ -440,10 +440,11 @@ def search_section(page: str) -> None:
     from ..search import Search, SearchConfig, trainings_total
 
     st.markdown(
-        "Let the machine choose: sample architectures at random, train each briefly, keep the better half and "
-        "train those twice as long — *successive halving* (Jamieson & Talwalkar 2016) — within a time budget. "
-        "Every point below is one architecture at its longest training; the front shows what no other choice "
-        "beats on both axes."
+        "Let the machine choose: an Optuna study proposes architectures (multi-objective TPE), trains each "
+        "briefly, keeps the half that best covers the fronts of accuracy, size and speed and trains those twice "
+        "as long — *successive halving* (Jamieson & Talwalkar 2016) — within a time budget. Every point below is "
+        "one architecture at its longest training, read from the study on disk; the front shows what no other "
+        "choice beats on both axes."
     )
     s1, s2, s3 = st.columns([1, 2, 1])
     task = s1.selectbox("search task", ("reverse", "sort", "copy", "recall", "parity"), key=f"{page}:search_task")
@@ -481,6 +482,7 @@ def search_section(page: str) -> None:
             if best:
                 text += f" · best so far {best.label} ({out.metric} {best.metric:.3g})"
             st.progress(job.progress().fraction, text=text)
+            st.caption(f"Study `{out.study}`, stored in `{out.storage}`: `seqlab search --study {out.study} --resume`")
             if not job.ended and st.button("Stop", key=f"{page}:search_stop"):
                 registry().stop_job(job.id, owner())
         job_error(job, "The search")
@@ -505,7 +507,12 @@ def _search_work(search):
 
     def work(job):
         job.on_stop(search.stop)
-        job.progress_from(lambda: Progress(len(search.trials), total, f"{len(search.trials)} of {total} trainings"))
+
+        def progress() -> Progress:
+            done = len(search.trials)  # read from the study's journal
+            return Progress(done, total, f"{done} of {total} trainings")
+
+        job.progress_from(progress)
         return search.run()
 
     return work
