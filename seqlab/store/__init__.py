@@ -36,8 +36,9 @@ def new_run_id(model: str, task: str) -> str:
 
 
 class StoreWriter(Observer):
-    def __init__(self, folder: Path, flush_every: float = 1.0):
+    def __init__(self, folder: Path, flush_every: float = 1.0, group_id: str | None = None, tag: str | None = None):
         self.folder = folder
+        self.meta = {"group_id": group_id, "tag": tag}
         self.flush_every = flush_every
         self._lines: list[str] = []
         self._last_flush = time.monotonic()
@@ -45,6 +46,7 @@ class StoreWriter(Observer):
     def on_start(self, trainer) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "config.json").write_text(json.dumps(trainer.config.model_dump(), indent=1))
+        (self.folder / "meta.json").write_text(json.dumps(self.meta))
         self._file = open(self.folder / "records.jsonl", "a")  # noqa: SIM115 - closed in on_end
 
     def _add(self, record: StepRecord | EvalRecord) -> None:
@@ -169,8 +171,9 @@ class RunStore:
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise self._root_error("is not writable")
 
-    def writer(self, run_id: str) -> StoreWriter:
-        return StoreWriter(self.root / check_run_id(run_id))
+    def writer(self, run_id: str, *, group_id: str | None = None, tag: str | None = None) -> StoreWriter:
+        """``group_id`` joins the run to a seed or sweep group; ``tag`` labels it (the run database keeps both)."""
+        return StoreWriter(self.root / check_run_id(run_id), group_id=group_id, tag=tag)
 
     def ids(self) -> list[str]:
         if not self.root.exists():
