@@ -12,7 +12,8 @@ from storefake import fake_db_run, fake_trainer
 
 from seqlab.config import RunConfig
 from seqlab.store import RunStore, StoreError, db
-from seqlab.train import Trainer
+from seqlab.train import Observer, Trainer
+from seqlab.train.live import RunRegistry
 from seqlab.train.records import StepRecord
 
 TESTS = Path(__file__).parent
@@ -281,3 +282,55 @@ def test_reading_a_home_with_no_database_finds_nothing_and_creates_nothing(tmp_p
     with pytest.raises(StoreError, match=r"no stored run 'x' in .*seqlab.db \(`seqlab runs` lists them\)"):
         store.load("x")
     assert not (tmp_path / "home").exists()
+
+
+# -- every app run is recorded ----------------------------------------------------------------------------------
+class _Probe(Observer):
+    name = "probe"
+
+    def snapshot(self):
+        return {"gates": np.arange(6, dtype=np.float32).reshape(2, 3)}
+
+
+def test_every_live_run_is_recorded_with_its_records_and_the_snapshots_its_page_draws(tmp_path):
+    store = RunStore(tmp_path)
+    reg = RunRegistry(max_running=2, store=store)
+    cfg = RunConfig.from_flat({"model": "gru", "task": "parity", "steps": 12, "eval_every": 5, "hidden": 8})
+    (run,) = reg.start_group([("GRU", cfg)], owner="me", observers=lambda: [_Probe()])
+    run.join()
+    shown = run.snapshot()
+    kept = store.load(run.id)
+    assert (kept["status"], kept["name"], kept["source"]) == ("completed", "GRU", "app")
+    assert [r["loss"] for r in kept["history"]["train"]] == [r.loss for r in shown.train]
+    assert [r["step"] for r in kept["history"]["eval"]] == [5, 10, 12]
+    (snap,) = store.snapshots(run.id)
+    assert (snap["name"], snap["step"]) == ("probe", 12)
+    np.testing.assert_array_equal(snap["payload"]["gates"], [[0, 1, 2], [3, 4, 5]])
+
+
+def test_a_live_run_that_raises_is_recorded_as_failed_with_its_error(tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    cfg = RunConfig.from_flat({"model": "rnn", "task": "parity", "steps": 50, "hidden": 8})
+    calls = []
+
+    def step_then_fail(self, log=True, t0=None):
+        calls.append(1)
+        if len(calls) > 3:
+            raise RuntimeError("out of memory")
+        return real_step(self, log, t0)
+
+    real_step = Trainer.step
+    monkeypatch.setattr(Trainer, "step", step_then_fail)
+    (run,) = RunRegistry(store=store).start_group([("RNN", cfg)], owner="me")
+    run.join()
+    kept = store.load(run.id)
+    assert kept["status"] == "failed" and kept["result"]["error"] == "RuntimeError: out of memory"
+    assert [r["step"] for r in kept["history"]["train"]] == [1, 2, 3]
+
+
+def test_the_servers_registry_records_into_seqlab_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path / "home"))
+    reg = RunRegistry.for_server()
+    assert reg.store.path == tmp_path / "home" / "seqlab.db" and reg.store.path.exists()
+    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path / "home" / "seqlab.db" / "x"))
+    assert RunRegistry.for_server().store is None  # logged; the app still trains
