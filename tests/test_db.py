@@ -203,7 +203,9 @@ def test_a_database_written_at_schema_1_is_read_and_migrated_forward(tmp_path, m
 
 
 def test_a_database_from_a_newer_schema_is_refused_and_left_unchanged(tmp_path):
-    fake_db_run(RunStore(tmp_path), "run")
+    old = RunStore(tmp_path)
+    fake_db_run(old, "run")
+    old.close()
     path = tmp_path / "seqlab.db"
     with sqlite3.connect(path) as con:
         con.execute("INSERT INTO schema_version VALUES (?, 0)", (db.SCHEMA + 1,))

@@ -143,24 +143,21 @@ def import_folder(store: RunStore, folder: Path) -> dict:
         raise StoreError(f"{str(folder)!r} cannot be read ({e.strerror})", "dir") from None
     known = set(store.ids())
     imported, skipped, problems = [], [], []
-    con = store._connect(create=True)
-    try:
-        for entry in entries:
-            run_id = entry.name
-            if not RUN_ID.match(run_id) or not _is_run(entry):
-                continue
-            if run_id in known:
-                skipped.append({"id": run_id, "reason": "already in the database"})
-                continue
-            row, lost = read_folder(entry)
-            problems += [f"run {run_id}: {p}" for p in lost]
-            if row is None:
-                skipped.append({"id": run_id, "reason": "nothing readable (" + "; ".join(lost) + ")"})
-                continue
-            _insert(store, con, run_id, row)
-            imported.append(run_id)
-    finally:
-        con.close()
+    con = store._shared(create=True)
+    for entry in entries:
+        run_id = entry.name
+        if not RUN_ID.match(run_id) or not _is_run(entry):
+            continue
+        if run_id in known:
+            skipped.append({"id": run_id, "reason": "already in the database"})
+            continue
+        row, lost = read_folder(entry)
+        problems += [f"run {run_id}: {p}" for p in lost]
+        if row is None:
+            skipped.append({"id": run_id, "reason": "nothing readable (" + "; ".join(lost) + ")"})
+            continue
+        _insert(store, con, run_id, row)
+        imported.append(run_id)
     return {"imported": imported, "skipped": skipped, "problems": problems}
 
 
