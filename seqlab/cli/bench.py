@@ -19,6 +19,9 @@ def register(sub) -> None:
     s.add_argument("--diagnostics", action="store_true", help="instead: each deep diagnostic's cost vs the bare step")
     s.add_argument("--complexity", action="store_true", help="instead: the full complexity sweep's time and fits")
     s.add_argument("--ssm", action="store_true", help="instead: the selective SSM's two-level scan against its loop")
+    s.add_argument(
+        "--record", action="store_true", help="instead: a step with and without recording, and listing 1,000 runs"
+    )
     add_json_flag(s)
     s.set_defaults(func=run, view=show)
 
@@ -162,10 +165,31 @@ def _show_steps(rows, args) -> None:
         print(f"{r['model']:<14} {r['bare_ms']:>9.3f} {r['instrumented_ms']:>10.3f} {r['ratio']:>7.3f}")
 
 
+def _record(args) -> list:
+    from ..bench import bench_listing, bench_record
+
+    return [bench_record(model=args.models or "lstm", rounds=args.rounds), bench_listing()]
+
+
+def _show_record(rows, args) -> None:
+    r, listing = rows
+    print(
+        f"recording a run ({r['model']}, {r['steps_recorded']} steps kept, flushed once a second): "
+        f"{r['plain_ms']:.2f} ms a block of steps without, {r['recorded_ms']:.2f} ms with; ratio of totals "
+        f"{r['ratio']:.3f}, median of blocks {r['median_block_ratio']:.3f} (target ≤ 1.02)"
+    )
+    print(
+        f"listing {listing['runs']:,} runs: {1000 * listing['list_first_s']:.0f} ms from a fresh store, "
+        f"{1000 * listing['list_s']:.0f} ms again, 50 filtered and sorted {1000 * listing['filtered_50_s']:.0f} ms "
+        f"(target < 1 s; creating them took {listing['create_s']:.1f} s)"
+    )
+
+
 # flag -> (measure, show); a new benchmark is one entry here and one flag above
 MODES = {
     "diagnostics": (_diagnostics, _show_diagnostics),
     "complexity": (_complexity, _show_complexity),
     "ssm": (_ssm, _show_ssm),
     "live": (_live, _show_live),
+    "record": (_record, _show_record),
 }

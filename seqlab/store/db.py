@@ -165,6 +165,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class _PerThread(threading.local):
+    con: sqlite3.Connection | None = None
+
+
 class RunWriter(Observer):
     """Records one run as it trains (an engine observer): a ``running`` row at the start, records in batches
     at most ``flush_every`` seconds apart, the result at the end. ``close(status, error)`` ends a run whose
@@ -276,7 +280,7 @@ class RunStore:
         self.busy_seconds = busy_seconds
         self._ready = False
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._local = _PerThread()
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
@@ -429,14 +433,14 @@ class RunStore:
     def _shared(self, create: bool = False) -> sqlite3.Connection | None:
         """This thread's connection, kept open: closing the last connection checkpoints the WAL and the next
         commit syncs a fresh one (~16 ms + ~4 ms each time here), which a page listing runs would pay per call."""
-        con = getattr(self._local, "con", None)
+        con = self._local.con
         if con is None:
             con = self._local.con = self._connect(create)
         return con
 
     def close(self) -> None:
         """Close this thread's connection (the last one to close folds the WAL into the database file)."""
-        con = getattr(self._local, "con", None)
+        con = self._local.con
         if con is not None:
             self._local.con = None
             con.close()
