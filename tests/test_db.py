@@ -336,3 +336,20 @@ def test_the_servers_registry_records_into_seqlab_home(tmp_path, monkeypatch):
     assert reg.store.path == tmp_path / "home" / "seqlab.db" and reg.store.path.exists()
     monkeypatch.setenv("SEQLAB_HOME", str(tmp_path / "home" / "seqlab.db" / "x"))
     assert RunRegistry.for_server().store is None  # logged; the app still trains
+
+
+def test_a_lock_held_past_the_timeout_delays_a_runs_records_instead_of_failing_the_run(tmp_path):
+    now = [0.0]
+    store = RunStore(tmp_path, busy_seconds=0.05)
+    w = db.RunWriter(store, "run", clock=lambda: now[0])
+    w.on_start(fake_trainer())
+    holder = sqlite3.connect(tmp_path / "seqlab.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    now[0] = 1.0
+    w.on_step(StepRecord(1, 1.0, 1.0, None, 1.0))  # cannot write: kept, no exception into the training loop
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert store.load("run")["history"]["train"] == []
+    now[0] = 2.0
+    w.on_step(StepRecord(2, 1.0, 1.0, None, 2.0))
+    assert [r["step"] for r in store.load("run")["history"]["train"]] == [1, 2]

@@ -130,3 +130,22 @@ def test_import_reads_only_folders_whose_names_are_run_ids(tmp_path):
     assert store.import_folder(tmp_path / "runs")["imported"] == ["good"]
     with pytest.raises(StoreError, match=r"^dir: .* is not a folder of runs"):
         store.import_folder(tmp_path / "missing")
+
+
+def test_a_cli_run_that_raises_is_recorded_as_failed_with_its_records(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path))
+    real_step, calls = Trainer.step, []
+
+    def step_then_fail(self, log=True, t0=None):
+        calls.append(1)
+        if len(calls) > 2:
+            raise RuntimeError("boom")
+        return real_step(self, log, t0)
+
+    monkeypatch.setattr(Trainer, "step", step_then_fail)
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["train", "--model", "rnn", "--task", "parity", "--steps", "9", "--save", "--quiet"])
+    (run,) = RunStore(tmp_path).list()
+    kept = RunStore(tmp_path).load(run["id"])
+    assert kept["status"] == "failed" and kept["result"]["error"] == "RuntimeError: boom"
+    assert [r["step"] for r in kept["history"]["train"]] == [1, 2]

@@ -99,6 +99,10 @@ def run(args) -> Trained:
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.request_stop())
     try:
         result = trainer.run()
+    except Exception as e:
+        if run_id:  # the writer (_observers puts it last) records a failure, not a run left running
+            observers[-1].close("failed", f"{type(e).__name__}: {e}")
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.out:

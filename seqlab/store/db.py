@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import difflib
 import json
+import logging
 import os
 import platform
 import re
@@ -30,6 +31,7 @@ DB_NAME = "seqlab.db"
 SCHEMA = 1  # the newest schema this code reads and writes; MIGRATIONS[v] takes a database from v-1 to v
 BUSY_SECONDS = 5.0  # how long to wait for another process's write before calling the database locked
 FLUSH_SECONDS = 1.0  # a crash loses at most this much of a run's records
+log = logging.getLogger(__name__)
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -225,7 +227,11 @@ class RunWriter(Observer):
         self._pending.append(record)
         self._steps = record.step
         if self.clock() - self._last_flush >= self.flush_every:
-            self.flush()
+            try:
+                self.flush()
+            except StoreError as e:  # e.g. locked for longer than the busy timeout: keep them, retry next time
+                log.warning("run %s: %d records wait for the next write (%s)", self.run_id, len(self._pending), e)
+                self._last_flush = self.clock()
 
     on_step = _add
     on_eval = _add
