@@ -353,3 +353,17 @@ def test_a_lock_held_past_the_timeout_delays_a_runs_records_instead_of_failing_t
     now[0] = 2.0
     w.on_step(StepRecord(2, 1.0, 1.0, None, 2.0))
     assert [r["step"] for r in store.load("run")["history"]["train"]] == [1, 2]
+
+
+def test_a_diverged_loss_comes_back_as_nan_and_the_json_output_says_null(tmp_path, capsys, monkeypatch):
+    from seqlab.cli import main
+
+    store = RunStore(tmp_path)
+    w = store.writer("run", flush_every=0.0)
+    w.on_start(fake_trainer())
+    w.on_step(StepRecord(1, float("nan"), float("inf"), [0.1, float("nan")], 0.1))
+    (rec,) = store.load("run")["history"]["train"]
+    assert np.isnan(rec["loss"]) and rec["grad_norm"] == float("inf") and np.isnan(rec["grad_by_time"][1])
+    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path))
+    assert main(["runs", "--show", "run", "--json"]) == 0
+    assert '"loss": null, "grad_norm": null, "grad_by_time": [0.1, null]' in capsys.readouterr().out

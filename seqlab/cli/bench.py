@@ -174,9 +174,10 @@ def _record(args) -> list:
 def _show_record(rows, args) -> None:
     r, listing = rows
     print(
-        f"recording a run ({r['model']}, {r['steps_recorded']} steps kept, flushed once a second): "
-        f"{r['plain_ms']:.2f} ms a block of steps without, {r['recorded_ms']:.2f} ms with; ratio of totals "
-        f"{r['ratio']:.3f}, median of blocks {r['median_block_ratio']:.3f} (target ≤ 1.02)"
+        f"recording a run ({r['model']}, {r['steps_recorded']} steps kept, flushed once a second), CPU ms a step: "
+        f"{r['plain_ms']:.2f} without, {r['recorded_ms']:.2f} with; ratio of totals {r['ratio']:.3f}, median of "
+        f"blocks {r['median_block_ratio']:.3f}; time inside the writer {100 * r['writer_share']:.2f} % of the "
+        "recorded steps (target ≤ 1.02, i.e. ≤ 2 %)"
     )
     print(
         f"listing {listing['runs']:,} runs: {1000 * listing['list_first_s']:.0f} ms from a fresh store, "

@@ -26,7 +26,7 @@ Reading (the History page, export, seed bands, replay)::
 
 ``status`` is ``running``, ``interrupted`` or the engine's final status (``completed``, ``target_reached``,
 ``time_budget``, ``diverged``, ``stopped``, ``failed``). Records are the engine's ``StepRecord`` /
-``EvalRecord`` as dicts (grad-by-time vectors included; NaN and inf stored as null).
+``EvalRecord`` as dicts (grad-by-time vectors included; a NaN or inf loss comes back as float NaN/inf).
 
 Changing: ``rename(run_id, name)``, ``tag(run_id, tag)`` / ``untag``, ``delete(run_id)``,
 ``import_folder(dir)`` (the retired folder store's ``runs/`` folders, see ``seqlab.store.folders``).
