@@ -45,6 +45,14 @@ def test_a_trained_run_keeps_config_every_record_environment_and_result(tmp_path
     assert (tmp_path / "seqlab.db").exists() and store.ids() == ["run-1"]
 
 
+def test_a_second_run_under_a_stored_id_is_refused_and_the_first_is_kept(tmp_path):
+    store = RunStore(tmp_path)
+    fake_db_run(store, "run", records=4)
+    with pytest.raises(StoreError, match="^run: a run with this id is already stored"):
+        fake_db_run(store, "run", records=2)
+    assert [r["step"] for r in store.load("run")["history"]["train"]] == [1, 2, 3, 4]
+
+
 def test_the_writer_holds_records_at_most_a_second(tmp_path):
     now = [0.0]
     store = RunStore(tmp_path)

@@ -288,8 +288,9 @@ class RunWriter(Observer):
 
 class RunStore:
     """The run database at ``root`` (a folder holding ``seqlab.db``, or the ``.db`` file itself; default
-    ``$SEQLAB_HOME``). Nothing is opened until needed; each call uses its own short connection, so one
-    store serves every thread. Reading a database that does not exist yet finds no runs and creates nothing."""
+    ``$SEQLAB_HOME``). Nothing is opened until needed; each thread gets its own connection, kept open (see
+    ``_shared``), so one store serves every thread. Reading a database that does not exist yet finds no runs
+    and creates nothing."""
 
     def __init__(self, root: Path | str | None = None, busy_seconds: float = BUSY_SECONDS):
         root = Path(root) if root is not None else home()
@@ -319,6 +320,8 @@ class RunStore:
                 "try again when it has finished writing",
                 "SEQLAB_HOME",
             )
+        if isinstance(e, sqlite3.IntegrityError) and "runs.id" in text:
+            return StoreError("a run with this id is already stored; give each run a new id (new_run_id)", "run")
         if isinstance(e, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
             return StoreError(
                 f"the run database {str(self.path)!r} is damaged ({text}); move it aside to start a new one "
