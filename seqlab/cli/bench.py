@@ -28,6 +28,7 @@ def register(sub) -> None:
     s.add_argument("--page", help="with --presets: only this page's presets")
     s.add_argument("--margin", type=float, default=0.0, help="with --presets: seconds to train on after the lesson")
     s.add_argument("--budget", type=float, default=120.0, help="with --presets: give up on a lesson after this long")
+    s.add_argument("--export", action="store_true", help="instead: one chart exported to PNG, SVG and CSV")
     add_json_flag(s)
     s.set_defaults(func=run, view=show)
 
@@ -140,6 +141,21 @@ def _show_live(rows, args) -> None:
     )
 
 
+def _export(args) -> list:
+    from ..ui.bench import bench_export
+
+    return [bench_export()]
+
+
+def _show_export(rows, args) -> None:
+    r = rows[0]
+    print(
+        f"export of one loss chart ({r['points']:,} points): PNG {r['png_ms']:.0f} ms ({r['png_cpu_ms']:.0f} ms CPU, "
+        f"{r['png_bytes'] / 1024:.0f} KiB; the first {r['png_first_ms']:.0f} ms starts the renderer) "
+        f"(target < 1 s), SVG {r['svg_ms']:.0f} ms ({r['svg_cpu_ms']:.0f} CPU), CSV {r['csv_ms']:.1f} ms"
+    )
+
+
 def _steps(args) -> list:
     from ..bench import bench_steps
 
@@ -233,4 +249,5 @@ MODES = {
     "live": (_live, _show_live),
     "record": (_record, _show_record),
     "presets": (_presets, _show_presets),
+    "export": (_export, _show_export),
 }
