@@ -15,15 +15,22 @@ TINY = ["--model", "rnn", "--task", "adding", "--seq-len", "6", "--hidden", "8",
 
 
 @pytest.fixture(scope="module")
-def stored(tmp_path_factory):
+def recorded(tmp_path_factory):
+    """Two runs trained once for the module: (their SEQLAB_HOME, their ids)."""
     home = tmp_path_factory.mktemp("home")
     mp = pytest.MonkeyPatch()
-    mp.setenv("SEQLAB_RUNS", str(home / "runs"))
     mp.setenv("SEQLAB_HOME", str(home))
     for seed in (0, 1):
         assert main(["train", *TINY, "--seed", str(seed), "--save", "--quiet", "--json"]) == 0
-    yield sorted(RunStore().ids())
+    yield home, sorted(RunStore().ids())
     mp.undo()
+
+
+@pytest.fixture
+def stored(recorded, monkeypatch):
+    home, ids = recorded
+    monkeypatch.setenv("SEQLAB_HOME", str(home))  # each test's own home (conftest) would hold no runs
+    return ids
 
 
 def last_json(capsys) -> dict:
