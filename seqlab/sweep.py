@@ -232,15 +232,17 @@ def run_point(job: PointJob, stop=None) -> dict:
     store = RunStore(job.store_root) if job.store_root is not None else None
     config = RunConfig.from_flat(job.flat)
     try:
-        # store: RunStore().writer(run_id, group_id=job.sweep_id, tag="sweep") once the SQLite store lands
-        observers = [store.writer(job.run_id)] if store is not None else []
+        observers = [_writer(store, job)] if store is not None else []
         observers += [_StopOn(stop)] if stop is not None else []
         return Trainer(config, observers).run().to_json(history=store is None)
     except Exception as e:  # noqa: BLE001 - a crashed point is an outcome of the sweep, recorded and shown
         error = f"{type(e).__name__}: {e}"
         if store is None:
             return {"status": "failed", "error": error}
-        return record_failure(store, job.run_id, config, error)
+        if job.run_id in store.ids():  # it had started: its records so far stay
+            observers[0].close("failed", error)
+            return {"status": "failed", "error": error}
+        return record_failure(store, job, config, error)
 
 
 def run_point_ray(job: PointJob) -> dict:
@@ -251,50 +253,35 @@ def run_point_ray(job: PointJob) -> dict:
     return run_point(job)
 
 
-def record_failure(store, run_id: str, config: RunConfig, error: str) -> dict:
-    """Record a point that never produced a result (it raised, or its worker died) as ``failed``."""
-    from .train.records import RunResult
-
-    result = RunResult(
-        model=config.model.name,
-        task=config.task.name,
-        status="failed",
-        steps=0,
-        seconds=0.0,
-        params=0,
-        final_loss=None,
-        train_loss=None,
-        baseline_loss=math.nan,
-        baseline_metrics={},
-        metrics={},
-        seconds_to_target=None,
-        grad_norm_by_time=[],
-        config=config.model_dump(),
-        error=error,
-    )
-    # store: through the writer's observer calls, the only write API the folder store has
-    writer = store.writer(run_id)
-    writer.on_start(SimpleNamespace(config=config))
-    writer.on_end(result)
-    return result.to_json()
+def _writer(store, job: PointJob):
+    return store.writer(job.run_id, group_id=job.sweep_id, tag="sweep", source="sweep")
 
 
-def record_remote(store, run_id: str, config: RunConfig, out: dict) -> dict:
+def record_failure(store, job: PointJob, config: RunConfig, error: str) -> dict:
+    """Record a point that never started training (it raised first, or its worker died) as ``failed``."""
+    writer = _writer(store, job)
+    writer.on_start(SimpleNamespace(config=config, device="cpu"))
+    writer.close("failed", error)
+    return {"status": "failed", "error": error, "steps": 0}
+
+
+def record_remote(store, job: PointJob, out: dict) -> dict:
     """Write a run that trained elsewhere (a Ray worker, maybe on another machine) into this store from its
     summary with history; returns the summary without the history."""
-    from .train.records import EvalRecord, StepRecord
+    from .train.records import EvalRecord, RunResult, StepRecord
 
-    if out.get("status") == "failed" and "config" not in out:
-        return record_failure(store, run_id, config, out.get("error") or "failed on the Ray worker")
+    config = RunConfig.from_flat(job.flat)
+    if "config" not in out:  # it raised on the worker: no run to copy
+        return record_failure(store, job, config, out.get("error") or "failed on the Ray worker")
     history = out.pop("history", None) or {"train": [], "eval": []}
-    # store: through the writer's observer calls, the only write API the folder store has
-    writer = store.writer(run_id)
-    writer.on_start(SimpleNamespace(config=config))
-    for rec in history.get("train", []):
+    writer = _writer(store, job)
+    writer.on_start(SimpleNamespace(config=config, device="cpu"))
+    for rec in history["train"]:
         writer.on_step(StepRecord(**rec))
-    for rec in history.get("eval", []):
+    for rec in history["eval"]:
         writer.on_eval(EvalRecord(**rec))
-    writer.on_end(SimpleNamespace(to_json=lambda: out))
+    names = RunResult.__dataclass_fields__
+    writer.on_end(RunResult(**{k: v for k, v in out.items() if k in names}))
     return out
 
 
@@ -452,20 +439,23 @@ class Sweep:
             return len(self._results), len(self.plan.points)
 
     # -- bookkeeping -------------------------------------------------------------------------------
-    def _run_ids(self, point: Point) -> list[str]:
-        stem = f"sweep-{self.plan.sweep_id}-{point.key}"
-        return [i for i in self._known if i == stem or i.startswith(stem + "-")]
+    def _stem(self, point: Point) -> str:
+        return f"sweep-{self.plan.sweep_id}-{point.key}"
+
+    def _read_group(self) -> None:
+        """The sweep's runs already in the store, by point (one query: the sweep is the run group)."""
+        self._earlier: dict[str, list[dict]] = {}
+        for summary in self.store.group(self.plan.sweep_id):
+            self._earlier.setdefault(summary["id"][: len(f"sweep-{self.plan.sweep_id}-") + 10], []).append(summary)
 
     def _new_run_id(self, point: Point) -> str:
-        earlier = self._run_ids(point)
-        stem = f"sweep-{self.plan.sweep_id}-{point.key}"
-        return stem if not earlier else f"{stem}-{len(earlier) + 1}"
+        n = len(self._earlier.get(self._stem(point), []))
+        return self._stem(point) if n == 0 else f"{self._stem(point)}-{n + 1}"
 
     def _finished_before(self, point: Point) -> PointResult | None:
-        for run_id in self._run_ids(point):
-            summary = self.store.summary(run_id)
-            if summary.get("status") in FINISHED:
-                return PointResult(point, run_id, summary["status"], summary, resumed=True)
+        for summary in self._earlier.get(self._stem(point), []):
+            if summary["status"] in FINISHED:
+                return PointResult(point, summary["id"], summary["status"], summary, resumed=True)
         return None
 
     def _done(self, point: Point, run_id: str, out: dict) -> None:
@@ -485,7 +475,7 @@ class Sweep:
     # -- run ---------------------------------------------------------------------------------------
     def run(self) -> SweepResult:
         self.store.ensure_writable()
-        self._known = set(self.store.ids())
+        self._read_group()
         todo = []
         for p in self.plan.points:
             earlier = self._finished_before(p)
@@ -494,7 +484,7 @@ class Sweep:
             else:
                 todo.append(p)
         self._started_at = time.monotonic()
-        jobs = [PointJob(p.index, self._new_run_id(p), p.flat, str(self.store.root), self.plan.sweep_id) for p in todo]
+        jobs = [PointJob(p.index, self._new_run_id(p), p.flat, str(self.store.path), self.plan.sweep_id) for p in todo]
         by_index = {p.index: p for p in todo}
         if jobs and self.backend == "ray":
             self._run_ray(jobs, by_index)
@@ -573,9 +563,13 @@ class Sweep:
             pending = [j for j in unfinished if j not in suspects]
 
     def _died(self, point: Point, job: PointJob) -> None:
-        config = RunConfig.from_flat(point.flat)
+        """Record a point whose worker died as ``failed``, under a fresh run id if the dead worker had begun
+        one (that row stays, and the store marks it ``interrupted``: its process is gone)."""
+        self._read_group()
+        if job.run_id in {s["id"] for s in self._earlier.get(self._stem(point), [])}:
+            job = replace(job, run_id=self._new_run_id(point))
         error = "its worker process died (killed, or crashed outside Python)"
-        self._done(point, job.run_id, record_failure(self.store, job.run_id, config, error))
+        self._done(point, job.run_id, record_failure(self.store, job, RunConfig.from_flat(point.flat), error))
 
     def prepare(self) -> None:
         """Join (or start) Ray now, so a bad address is reported before anything else is said."""
@@ -603,13 +597,12 @@ class Sweep:
                     try:
                         out = ray.get(ref)
                         if out.get("status") != "not_started":
-                            out = record_remote(self.store, job.run_id, RunConfig.from_flat(job.flat), out)
+                            out = record_remote(self.store, job, out)
                     except ray.exceptions.TaskCancelledError:
                         out = {"status": "not_started"}
                     except ray.exceptions.RayError as e:
-                        config = RunConfig.from_flat(job.flat)
                         error = f"the Ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}"
-                        out = record_failure(self.store, job.run_id, config, error)
+                        out = record_failure(self.store, job, RunConfig.from_flat(job.flat), error)
                     self._done(by_index[job.index], job.run_id, out)
         finally:
             self._ray_refs = []

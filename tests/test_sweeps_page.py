@@ -7,11 +7,6 @@ from pagetest import app, chart_data, wait_jobs
 from seqlab.ui.state import registry
 
 
-@pytest.fixture(autouse=True)
-def _private_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("SEQLAB_RUNS", str(tmp_path / "runs"))
-
-
 def _grid(at, models, fields, seeds="0-1", steps=12, workers=1):
     at.multiselect(key="sweeps:models").set_value(models)
     at.selectbox(key="sweeps:task").set_value("parity")
