@@ -552,6 +552,7 @@ class Sweep:
                 continue
             if not broken:
                 break
+            unfinished = [self._fresh(j) for j in unfinished]
             suspects = [j for j in unfinished if j.index in running]
             if not suspects and len(unfinished) == len(batch):
                 # the pool broke before any point started: the workers cannot start at all
@@ -562,12 +563,18 @@ class Sweep:
                 alone.extend(suspects)
             pending = [j for j in unfinished if j not in suspects]
 
-    def _died(self, point: Point, job: PointJob) -> None:
-        """Record a point whose worker died as ``failed``, under a fresh run id if the dead worker had begun
-        one (that row stays, and the store marks it ``interrupted``: its process is gone)."""
+    def _fresh(self, job: PointJob) -> PointJob:
+        """``job`` under a new run id if a broken pool's worker had begun its run (that row stays, and the
+        store marks it ``interrupted`` once it sees the process gone)."""
         self._read_group()
+        point = self.plan.points[job.index]
         if job.run_id in {s["id"] for s in self._earlier.get(self._stem(point), [])}:
-            job = replace(job, run_id=self._new_run_id(point))
+            return replace(job, run_id=self._new_run_id(point))
+        return job
+
+    def _died(self, point: Point, job: PointJob) -> None:
+        """Record a point whose worker died as ``failed``."""
+        job = self._fresh(job)
         error = "its worker process died (killed, or crashed outside Python)"
         self._done(point, job.run_id, record_failure(self.store, job, RunConfig.from_flat(point.flat), error))
 
