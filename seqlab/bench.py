@@ -299,8 +299,9 @@ def bench_ssm(n: int = 256, d: int = 64, state: int = 16, rounds: int = 9) -> di
     }
 
 
-# the bench's sweep: 3 models × 2 lengths × 4 seeds = 24 short runs (~1 s each alone on this box)
-SWEEP_BASE = {"task": "adding", "hidden": 32, "steps": 150, "eval_every": 50, "eval_size": 128}
+# the bench's sweep: 3 models × 2 lengths × 4 seeds = 24 short runs (~2 s each alone on a quiet box: long
+# enough that a pool's start-up, ~2.5 s, and Ray's, ~8 s, are part of the cost, not all of it)
+SWEEP_BASE = {"task": "adding", "hidden": 32, "steps": 500, "eval_every": 100, "eval_size": 128}
 SWEEP_GRID = {"model": ["rnn", "lstm", "gru"], "seq_len": ["20", "40"]}
 SWEEP_SEEDS = [0, 1, 2, 3]
 
