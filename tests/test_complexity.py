@@ -10,6 +10,7 @@ from seqlab.complexity.quick import quick_sweep
 from seqlab.complexity.sweep import fit_slope, flops, parse_lengths, sweep
 from seqlab.config import RunConfig
 from seqlab.errors import ConfigError
+from seqlab.models.registry import MODELS, model_class
 from seqlab.train import Trainer
 from seqlab.train.bare import bare_step
 
@@ -299,3 +300,27 @@ def test_quick_sweep_reads_the_disk_cache_and_forget_measures_again(monkeypatch)
     quick.forget(("gru",), (8, 16), 8, 2)
     with pytest.raises(pytest.fail.Exception, match="measured a cached point"):
         quick.quick_sweep(("gru",), (8, 16), 8, 2, 1)
+
+
+# -- the fast sweep: FLOPs of one example, lengths largest first, the fastest of few steps ----------------------
+@pytest.mark.parametrize("model", [m for m in MODELS if model_class(m).batch_linear_flops])
+def test_a_step_s_flops_are_the_batch_times_one_example_s_where_the_model_declares_so(model):
+    from seqlab.complexity.sweep import _trainer, counted_flops, instrumented_step
+
+    whole = _trainer(model, 6, 8, 3)
+    flops = instrumented_step(whole, memory=False)["flops"]
+    assert flops > 0 and counted_flops(model, 6, 8, 3) == (flops, whole.model.param_count())
+
+
+def test_moe_and_s4d_flops_are_not_linear_in_the_batch_so_the_whole_batch_is_counted():
+    from seqlab.complexity.sweep import _trainer, counted_flops, instrumented_step
+
+    def flops(model, batch_size, **options):
+        flat = {"model": model, "task": "parity", "seq_len": 6, "hidden": 8, "batch_size": batch_size, **options}
+        return instrumented_step(Trainer(RunConfig.from_flat(flat)), memory=False)["flops"]
+
+    # a tight capacity: every expert is full, and C = ⌈0.5·k·N/E⌉ is 2 for N = 6 tokens but 5 (not 6) for 18
+    assert flops("moe", 3, capacity_factor=0.5) < 3 * flops("moe", 1, capacity_factor=0.5)
+    assert flops("ssm", 3) < 3 * flops("ssm", 1)  # S4D's kernel is built once per batch
+    for model in ("moe", "ssm"):
+        assert counted_flops(model, 6, 8, 3)[0] == instrumented_step(_trainer(model, 6, 8, 3), memory=False)["flops"]

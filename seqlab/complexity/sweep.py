@@ -2,7 +2,7 @@
 
     seqlab complexity --models rnn,lstm,gpt --lengths 64,128,256,512 [--d 64] [--json]
 
-Per (model, n): wall time of one training step (median of repeats, 1 thread), the bytes autograd
+Per (model, n): wall time of one training step (the fastest of a few, 1 thread), the bytes autograd
 saves for backward, the step's peak memory (``memory.PeakMemory``), the FLOPs of forward + backward
 counted by ``torch.utils.flop_counter`` plus, for kernels that counter cannot see (PyTorch's fused
 RNN/LSTM/GRU and attention on CPU), the model's own analytic count (``SeqModel.uncounted_flops``),
@@ -106,14 +106,19 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
     }
 
 
-STABLE = 0.1  # two steps within 10 % of each other: a third would not move the median by more
+STABLE = 0.1  # two steps within 10 % of each other: a third would not move the estimate by more
+ONE_STEP_S = 0.1  # a step this long is timed once: scheduler noise is a small part of it, and it is most of the sweep
 
 
-def timed_steps(trainer: Trainer, repeats: int, budget_s: float = 0.5, warm_up: bool = True) -> float:
-    """Median ms of up to ``repeats`` full training steps after a warm-up step (a first step at a new
-    length pays one-off costs — fresh memory, kernel set-up: measured here, an LSTM's first step at
-    n = 1024 took 1.7× its next). At least one step; fewer once they exceed the budget or two agree
-    within ``STABLE``."""
+def timed_steps(trainer: Trainer, repeats: int, budget_s: float = ONE_STEP_S, warm_up: bool = True) -> float:
+    """The fastest of up to ``repeats`` full training steps, in ms: other processes on a shared machine only
+    ever add time to a step, so the minimum is the step's own cost (``timeit``'s reasoning). At least one
+    step; fewer once their sum exceeds ``budget_s`` or two agree within ``STABLE``.
+
+    ``warm_up`` runs an untimed step first: the first step at a length larger than any before it pays
+    one-off costs (fresh memory, kernel set-up: measured here, an LSTM's first step at n = 1024 took 1.7×
+    its next). At a length no larger than one already stepped in this process it is not needed (``sweep``
+    measures each model's lengths largest first for this)."""
     if warm_up:
         bare_step(trainer)
     times: list[float] = []
@@ -123,7 +128,7 @@ def timed_steps(trainer: Trainer, repeats: int, budget_s: float = 0.5, warm_up: 
         times.append((time.perf_counter() - t) * 1000)
         if len(times) == 2 and abs(times[0] - times[1]) <= STABLE * min(times):
             break
-    return statistics.median(times)
+    return min(times)
 
 
 STRUCTURE_D = 8  # depth and path length do not depend on d or the batch: traced small
@@ -169,16 +174,17 @@ def measure_point(
     task: str | None = None,
     metrics: tuple[str, ...] = tuple(METRIC_GROUPS),
     fresh: bool = False,
+    warm_up: bool = True,
 ) -> dict:
     """The chosen metrics of one (model, n, d): a row of ``sweep`` (unmeasured metrics are None). Metrics
     already in the disk cache (``cache``) are read from it unless ``fresh``; what is measured is stored.
-    ``row["cached"]`` says whether nothing had to be measured."""
+    ``row["cached"]`` says whether nothing had to be measured. ``warm_up``: see ``timed_steps``."""
     key = point_key(model, n, d, batch_size, task)
     known = {} if fresh else cache.get(key)
     missing = tuple(m for m in metrics if any(k not in known for k in METRIC_GROUPS[m]))
     row = {"model": model, "n": n, "d": d, **known}
     if missing:
-        measured = _measure(model, n, d, batch_size, repeats, task, missing)
+        measured = _measure(model, n, d, batch_size, repeats, task, missing, warm_up)
         new = {k: measured[k] for m in missing for k in METRIC_GROUPS[m]} | {"params": measured["params"]}
         cache.store({key: new})
         row.update(new)
@@ -189,16 +195,32 @@ def measure_point(
     return row
 
 
-def _measure(model, n, d, batch_size, repeats, task, metrics) -> dict:
+def counted_flops(model: str, n: int, d: int, batch_size: int, task: str | None = None) -> tuple[float, int]:
+    """FLOPs of one training step (the fast pass: no memory counters) and the model's parameter count. Where
+    the model declares its FLOPs linear in the batch (``SeqModel.batch_linear_flops``), one example is counted
+    and multiplied: the same number (tested), for a fraction of the cost, since the pass still runs every
+    matrix product (a GPT layer at n = 2048, batch 8: 14× less)."""
+    linear = model_class(model).batch_linear_flops
+    trainer = _trainer(model, n, d, 1 if linear else batch_size, task)
+    flops = instrumented_step(trainer, memory=False)["flops"]
+    return (batch_size if linear else 1) * flops, trainer.model.param_count()
+
+
+def _measure(model, n, d, batch_size, repeats, task, metrics, warm_up=True) -> dict:
     if model in OPS:
         return OPS[model].measure(n, d, batch_size, repeats)
+    row = {}
+    if "flops" in metrics and "memory" not in metrics:  # with memory, the memory pass counts them
+        row["flops"], row["params"] = counted_flops(model, n, d, batch_size, task)
+        if set(metrics) == {"flops"}:
+            return row
     trainer = _trainer(model, n, d, batch_size, task)
-    row = {"params": trainer.model.param_count()}
-    if "flops" in metrics or "memory" in metrics:
-        row.update(instrumented_step(trainer, memory="memory" in metrics))
+    row["params"] = trainer.model.param_count()
+    if "memory" in metrics:
+        row.update(instrumented_step(trainer, memory=True))
     if "time" in metrics:
-        # with memory every kernel ran above, a warm-up; FLOPs alone skipped the big ones
-        row["ms"] = timed_steps(trainer, repeats, warm_up="memory" not in metrics)
+        # with memory every kernel ran above, a warm-up
+        row["ms"] = timed_steps(trainer, repeats, warm_up=warm_up and "memory" not in metrics)
     if "graph" in metrics:
         row.update(structure_at(model, n, task))
     return row
@@ -372,12 +394,18 @@ def sweep(
     total, done, t0 = len(models) * len(lengths), 0, time.perf_counter()
     for name in models:
         info = info_of(name)
-        measured: list[dict] = []
-        for n in lengths:
+        by_n: dict[int, dict] = {}
+        # largest n first: its warm-up step grows the process's memory to what every smaller n needs, so a
+        # model pays one warm-up, not one per length
+        warm_up = True
+        for n in sorted(lengths, reverse=True):
             if progress:
                 progress(done, total, f"{name} n={n}")
-            measured.append(measure_point(name, n, d, batch_size, repeats, metrics=metrics, fresh=fresh))
+            by_n[n] = measure_point(name, n, d, batch_size, repeats, metrics=metrics, fresh=fresh, warm_up=warm_up)
+            # a point read from the cache ran nothing, so the next one measured still needs the warm-up
+            warm_up = warm_up and by_n[n]["cached"]
             done += 1
+        measured = [by_n[n] for n in lengths]
         rows += with_theory(measured, info)
         ns = [r["n"] for r in measured]
         for metric, cost in FITTED:
