@@ -11,7 +11,9 @@ What happens when no slot is free depends on the kind (``QUEUED_KINDS``): a run 
 an experiment or a measurement waits in a first-come queue and says so — "waiting: 4 jobs running —
 starts when one ends (1st in line)" — since its result, not its start, is what the user waits for.
 A queued job starts in the thread that frees a slot, still under the lock, so no one can take the
-slot in between; hence a non-empty queue always means every slot is busy.
+slot in between. Measurements run one at a time (``SOLO_KINDS``): timings taken side by side distort
+each other, and the measurements a page asks for when it opens must not fill the slots its Train needs.
+So a queued job waits either for a slot or for the measurement ahead of it, and says which.
 
 A job made under a ``key`` (a measurement: a fact about the machine, the same for every session) is
 shared: a second session asking for it gets the same job and becomes one of its *watchers*. Stop
@@ -30,6 +32,8 @@ from typing import Any
 
 # kinds that wait for a slot; any other kind (a "run") is refused when the server is full
 QUEUED_KINDS = frozenset({"search", "experiment", "sweep", "measure"})
+# kinds of which at most one runs at a time; the next waits in the queue even when slots are free
+SOLO_KINDS = frozenset({"measure"})
 
 
 class Stopped(Exception):  # noqa: N818 - an outcome, not an error: the job ends as "stopped"
@@ -154,7 +158,10 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def waiting_text(busy: int, position: int) -> str:
-    """What a queued job shows instead of a bare "pending"."""
+def waiting_text(busy: int, position: int, behind_solo: str | None = None) -> str:
+    """What a queued job shows instead of a bare "pending"; ``behind_solo`` names the kind it waits on
+    when slots are free but one of its kind already runs (measurements go one at a time)."""
+    if behind_solo:
+        return f"waiting: another {behind_solo} is running — one at a time ({ordinal(position)} in line)"
     jobs = "job" if busy == 1 else "jobs"
     return f"waiting: {busy} {jobs} running — starts when one ends ({ordinal(position)} in line)"

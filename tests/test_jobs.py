@@ -158,3 +158,23 @@ def test_a_run_and_a_real_search_share_the_cap():
     reg.stop([run.id])
     run.join(10)
     assert job.wait(60) and job.status == "completed" and job.result.status == "completed"
+
+
+def test_measurements_run_one_at_a_time_and_leave_the_other_slots_to_runs():
+    """A page opening asks for a measurement per model; they must not fill the slots its Train needs
+    (seen as a refused 3-run comparison when two measurements held 2 of 4 slots)."""
+    reg = RunRegistry(max_running=4)
+    release = threading.Event()
+    first = reg.submit("measure", "rnn", "a", held(release))
+    second = reg.submit("measure", "lstm", "a", held(threading.Event()))
+    assert first.status == "running" and second.status == "queued" and reg.slots_taken() == 1
+    assert reg.status_text(second) == "waiting: another measurement is running — one at a time (1st in line)"
+    other = reg.submit("search", "s", "a", held(threading.Event()))  # other kinds still use the free slots
+    assert other.status == "running" and reg.slots_taken() == 2
+    release.set()
+    assert first.wait(10)
+    assert second.status == "running" and reg.slots_taken() == 2
+    for j in (second, other):
+        reg.stop_job(j.id, "a")
+        assert j.wait(10)
+    assert reg.slots_taken() == 0

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from ..config import RunConfig
 from ..errors import SeqlabError
-from ..jobs import QUEUED_KINDS, Job, waiting_text
+from ..jobs import QUEUED_KINDS, SOLO_KINDS, Job, waiting_text
 from .engine import Trainer
 from .observers import Observer
 from .records import EvalRecord, RunResult, StepRecord
@@ -218,16 +218,24 @@ class RunRegistry:
         with self._lock:
             return len(self._slots)
 
+    def _solo_running(self, kind: str) -> bool:
+        """Whether a job of ``kind``, a kind that runs one at a time, already holds a slot (under the lock)."""
+        return kind in SOLO_KINDS and any(i in self._jobs and self._jobs[i].kind == kind for i in self._slots)
+
+    def _fits(self, job: Job) -> bool:
+        return len(self._slots) < self.max_running and not self._solo_running(job.kind)
+
     def _release(self, done: LiveRun | Job) -> None:
-        """Free ``done``'s slot and admit queued jobs into the free slots, under the same lock, so the
-        slot cannot be taken between the two (a non-empty queue means every slot is busy)."""
+        """Free ``done``'s slot and admit queued jobs that now fit, first come first, under the same lock,
+        so the slot cannot be taken between the two."""
         with self._lock:
             self._slots.discard(done.id)
             admitted = []
-            while self._queue and len(self._slots) < self.max_running:
-                job = self._queue.pop(0)
-                self._slots.add(job.id)
-                admitted.append(job)
+            for job in list(self._queue):
+                if self._fits(job):
+                    self._queue.remove(job)
+                    self._slots.add(job.id)
+                    admitted.append(job)
         for job in admitted:
             job.start(on_end=self._release)
 
@@ -250,7 +258,7 @@ class RunRegistry:
                 return known
             job = Job(kind, label, owner, work, key)
             busy = len(self._slots)
-            if busy < self.max_running:
+            if self._fits(job):
                 self._slots.add(job.id)
             elif kind in QUEUED_KINDS:
                 self._queue.append(job)
@@ -298,7 +306,9 @@ class RunRegistry:
         phase and progress."""
         with self._lock:
             if job in self._queue:
-                return waiting_text(len(self._slots), self._queue.index(job) + 1)
+                full = len(self._slots) >= self.max_running
+                solo = "measurement" if not full and self._solo_running(job.kind) else None
+                return waiting_text(len(self._slots), self._queue.index(job) + 1, solo)
         p = job.progress()
         return f"{job.label}: {p.phase or job.status} ({p.done:,} of {p.total:,})"
 

@@ -1,0 +1,171 @@
+"""``seqlab bench``: the benchmarks, each printing ratios measured in one run (speed targets live here,
+not in timed tests: the machine is shared and noisy)."""
+
+from __future__ import annotations
+
+from .common import UsageError, add_json_flag
+
+
+def register(sub) -> None:
+    s = sub.add_parser("bench", help="time a bare fused training step against the instrumented engine step")
+    s.add_argument("--models", help="comma-separated (default: every model that fits the task)")
+    s.add_argument("--task", default="parity")
+    s.add_argument("--seq-len", type=int, default=50)
+    s.add_argument("--hidden", type=int, default=64)
+    s.add_argument("--layers", type=int, default=1)
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--rounds", type=int, default=30)
+    s.add_argument("--live", action="store_true", help="instead: how much a page watching a run slows it")
+    s.add_argument("--diagnostics", action="store_true", help="instead: each deep diagnostic's cost vs the bare step")
+    s.add_argument("--complexity", action="store_true", help="instead: the full complexity sweep's time and fits")
+    s.add_argument("--ssm", action="store_true", help="instead: the selective SSM's two-level scan against its loop")
+    add_json_flag(s)
+    s.set_defaults(func=run, view=show)
+
+
+class Bench:
+    """One benchmark's rows (what ``--json`` prints) and which view prints them."""
+
+    def __init__(self, mode: str, rows: list):
+        self.mode, self.rows = mode, rows
+
+    def to_json(self) -> list:
+        return self.rows
+
+
+def run(args) -> Bench:
+    for mode in MODES:
+        if getattr(args, mode):
+            return Bench(mode, MODES[mode][0](args))
+    return Bench("steps", _steps(args))
+
+
+def show(out: Bench, args) -> None:
+    (MODES[out.mode][1] if out.mode in MODES else _show_steps)(out.rows, args)
+
+
+def _diagnostics(args) -> list:
+    from ..bench import bench_diagnostics
+
+    return bench_diagnostics(model=args.models or "lstm")
+
+
+def _show_diagnostics(rows, args) -> None:
+    print(f"{'diagnostic':<55} {'bare ms':>8} {'with ms':>8} {'ratio':>6}   (both include evaluation)")
+    for r in rows:
+        print(f"{r['diagnostic']:<55} {r['bare_ms']:>8.2f} {r['with_ms']:>8.2f} {r['ratio']:>6.3f}")
+
+
+def _complexity(args) -> list:
+    from ..bench import bench_complexity
+
+    return bench_complexity()
+
+
+def _show_complexity(rows, args) -> None:
+    from ..bench import COMPLEXITY_LENGTHS
+
+    print(f"full sweep at n = {COMPLEXITY_LENGTHS}, d = 64, batch 8, 1 thread (target < 10 s)")
+    for r in rows:
+        print(f"  {r['models']:<18} measuring {r['metrics']:<26} {r['seconds']:6.1f} s")
+    print("  fitted exponent − theory (target |·| ≤ 0.15 for the recurrent models and attention-op):")
+    for r in (rows[0], rows[2]):
+        for k, v in r["exponent_minus_theory"].items():
+            print(f"    {k:<24} {v:+.2f}")
+
+
+def _ssm(args) -> list:
+    from ..bench import bench_ssm
+
+    return [bench_ssm()]
+
+
+def _show_ssm(rows, args) -> None:
+    r = rows[0]
+    print(
+        f"selective SSM training step, parity n={r['n']}, d={r['d']}, N={r['state']}, batch 8, 1 thread, "
+        "median ms of interleaved steps, CPU (wall) (target: two-level ≥ 5× faster than the loop)"
+    )
+    for k, v in r["step_ms"].items():
+        ratio = "" if k == "loop" else f"  {r['speedup'][k]:.2f}× faster than the loop"
+        print(f"  {k:<10} {v:8.1f} ms ({r['step_wall_ms'][k]:.1f}){ratio}")
+    sc = r["scan_ms"]
+    print(
+        f"the scan alone (forward + backward): loop {sc['loop']:.1f} ms, two-level {sc['two-level']:.1f} ms "
+        f"({r['scan_speedup']:.2f}×); the step with a free scan {r['rest_ms']:.1f} ms: at best "
+        f"{r['speedup_if_scan_were_free']:.2f}× faster than the loop"
+    )
+    rec = r["recall_ms"]
+    print(
+        f"recall, 12 pairs, d={r['d']}, 2 layers: loop {rec['loop']:.1f} ms, "
+        f"two-level {rec['two-level']:.1f} ms ({r['recall_speedup']:.2f}×); "
+        f"S4D {rec['s4d']:.1f} ms, GPT {rec['gpt']:.1f} ms"
+    )
+    print(
+        f"two-level step CPU time over n = {r['lengths']}: "
+        + ", ".join(f"{v:.1f}" for v in r["two_level_ms"])
+        + f" ms; exponent {r['time_exponent']:.2f} ± {r['time_exponent_stderr']:.2f} (target within 0.15 of 1)"
+    )
+    print(
+        "  the same step with a free scan: "
+        + ", ".join(f"{v:.1f}" for v in r["no_scan_ms"])
+        + f" ms, exponent {r['no_scan_time_exponent']:.2f}; the scan alone (forward + backward): "
+        + ", ".join(f"{v:.1f}" for v in r["scan_alone_ms"])
+        + f" ms, exponent {r['scan_alone_time_exponent']:.2f} ± {r['scan_alone_time_exponent_stderr']:.2f}"
+    )
+
+
+def _live(args) -> list:
+    from ..ui.bench import bench_live  # the CLI, like app.py, is an entry point: it may reach the UI
+
+    return [bench_live()]
+
+
+def _show_live(rows, args) -> None:
+    row = rows[0]
+    print(
+        f"live view: one redraw of the three panels takes {row['redraw_ms']:.1f} ms every "
+        f"{row['poll_seconds']} s ({100 * row['redraw_fraction']:.1f} % of the time); training ran at "
+        f"{row['steps_per_s_unwatched']:.1f} steps/s unwatched and {row['steps_per_s_watched']:.1f} "
+        f"watched: slowdown {row['slowdown']:.3f} (target ≤ 1.05; a few % of noise here)"
+    )
+
+
+def _steps(args) -> list:
+    from ..bench import bench_steps
+
+    models = None
+    if args.models is not None:
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        if not models:
+            raise UsageError("name at least one model (or leave --models out for every model)", "models")
+    if args.rounds < 1:
+        raise UsageError(f"must be ≥ 1 (got {args.rounds})", "rounds")
+    return bench_steps(
+        models=models,
+        task=args.task,
+        seq_len=args.seq_len,
+        hidden=args.hidden,
+        layers=args.layers,
+        batch_size=args.batch_size,
+        rounds=args.rounds,
+    )
+
+
+def _show_steps(rows, args) -> None:
+    print(
+        f"{'model':<14} {'bare ms':>9} {'instr. ms':>10} {'ratio':>7}   (task {args.task}, T={args.seq_len}, "
+        f"B={args.batch_size}, hidden {args.hidden}, {args.layers} layer(s), 1 thread, "
+        f"median of {args.rounds} interleaved rounds)"
+    )
+    for r in rows:
+        print(f"{r['model']:<14} {r['bare_ms']:>9.3f} {r['instrumented_ms']:>10.3f} {r['ratio']:>7.3f}")
+
+
+# flag -> (measure, show); a new benchmark is one entry here and one flag above
+MODES = {
+    "diagnostics": (_diagnostics, _show_diagnostics),
+    "complexity": (_complexity, _show_complexity),
+    "ssm": (_ssm, _show_ssm),
+    "live": (_live, _show_live),
+}
