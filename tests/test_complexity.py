@@ -324,3 +324,45 @@ def test_moe_and_s4d_flops_are_not_linear_in_the_batch_so_the_whole_batch_is_cou
     assert flops("ssm", 3) < 3 * flops("ssm", 1)  # S4D's kernel is built once per batch
     for model in ("moe", "ssm"):
         assert counted_flops(model, 6, 8, 3)[0] == instrumented_step(_trainer(model, 6, 8, 3), memory=False)["flops"]
+
+
+@pytest.mark.parametrize("stale", [5, None, {"flops": "many"}, {"flops": -1.0}, {"flops": float("nan")}, {"ms": True}])
+def test_a_stored_point_that_is_not_a_measurement_is_ignored_with_a_note_and_measured_again(stale, caplog):
+    from seqlab.complexity import cache
+    from seqlab.complexity.sweep import measure_point, point_key
+
+    key = point_key("rnn", 4, 4, 1)
+    path = cache.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": cache.FORMAT, "points": {"other": {"flops": 7.0}, key: stale}}))
+    with caplog.at_level("WARNING", logger="seqlab.complexity.cache"):
+        row = measure_point("rnn", 4, 4, batch_size=1, repeats=1, metrics=("flops",))
+    assert not row["cached"] and row["flops"] > 0
+    assert "ignoring 1 of 2 points in the complexity cache" in caplog.text
+    assert json.loads(path.read_text())["points"] == {
+        "other": {"flops": 7.0},
+        key: {"flops": row["flops"], "params": row["params"]},
+    }
+
+
+def test_the_cli_measures_again_over_a_corrupt_cache_with_a_note_and_rebuilds_it(capsys, caplog):
+    from seqlab.complexity import cache
+
+    path = cache.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"format": 1, "points": {"truncated')
+    argv = ["complexity", "--models", "rnn", "--lengths", "4,8", "--d", "4", "--batch-size", "1"]
+    with caplog.at_level("WARNING", logger="seqlab.complexity.cache"):
+        assert main([*argv, "--metrics", "flops", "--quiet", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "ignoring the complexity cache" in caplog.text and "it cannot be read" in caplog.text
+    assert [r["cached"] for r in out["rows"]] == [False, False]
+    rebuilt = json.loads(path.read_text())
+    assert rebuilt["format"] == cache.FORMAT and len(rebuilt["points"]) == 2
+
+
+def test_a_sweep_from_n_1_over_a_length_no_chunk_divides_gives_finite_counts_and_fits():
+    # n = 1 is one step of every recurrence and a 1×1 attention; n = 7 leaves the selective scan a partial chunk
+    out = sweep(["rnn", "gpt", "selective-ssm"], [1, 7], d=4, batch_size=2, repeats=1, metrics=("flops",))
+    assert all(r["flops"] > 0 for r in out.rows) and len(out.rows) == 6
+    assert all(f.metric == "flops" and 0.5 < f.exponent < 2.5 and f.stderr == 0.0 for f in out.fits)
