@@ -366,3 +366,15 @@ def test_a_sweep_from_n_1_over_a_length_no_chunk_divides_gives_finite_counts_and
     out = sweep(["rnn", "gpt", "selective-ssm"], [1, 7], d=4, batch_size=2, repeats=1, metrics=("flops",))
     assert all(r["flops"] > 0 for r in out.rows) and len(out.rows) == 6
     assert all(f.metric == "flops" and 0.5 < f.exponent < 2.5 and f.stderr == 0.0 for f in out.fits)
+
+
+def test_the_panel_bench_draws_the_second_visit_and_the_restart_from_kept_points_in_its_own_home():
+    import os
+
+    from seqlab.complexity import cache
+    from seqlab.ui.bench import bench_complexity_panel
+
+    home = os.environ["SEQLAB_HOME"]
+    out = bench_complexity_panel(models=("rnn",), d=4, lengths=(4, 8))
+    assert out["kept"] == [False, True, True] and out["lengths"] == [4, 8]
+    assert os.environ["SEQLAB_HOME"] == home and not cache.cache_path().exists()  # the user's home untouched
