@@ -307,9 +307,8 @@ def test_quick_sweep_reads_the_disk_cache_and_forget_measures_again(monkeypatch)
 def test_a_step_s_flops_are_the_batch_times_one_example_s_where_the_model_declares_so(model):
     from seqlab.complexity.sweep import _trainer, counted_flops, instrumented_step
 
-    whole = _trainer(model, 6, 8, 3)
-    flops = instrumented_step(whole, memory=False)["flops"]
-    assert flops > 0 and counted_flops(model, 6, 8, 3) == (flops, whole.model.param_count())
+    flops = instrumented_step(_trainer(model, 6, 8, 3), memory=False)["flops"]
+    assert flops > 0 and counted_flops(_trainer(model, 6, 8, 3)) == flops
 
 
 def test_moe_and_s4d_flops_are_not_linear_in_the_batch_so_the_whole_batch_is_counted():
@@ -323,7 +322,7 @@ def test_moe_and_s4d_flops_are_not_linear_in_the_batch_so_the_whole_batch_is_cou
     assert flops("moe", 3, capacity_factor=0.5) < 3 * flops("moe", 1, capacity_factor=0.5)
     assert flops("ssm", 3) < 3 * flops("ssm", 1)  # S4D's kernel is built once per batch
     for model in ("moe", "ssm"):
-        assert counted_flops(model, 6, 8, 3)[0] == instrumented_step(_trainer(model, 6, 8, 3), memory=False)["flops"]
+        assert counted_flops(_trainer(model, 6, 8, 3)) == instrumented_step(_trainer(model, 6, 8, 3), False)["flops"]
 
 
 @pytest.mark.parametrize("stale", [5, None, {"flops": "many"}, {"flops": -1.0}, {"flops": float("nan")}, {"ms": True}])

@@ -87,8 +87,7 @@ def _read(path: Path) -> dict[str, dict]:
 def _valid(values) -> bool:
     """A stored point is metric → a finite number ≥ 0 (a hand edit or another version may have left anything)."""
     return isinstance(values, dict) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-        for v in values.values()
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in values.values()
     )
 
 

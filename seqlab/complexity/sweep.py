@@ -28,6 +28,7 @@ from ..errors import ConfigError
 from ..models.base import Cost, ModelInfo
 from ..models.registry import model_class
 from ..models.transformer import attention_flops
+from ..tasks.base import Batch
 from ..train.bare import bare_step
 from ..train.engine import Trainer, training_loss
 from . import cache
@@ -67,7 +68,7 @@ def flops(model: str, n: int, d: int, batch_size: int, task: str | None = None) 
     return instrumented_step(_trainer(model, n, d, batch_size, task))["flops"]
 
 
-def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
+def instrumented_step(trainer: Trainer, memory: bool = True, batch: Batch | None = None) -> dict:
     """One forward + backward under every counter at once: FLOPs and the step's peak memory
     (``StepCounter``; plus the model's formula for fused kernels the counter cannot see) and bytes saved
     for backward (saved-tensor hooks, each storage once). The optimizer update is left out: its cost
@@ -77,7 +78,8 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
     model's ``formula_counted`` a recurrent kernel returns zeros and is counted by its formula, and fused
     attention returns zeros (``StepCounter``'s skip) and is counted by ``uncounted_flops`` — the formulas
     the tests check against the count of the explicit computation. No count depends on values, so the
-    total is unchanged, and the pass costs a small fraction of a step."""
+    total is unchanged, and the pass costs a small fraction of a step. ``batch``: another than the trainer's
+    (``counted_flops`` counts one example)."""
     params = {p.data_ptr() for p in trainer.model.parameters()}
     saved: dict[tuple, int] = {}
 
@@ -86,7 +88,7 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
             saved[(t.data_ptr(), tuple(t.shape), t.dtype)] = t.numel() * t.element_size()
         return t
 
-    batch = trainer.sample()
+    batch = trainer.sample() if batch is None else batch
     trainer.optimizer.zero_grad(set_to_none=True)
     model = trainer.model
     formulas = (
@@ -195,31 +197,28 @@ def measure_point(
     return row
 
 
-def counted_flops(model: str, n: int, d: int, batch_size: int, task: str | None = None) -> tuple[float, int]:
-    """FLOPs of one training step (the fast pass: no memory counters) and the model's parameter count. Where
-    the model declares its FLOPs linear in the batch (``SeqModel.batch_linear_flops``), one example is counted
-    and multiplied: the same number (tested), for a fraction of the cost, since the pass still runs every
-    matrix product (a GPT layer at n = 2048, batch 8: 14× less)."""
-    linear = model_class(model).batch_linear_flops
-    trainer = _trainer(model, n, d, 1 if linear else batch_size, task)
-    flops = instrumented_step(trainer, memory=False)["flops"]
-    return (batch_size if linear else 1) * flops, trainer.model.param_count()
+def counted_flops(trainer: Trainer) -> float:
+    """FLOPs of one training step (the fast pass: no memory counters). Where the model declares its FLOPs
+    linear in the batch (``SeqModel.batch_linear_flops``), one example is counted and multiplied: the same
+    number (tested), for a fraction of the cost, since the pass still runs every matrix product (a GPT layer
+    at n = 2048, batch 8: 14× less)."""
+    batch_size = trainer.config.train.batch_size
+    if batch_size > 1 and trainer.model.batch_linear_flops:
+        one = trainer.task.sample(1, trainer.generator).to(trainer.device)
+        return batch_size * instrumented_step(trainer, memory=False, batch=one)["flops"]
+    return instrumented_step(trainer, memory=False)["flops"]
 
 
 def _measure(model, n, d, batch_size, repeats, task, metrics, warm_up=True) -> dict:
     if model in OPS:
         return OPS[model].measure(n, d, batch_size, repeats)
-    row = {}
-    if "flops" in metrics and "memory" not in metrics:  # with memory, the memory pass counts them
-        row["flops"], row["params"] = counted_flops(model, n, d, batch_size, task)
-        if set(metrics) == {"flops"}:
-            return row
     trainer = _trainer(model, n, d, batch_size, task)
-    row["params"] = trainer.model.param_count()
-    if "memory" in metrics:
+    row = {"params": trainer.model.param_count()}
+    if "memory" in metrics:  # counts the FLOPs too, and runs every kernel: a warm-up
         row.update(instrumented_step(trainer, memory=True))
+    elif "flops" in metrics:
+        row["flops"] = counted_flops(trainer)
     if "time" in metrics:
-        # with memory every kernel ran above, a warm-up
         row["ms"] = timed_steps(trainer, repeats, warm_up=warm_up and "memory" not in metrics)
     if "graph" in metrics:
         row.update(structure_at(model, n, task))
