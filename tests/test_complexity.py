@@ -377,3 +377,43 @@ def test_the_panel_bench_draws_the_second_visit_and_the_restart_from_kept_points
     out = bench_complexity_panel(models=("rnn",), d=4, lengths=(4, 8))
     assert out["kept"] == [False, True, True] and out["lengths"] == [4, 8]
     assert os.environ["SEQLAB_HOME"] == home and not cache.cache_path().exists()  # the user's home untouched
+
+
+def test_each_model_is_measured_largest_n_first_with_one_warm_up_and_a_cached_point_passes_it_on(monkeypatch):
+    import seqlab.complexity.sweep as sw
+
+    timed = []  # (model, n, warm_up) of every timing
+
+    def fake(trainer, repeats, warm_up):
+        timed.append((trainer.config.model.name, trainer.config.task.seq_len, warm_up))
+        return 1.0
+
+    monkeypatch.setattr(sw, "timed_steps", fake)
+    sw.measure_point("gru", 16, 4, batch_size=1, repeats=1, metrics=("time",))  # kept: the largest gru point
+    timed.clear()
+    out = sweep(["rnn", "gru"], [4, 8, 16], d=4, batch_size=1, repeats=1, metrics=("time",))
+    assert timed == [("rnn", 16, True), ("rnn", 8, False), ("rnn", 4, False), ("gru", 8, True), ("gru", 4, False)]
+    assert [(r["model"], r["n"]) for r in out.rows] == [(m, n) for m in ("rnn", "gru") for n in (4, 8, 16)]
+
+
+def test_a_point_s_time_is_the_fastest_of_its_steps_and_one_step_once_a_step_is_long(monkeypatch):
+    import types
+
+    import seqlab.complexity.sweep as sw
+
+    def timed(durations_ms, warm_up=False):
+        clock, left = [0.0], list(durations_ms)
+        steps = []
+
+        def step(trainer):
+            steps.append(trainer)
+            clock[0] += left.pop(0) / 1000 if trainer == "timed" else 0.0
+
+        monkeypatch.setattr(sw, "bare_step", step)
+        monkeypatch.setattr(sw, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+        return sw.timed_steps("timed", repeats=3, warm_up=warm_up), len(steps)
+
+    assert timed([30, 50, 40]) == (30, 3)  # a slow second step (another process ran) does not count
+    assert timed([30, 31, 99]) == (30, 2)  # two agree within 10 %: a third would not change the answer
+    assert timed([250, 240, 230]) == (250, 1)  # past 0.1 s one step is the measurement
+    assert timed([20, 90, 15]) == (20, 2)  # the sum passed 0.1 s
