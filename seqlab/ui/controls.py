@@ -17,25 +17,14 @@ equal, nothing else can be shown or sent. Streamlit logs a warning for this pair
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import streamlit as st
 
-from ..config import MODEL_FIELDS, TRAIN_FIELDS, RunConfig, TrainConfig, flat_model_options, flat_task_options
+from ..config import RunConfig, TrainConfig
 from ..errors import SeqlabError
 from ..models.registry import MODELS, incompatibility, model_class
+from ..presets import Preset, settings_of  # noqa: F401 - the pages' and tests' names for them
 from ..schema import FieldSpec, field_spec
 from ..tasks.registry import TASKS, make_task, task_class
-
-
-@dataclass
-class Preset:
-    name: str
-    models: tuple[str, ...]
-    settings: dict  # flat settings
-    notice: str  # the one sentence of "what to notice"
-    # one model trained once per value of one of its options, e.g. ("score", ("dot", "general", "concat"))
-    sweep: tuple[str, tuple[str, ...]] | None = None
 
 
 def _k(page: str, name: str) -> str:
@@ -49,14 +38,6 @@ LINK_ONLY = ("runs", "models", "sweep", "preset", "large")
 def slug(name: str) -> str:
     """A preset's name as it appears in a link: ``Memory: copy with delay 20`` → ``memory-copy-with-delay-20``."""
     return "-".join(w for w in "".join(c if c.isalnum() else " " for c in name.lower()).split())
-
-
-def settings_of(models, task: str) -> set[str]:
-    """The flat setting names that ``models`` (any of them) and ``task`` have."""
-    names = {"model", "task", "seq_len", *MODEL_FIELDS, *TRAIN_FIELDS, *flat_task_options(task)}
-    for m in models:
-        names.update(flat_model_options(m))
-    return names
 
 
 def seed_state(
