@@ -20,7 +20,7 @@ def register(sub) -> None:
         "--repeats",
         type=int,
         default=3,
-        help="timed steps per point, at most (the fastest counts; one once a step takes 0.1 s)",
+        help="timed steps per point, at most (median; one once a step takes 0.1 s)",
     )
     s.add_argument(
         "--metrics",
