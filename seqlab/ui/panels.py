@@ -13,7 +13,7 @@ from ..complexity.quick import all_kept, forget, quick_sweep
 from ..errors import SeqlabError
 from ..models.registry import model_class
 from ..train.records import detect_blowup
-from . import charts, frames
+from . import charts, frames, present
 from .jobview import job_error, job_line, until_ended
 from .state import (
     keep_job,
@@ -98,6 +98,11 @@ def blowup_of(s):
 
 
 def live_panels(page: str, models: list[str], y_title: str = "loss") -> None:
+    with st.container(key=present.PANELS):  # presentation mode draws this right under the Train bar
+        _live_panels(page, models, y_title)
+
+
+def _live_panels(page: str, models: list[str], y_title: str) -> None:
     ids = page_runs(page)
     runs = registry().visible(ids)
     if not any(r.alive for r in runs):
@@ -249,7 +254,9 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
     notes = seed_state(page, defaults, tuple(models), tuple(tasks), tuple(initial), presets)
     for note in [*notes, *link_notes(page)]:
         st.info(f"From the link: {note}", icon="ℹ️")
-    with st.container(border=True):
+    presenting = present.presenting()
+    # presentation mode: the settings fold away below the panels, the Train bar stays in sight above them
+    with st.expander("Settings and classic demos") if presenting else st.container(border=True):
         if presets:
             p1, p2 = st.columns([3, 1])
             with p1:
@@ -258,15 +265,25 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
                 apply_preset(page, next(p for p in presets if p.name == choice), defaults)
                 st.rerun()
             preset = active_preset(page)
-            if preset is not None:
-                until = preset.settings.get("until")
-                stop = f" Each run stops once held-out {until.replace('>=', ' ≥ ')} (*stop when*)." if until else ""
-                st.success(f"**What to notice** ({preset.name}): {preset.notice}{stop}")
+            if preset is not None and not presenting:
+                _preset_note(preset)
         configs, error = controls(page, tuple(models), tuple(tasks))
-        run_bar(page, configs, error, observers)
+        if not presenting:
+            run_bar(page, configs, error, observers)
+    if presenting:
+        if presets and active_preset(page) is not None:
+            _preset_note(active_preset(page))
+        with st.container(key=present.RUNBAR):
+            run_bar(page, configs, error, observers)
     sync_url(page, configs, page_runs(page))
     # model names, not run labels: a preset may train one model several times (an option sweep)
     return list(dict.fromkeys(cfg.model.name for _, cfg in configs)) or [defaults["model"]]
+
+
+def _preset_note(preset) -> None:
+    until = preset.settings.get("until")
+    stop = f" Each run stops once held-out {until.replace('>=', ' ≥ ')} (*stop when*)." if until else ""
+    st.success(f"**What to notice** ({preset.name}): {preset.notice}{stop}")
 
 
 def cell_diagnostics(page: str) -> None:
