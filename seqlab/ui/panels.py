@@ -158,6 +158,7 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
             show(fig)
         if figs["latest"]:
             show(figs["latest"])
+            decay_caption(snaps)
         else:
             st.info(
                 "‖∂L/∂x_t‖ for every input step t, every logged step: vanishing gradients show as a dark "
@@ -166,6 +167,26 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
     with c3:
         st.markdown("##### Complexity scaling")
         complexity_panel(list(dict.fromkeys(models)), large, poll=poll_complexity)
+
+
+def decay_caption(snaps) -> None:
+    """Under the gradient profile: each run's fitted decay per step back, the number its heatmap shows as colour."""
+    from ..diagnostics.decay import gradient_decay
+
+    parts = []
+    for s in snaps:
+        rec = next((r for r in reversed(s.train) if r.grad_by_time is not None), None)
+        fit = gradient_decay(rec.grad_by_time, frames.GRAD_FLOOR) if rec is not None else None
+        if fit is not None:
+            parts.append(
+                f"**{s.label}** ×{fit.per_step:.2f} per step back "
+                f"(first input / last: {fit.first_over_last:.1g}, step {rec.step:,})"
+            )
+    if parts:
+        st.caption(
+            "Fitted decay of ‖∂L/∂x_t‖ (a line through its log over t): " + "; ".join(parts) + ". "
+            "×1.00 means no decay: the first input gets as much signal as the last."
+        )
 
 
 def complexity_panel(models: list[str], large: bool = False, d: int = 64, poll: bool = True) -> None:
