@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from seqlab.diagnostics.experts import ExpertLoadRecorder
+from seqlab import presets
 from seqlab.plugins import page_models
 from seqlab.ui.boot import ensure_navigation
-from seqlab.ui.controls import Preset
 from seqlab.ui.emerging import experts_section, kernel_section
 from seqlab.ui.panels import experiment, live_panels, model_cards, search_section
 
@@ -14,24 +13,8 @@ ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 PAGE = "emerging"
 TASKS = ("copy", "recall", "reverse", "sort", "parity", "adding")
 MODELS = page_models(("ssm", "selective-ssm", "moe", "lstm", "gpt"), TASKS)  # + plugin models that fit a task here
-DEFAULTS = {"model": "ssm", "task": "copy", "seq_len": 3, "delay": 60, "steps": 1500}
-PRESETS = [
-    Preset(
-        "Long memory: copy with delay 60, SSM vs LSTM",
-        ("ssm", "lstm"),
-        {"task": "copy", "seq_len": 3, "delay": 60, "steps": 1500, "until": "accuracy>=0.99"},
-        "The S4D layer copies across 60 blank steps within a few dozen updates — its kernel is initialised "
-        "to decay slowly — while the LSTM sits at chance for a long time.",
-    ),
-    Preset(
-        "Selectivity: SSM vs selective SSM on recall",
-        ("ssm", "selective-ssm"),
-        {"task": "recall", "seq_len": 4, "steps": 800, "until": "accuracy>=0.9"},
-        "Recall needs content-dependent memory: which value to keep depends on which key came before it. "
-        "The selective SSM gates its state by the input and climbs past 90 % within ~800 steps; the "
-        "time-invariant S4D kernel stalls near 35 % (chance is 12.5 %).",
-    ),
-]
+DEFAULTS = presets.DEFAULTS[PAGE]
+PRESETS = presets.PRESETS[PAGE]
 
 st.title("Emerging: state-space models, mixture of experts, architecture search")
 st.markdown(
@@ -41,9 +24,7 @@ st.markdown(
     "what to remember. A *mixture of experts* (Shazeer et al. 2017; Fedus et al. 2021) grows the parameter "
     "count without growing the compute per token: each token is routed to k of E feed-forward experts."
 )
-shown = experiment(
-    PAGE, MODELS, TASKS, DEFAULTS, PRESETS, initial=("ssm", "lstm"), observers=lambda: [ExpertLoadRecorder()]
-)
+shown = experiment(PAGE, MODELS, TASKS, DEFAULTS, PRESETS, initial=("ssm", "lstm"), observers=presets.observers(PAGE))
 live_panels(PAGE, shown)
 
 st.subheader("The kernel")

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
+from seqlab import presets
 from seqlab.plugins import page_models
 from seqlab.ui.boot import ensure_navigation
-from seqlab.ui.controls import Preset
 from seqlab.ui.lm import claims, recorder_factory, sample_now, samples_panel, sampling_settings, upload_box
 from seqlab.ui.panels import experiment, live_panels, model_cards
 
@@ -15,38 +15,8 @@ TASKS = ("chars",)
 MODELS = page_models(
     ("gpt", "lstm", "gru", "rnn", "ssm", "selective-ssm", "moe"), TASKS
 )  # + plugin models that fit a task here
-DEFAULTS = {"model": "gpt", "task": "chars", "seq_len": 64, "steps": 1500, "layers": 2, "eval_every": 100}
-PRESETS = [
-    Preset(
-        "A character GPT learns a grammar",
-        ("gpt",),
-        {
-            "task": "chars",
-            "corpus": "grammar",
-            "seq_len": 64,
-            "steps": 800,
-            "layers": 2,
-            "eval_every": 50,
-            "lr": 3e-3,
-            "batch_size": 64,
-        },  # fmt: skip
-        "Watch the samples and the verdict above each: random letters at step 0, then words, and the first "
-        "sentences the grammar can generate around step 300. At step 800 (about a minute here) ~60 % of the "
-        "sampled sentences are grammatical, number agreement across the whole subject included (54 of 90 at "
-        "τ = 0.5, 44 of 76 at τ = 0.8, measured); the held-out loss falls from the unigram baseline, 2.89 "
-        "nats per character, to 0.52.",
-    ),
-    Preset(
-        "Brackets: GPT vs LSTM on Dyck words",
-        ("gpt", "lstm"),
-        {"task": "chars", "corpus": "dyck", "seq_len": 64, "steps": 800, "layers": 2, "eval_every": 50},
-        "To close a bracket correctly a model must know which one is open, at any depth. Untrained, about a "
-        "third of the closes in a sample are right; after 800 steps (~35 s for the GPT, ~20 s for the LSTM, "
-        "measured one at a time) the LSTM closes ~90 % right at τ = 0.8 and the GPT ~88 %, with held-out "
-        "losses 0.55 and 0.56 (baseline 1.43). A tie in quality on this budget; the LSTM gets there in fewer "
-        "seconds, and neither is perfect: a bracket opened more than 64 characters back is out of sight.",
-    ),
-]
+DEFAULTS = presets.DEFAULTS[PAGE]
+PRESETS = presets.PRESETS[PAGE]
 
 st.title("Language models: predict the next character")
 st.markdown(

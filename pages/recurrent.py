@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from seqlab.diagnostics.recurrent import HiddenGradProbe, ParamGradNorms
+from seqlab import presets
 from seqlab.plugins import page_models
 from seqlab.ui.boot import ensure_navigation
-from seqlab.ui.controls import Preset
 from seqlab.ui.panels import cell_diagnostics, experiment, live_panels, model_cards
 
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
@@ -13,29 +12,8 @@ ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 PAGE = "recurrent"
 TASKS = ("adding", "copy", "parity", "recall", "reverse", "sort")
 MODELS = page_models(("rnn", "lstm", "gru"), TASKS)  # + plugin models that fit a task here
-DEFAULTS = {"model": "lstm", "task": "adding", "seq_len": 50, "steps": 3000}
-PRESETS = [
-    Preset(
-        "Vanishing gradients: RNN vs LSTM on adding, T=100",
-        ("rnn", "lstm"),
-        {"task": "adding", "seq_len": 100, "steps": 2500},
-        "The RNN's heatmap goes dark on the left — inputs 100 steps back get ~no gradient — and its loss "
-        "stays on the baseline, while the LSTM's loss drops once its gradient reaches the first marker.",
-    ),
-    Preset(
-        "Memory: copy with delay 20",
-        ("rnn", "lstm"),
-        {"task": "copy", "seq_len": 3, "delay": 20, "steps": 3000, "until": "accuracy>=0.99"},
-        "Both sit at chance for a while; the LSTM then breaks through to ~100 % while the RNN never does.",
-    ),
-    Preset(
-        "GRU vs LSTM: parameters and speed",
-        ("lstm", "gru"),
-        {"task": "parity", "seq_len": 10, "steps": 1500, "until": "accuracy>=0.99"},
-        "The GRU has three weight blocks to the LSTM's four (¾ of the parameters); compare their "
-        "parameter counts, steps per second and how fast each reaches 100 %.",
-    ),
-]
+DEFAULTS = presets.DEFAULTS[PAGE]
+PRESETS = presets.PRESETS[PAGE]
 
 st.title("Recurrent networks: RNN, LSTM, GRU")
 st.markdown(
@@ -44,7 +22,7 @@ st.markdown(
     "geometrically on the way (Bengio et al. 1994). The LSTM's additive cell (Hochreiter & Schmidhuber "
     "1997) and the GRU's gates (Cho et al. 2014) give it a path that does not vanish. Train them and watch."
 )
-shown = experiment(PAGE, MODELS, TASKS, DEFAULTS, PRESETS, observers=lambda: [HiddenGradProbe(), ParamGradNorms()])
+shown = experiment(PAGE, MODELS, TASKS, DEFAULTS, PRESETS, observers=presets.observers(PAGE))
 live_panels(PAGE, shown)
 
 st.subheader("Inside the cell")

@@ -2,11 +2,9 @@
 
 import streamlit as st
 
-from seqlab.diagnostics.attention import AttentionRecorder
-from seqlab.diagnostics.lengths import LengthProbe
+from seqlab import presets
 from seqlab.plugins import page_models
 from seqlab.ui.boot import ensure_navigation
-from seqlab.ui.controls import Preset
 from seqlab.ui.panels import accuracy_by_length_panel, alignment_panel, experiment, live_panels, model_cards
 
 ensure_navigation()  # before anything is drawn: a deep link on a fresh server
@@ -14,29 +12,8 @@ ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 PAGE = "seq2seq"
 TASKS = ("seq-reverse", "seq-sort", "numbers")
 MODELS = page_models(("seq2seq", "bahdanau", "luong", "transformer"), TASKS)  # + plugin models that fit a task here
-DEFAULTS = {"model": "bahdanau", "task": "seq-reverse", "seq_len": 30, "steps": 1000}
-PRESETS = [
-    Preset(
-        "The bottleneck: seq2seq vs Bahdanau on reverse, length 30",
-        ("seq2seq", "bahdanau"),
-        {"task": "seq-reverse", "seq_len": 30, "steps": 1000},
-        "Bahdanau pulls away within about a minute (measured in this app on the 2-core machine: at 60 s it "
-        "reversed 54 % of held-out sources exactly against seq2seq's 23 %, at 90 s 86 % against 24 %). The "
-        "by-length chart shows where seq2seq's share comes from: only the short sources; it falls to 0 beyond "
-        "about ten symbols, while Bahdanau holds up far longer. Its alignment map turns into the anti-diagonal: "
-        "output i reads source position n + 1 − i.",
-    ),
-    Preset(
-        "Luong scores: dot vs general vs concat",
-        ("luong",),
-        {"task": "seq-reverse", "seq_len": 15, "steps": 600},
-        "All three learn the anti-diagonal. The simplest score, dot — no attention parameters at all — keeps up "
-        "with the parameterised ones (in our seed-0 run it led early: 47 % sequence accuracy at step 120 against "
-        "34 % for general and 20 % for concat; all reached 86–91 % by step 600). Concat, Bahdanau's additive "
-        "form, costs the most per step: it keeps a d-vector for every (output, source) pair.",
-        sweep=("score", ("dot", "general", "concat")),
-    ),
-]
+DEFAULTS = presets.DEFAULTS[PAGE]
+PRESETS = presets.PRESETS[PAGE]
 
 st.title("Seq2seq & attention: the bottleneck made visible")
 st.markdown(
@@ -53,7 +30,7 @@ shown = experiment(
     DEFAULTS,
     PRESETS,
     initial=("seq2seq", "bahdanau"),
-    observers=lambda: [AttentionRecorder(), LengthProbe()],
+    observers=presets.observers(PAGE),
 )
 live_panels(PAGE, shown)
 

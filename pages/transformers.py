@@ -4,11 +4,10 @@ import math
 
 import streamlit as st
 
-from seqlab.diagnostics.attention import AttentionRecorder
+from seqlab import presets
 from seqlab.plugins import page_models
 from seqlab.ui import charts
 from seqlab.ui.boot import ensure_navigation
-from seqlab.ui.controls import Preset
 from seqlab.ui.panels import attention_entropy, experiment, live_panels, model_cards, sharpest_layer, show
 from seqlab.ui.state import large_fonts, page_runs, registry
 
@@ -17,31 +16,8 @@ ensure_navigation()  # before anything is drawn: a deep link on a fresh server
 PAGE = "transformers"
 TASKS = ("reverse", "copy", "sort", "recall", "parity", "adding")
 MODELS = page_models(("gpt", "bert", "lstm", "rnn"), TASKS)  # + plugin models that fit a task here
-DEFAULTS = {"model": "gpt", "task": "reverse", "seq_len": 20, "steps": 1500, "layers": 2}
-PRESETS = [
-    Preset(
-        "Copy at length 20: GPT vs LSTM",
-        ("gpt", "lstm"),
-        {"task": "copy", "seq_len": 20, "delay": 0, "steps": 1500, "layers": 2, "until": "accuracy>=0.99"},
-        "The Transformer reaches 100 % within a few hundred steps: every output position can look straight "
-        "back at the symbol it must copy, one attention step away, while the LSTM must carry 20 symbols in its "
-        "state.",
-    ),
-    Preset(
-        "Reverse: causal GPT vs bidirectional BERT",
-        ("gpt", "bert"),
-        {"task": "reverse", "seq_len": 20, "steps": 1500, "layers": 2, "until": "accuracy>=0.99"},
-        "Both solve it; in the attention maps below, the answer rows form an anti-diagonal — output i attends "
-        "to input L+1−i — and GPT's upper triangle stays empty (it may not look ahead).",
-    ),
-    Preset(
-        "Associative recall: GPT vs LSTM",
-        ("gpt", "lstm"),
-        {"task": "recall", "seq_len": 8, "steps": 2000, "layers": 2, "until": "accuracy>=0.99"},
-        "Recall is a lookup: attention matches the query key against every stored key at once, the LSTM has to "
-        "squeeze all pairs into one state vector.",
-    ),
-]
+DEFAULTS = presets.DEFAULTS[PAGE]
+PRESETS = presets.PRESETS[PAGE]
 
 st.title("Transformers: attention is all you need")
 st.markdown(
@@ -50,9 +26,7 @@ st.markdown(
     "computed at once — the gradient needs no long path — but the score matrix grows as n². GPT masks the "
     "future (Radford et al. 2018); BERT reads both ways (Devlin et al. 2018)."
 )
-shown = experiment(
-    PAGE, MODELS, TASKS, DEFAULTS, PRESETS, initial=("gpt", "lstm"), observers=lambda: [AttentionRecorder()]
-)
+shown = experiment(PAGE, MODELS, TASKS, DEFAULTS, PRESETS, initial=("gpt", "lstm"), observers=presets.observers(PAGE))
 live_panels(PAGE, shown)
 
 st.subheader("Attention maps of one held-out example, as training goes")

@@ -297,3 +297,54 @@ def bench_ssm(n: int = 256, d: int = 64, state: int = 16, rounds: int = 9) -> di
         "scan_alone_time_exponent": scan_slope,
         "scan_alone_time_exponent_stderr": scan_err,
     }
+
+
+def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row=None) -> list[dict]:
+    """Every preset of ``pages`` (default: all) trained headless as its page trains it: its runs started
+    together in one ``RunRegistry`` group (so in parallel threads, with the registry's split of the
+    cores), the page's observers attached, and a ``LessonWatch`` that stops the group ``margin`` seconds
+    after the lesson holds. A preset whose lesson has not held after ``budget`` seconds is stopped.
+    Per preset: seconds and steps to the lesson, each run's ms per step, and the load average while it
+    ran (the machine may be shared; steps to the lesson do not depend on load, seconds do)."""
+    import os
+
+    from .presets import DEFAULTS, PRESETS, LessonWatch, observers, preset_configs, watched
+    from .train.live import RunRegistry
+
+    rows = []
+    for page in pages or list(PRESETS):
+        for preset in PRESETS[page]:
+            configs = preset_configs(preset, DEFAULTS[page])
+            reg = RunRegistry(max_running=len(configs))
+            watch = LessonWatch(preset.lesson, [label for label, _ in configs], margin)
+            load0 = os.getloadavg()[0]
+            runs = reg.start_group(configs, "bench", watched(observers(page), watch))
+            deadline = time.monotonic() + budget
+            for r in runs:
+                r.join(max(0.0, deadline - time.monotonic()))
+            reg.stop([r.id for r in runs])
+            for r in runs:
+                r.join()
+            snaps = {r.label: r.snapshot() for r in runs}
+            hit = watch.hit
+            row = {
+                "page": page,
+                "preset": preset.name,
+                "lesson": preset.lesson.text,
+                "seconds_to_lesson": hit.seconds if hit else None,
+                "steps_to_lesson": hit.steps if hit else None,
+                # what the lesson would take alone on a quiet machine: the slowest run's CPU time to it, its
+                # cores shared when the preset trains more runs than there are cores
+                "quiet_seconds_to_lesson": max(hit.cpu.values()) * max(1.0, len(configs) / reg.cores) if hit else None,
+                "cpu_ms_per_step": {k: 1000 * hit.cpu[k] / max(1, hit.steps[k]) for k in hit.cpu} if hit else None,
+                "ms_per_step": {k: 1000 * s.elapsed / max(1, s.steps) for k, s in snaps.items()},
+                "steps": {k: s.steps for k, s in snaps.items()},
+                "final": {k: {"loss": s.eval[-1].loss, **s.eval[-1].metrics} for k, s in snaps.items() if s.eval},
+                "baseline": {k: {"loss": s.baseline_loss, **s.baseline_metrics} for k, s in snaps.items()},
+                "threads": reg.cores // max(1, len(configs)),
+                "load": [load0, os.getloadavg()[0]],
+            }
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return rows

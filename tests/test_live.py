@@ -126,3 +126,27 @@ def test_a_group_that_fails_to_start_gives_its_slots_back():
     first, second = reg.start_group([("a", cfg(steps=5)), ("b", cfg(steps=5))], owner="a")
     first.join(10), second.join(10)
     assert reg.slots_taken() == 0
+
+
+class _Threads(Observer):
+    """The intra-op thread count the run's own worker thread sees at each logged step."""
+
+    def __init__(self):
+        self.seen: list[int] = []
+
+    def on_step(self, record) -> None:
+        import torch
+
+        self.seen.append(torch.get_num_threads())
+
+
+def test_a_run_alone_uses_every_core_and_two_runs_split_them():
+    reg = RunRegistry(max_running=4, cores=4)
+    (alone,) = reg.start_group([("a", cfg(steps=5))], owner="a", observers=lambda: [_Threads()])
+    alone.join(10)
+    pair = reg.start_group([("a", cfg(steps=5)), ("b", cfg(steps=5))], owner="a", observers=lambda: [_Threads()])
+    for r in pair:
+        r.join(10)
+    assert alone.observers[0].seen == [4] * 5
+    # each run of the pair sees 2 while both hold a slot (the one ending first may free its share early)
+    assert [r.observers[0].seen[0] for r in pair] == [2, 2]

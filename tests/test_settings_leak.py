@@ -3,13 +3,13 @@ a setting the new model or task lacks. No training here: each test only loads, s
 that the page drew without an exception and that its settings build valid configs."""
 
 import ast
-import importlib.util
 import itertools
 
 import pytest
 from pagetest import ROOT, app
 from streamlit.testing.v1 import AppTest
 
+from seqlab import presets
 from seqlab.config import RunConfig
 from seqlab.jobs import Job
 from seqlab.models.registry import MODELS
@@ -30,17 +30,7 @@ def _no_measuring(monkeypatch):
     monkeypatch.setattr("seqlab.ui.panels.shared_job", lambda *a: never)
 
 
-def _presets(page: str) -> list:
-    """The page's presets, read from its module without running it (pages draw on import)."""
-    source = (ROOT / "pages" / f"{page}.py").read_text()
-    block = source[source.index("PRESETS = [") : source.index("\n]\n") + 3]
-    spec = importlib.util.spec_from_loader(page, loader=None)
-    module = importlib.util.module_from_spec(spec)
-    exec("from seqlab.ui.controls import Preset\n" + block, module.__dict__)  # noqa: S102
-    return module.PRESETS
-
-
-PRESETS = {p: _presets(p) for p in TRAINING if "PRESETS = [" in (ROOT / "pages" / f"{p}.py").read_text()}
+PRESETS = {p: presets.PRESETS[p] for p in TRAINING if p in presets.PRESETS}
 
 
 def _listed(page: str, name: str) -> tuple[str, ...]:

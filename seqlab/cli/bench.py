@@ -19,6 +19,12 @@ def register(sub) -> None:
     s.add_argument("--diagnostics", action="store_true", help="instead: each deep diagnostic's cost vs the bare step")
     s.add_argument("--complexity", action="store_true", help="instead: the full complexity sweep's time and fits")
     s.add_argument("--ssm", action="store_true", help="instead: the selective SSM's two-level scan against its loop")
+    s.add_argument(
+        "--presets", action="store_true", help="instead: every page's presets trained headless, time to lesson each"
+    )
+    s.add_argument("--page", help="with --presets: only this page's presets")
+    s.add_argument("--margin", type=float, default=0.0, help="with --presets: seconds to train on after the lesson")
+    s.add_argument("--budget", type=float, default=120.0, help="with --presets: give up on a lesson after this long")
     add_json_flag(s)
     s.set_defaults(func=run, view=show)
 
@@ -162,10 +168,44 @@ def _show_steps(rows, args) -> None:
         print(f"{r['model']:<14} {r['bare_ms']:>9.3f} {r['instrumented_ms']:>10.3f} {r['ratio']:>7.3f}")
 
 
+def _presets(args) -> list:
+    from ..bench import bench_presets
+    from ..presets import PRESETS
+
+    if args.page is not None and args.page not in PRESETS:
+        raise UsageError(f"{args.page!r} has no presets; pages with presets: {', '.join(PRESETS)}", "page")
+    if args.margin < 0:
+        raise UsageError(f"must be ≥ 0 seconds (got {args.margin:g})", "margin")
+    if not args.budget > 0:
+        raise UsageError(f"must be > 0 seconds (got {args.budget:g})", "budget")
+    on_row = None if args.json else _print_preset
+    if on_row is not None:
+        print(
+            f"{'preset':<58} {'lesson at':>22}  steps to lesson (ms/step)   "
+            f"(runs of a preset in parallel, cores split between them; load average shown)"
+        )
+    return bench_presets([args.page] if args.page else None, args.margin, args.budget, on_row)
+
+
+def _print_preset(r: dict) -> None:
+    t = f"{r['seconds_to_lesson']:.1f} s" if r["seconds_to_lesson"] is not None else "not seen"
+    if r["quiet_seconds_to_lesson"] is not None:
+        t += f" (quiet ≈ {r['quiet_seconds_to_lesson']:.0f} s)"
+    where = r["steps_to_lesson"] or r["steps"]
+    runs = ", ".join(f"{k} {where[k]:,} ({r['ms_per_step'][k]:.0f})" for k in where)
+    print(f"{r['page'] + ': ' + r['preset']:<58.58} {t:>22}  {runs}  load {r['load'][0]:.1f}", flush=True)
+
+
+def _show_presets(rows, args) -> None:
+    seen = [r for r in rows if r["seconds_to_lesson"] is not None]
+    print(f"{len(seen)} of {len(rows)} lessons seen; {sum(r['seconds_to_lesson'] <= 30 for r in seen)} within 30 s")
+
+
 # flag -> (measure, show); a new benchmark is one entry here and one flag above
 MODES = {
     "diagnostics": (_diagnostics, _show_diagnostics),
     "complexity": (_complexity, _show_complexity),
     "ssm": (_ssm, _show_ssm),
     "live": (_live, _show_live),
+    "presets": (_presets, _show_presets),
 }

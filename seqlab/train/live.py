@@ -17,9 +17,21 @@ a ``seqlab.jobs.Job`` admitted here too (``submit``) and holds a slot the same w
 everything that trains or measures; runs are refused when the slots are full, those jobs queue
 (``seqlab.jobs`` says why, and what a queued job shows).
 
-Intra-op threads are a property of the process, set once by whoever owns it (``for_server`` here,
-``seqlab.cli.main`` for the CLI) and never by a run: ``torch.set_num_threads`` is process-global,
-and changing it while another run trains would change that run's float reductions and so its curve.
+Threads: a run training alone uses every core (``SEQLAB_THREADS``, default all of them); runs that
+share the machine split them, ``cores // runs holding a slot`` each, re-read by every run at each
+logged step (``_Collector``), so a run speeds up when its neighbour ends. Two facts make this safe:
+  * With torch's OpenMP backend (this build; ``torch.__config__.parallel_info()``) the count that
+    ``torch.set_num_threads`` sets is the *calling thread's*: that thread's OpenMP ``nthreads`` and
+    MKL's thread-local count (``mkl_set_num_threads_local``). A run's worker therefore changes only
+    its own count, never a neighbour's mid-step. One catch, measured: a thread that has not yet asked
+    copies the count last set anywhere the first time it does, overwriting its own earlier setting;
+    ``_use_threads`` asks (``get_num_threads``) before it sets, so that copy happens first.
+  * At these sizes the count does not change a curve: a run trained on 1 thread and on 2 ends with
+    bit-identical held-out losses (measured for lstm, gpt, ssm and bahdanau; torch splits an op
+    over threads only above its grain size, and then elementwise). So a seed still reproduces a run
+    however many neighbours it had.
+Background jobs (searches, measurements) stay on one thread each: the complexity panel's times are
+declared single-threaded.
 """
 
 from __future__ import annotations
@@ -43,21 +55,37 @@ class CapacityError(SeqlabError):
     """Too many runs and jobs are training at once in this process."""
 
 
-def default_max_runs() -> int:
+def _env_int(name: str, default: int) -> int:
     try:
-        return max(1, int(os.environ.get("SEQLAB_MAX_RUNS", "4")))
+        return max(1, int(os.environ.get(name, str(default))))
     except ValueError:
-        return 4
+        return default
 
 
-def default_threads(max_running: int) -> int:
-    """Intra-op threads for a server process: ``SEQLAB_THREADS``, else the cores split evenly between
-    a full house of runs (a lone run does not get them all: the count cannot change under a running
-    run without changing its curve, see the module docstring)."""
+def default_max_runs() -> int:
+    return _env_int("SEQLAB_MAX_RUNS", 4)
+
+
+# a server lives for a term: ended runs and jobs are forgotten oldest first beyond this many of each
+# (their records stay in the run store); and one session may keep only so many jobs waiting
+KEEP_ENDED = 64
+QUEUED_PER_OWNER = 3
+
+
+def default_cores() -> int:
+    """The cores the runs of this process share: ``SEQLAB_THREADS``, else every core."""
     try:
         return max(1, int(os.environ["SEQLAB_THREADS"]))
     except (KeyError, ValueError):
-        return max(1, (os.cpu_count() or 1) // max_running)
+        return max(1, os.cpu_count() or 1)
+
+
+def _use_threads(n: int) -> None:
+    """Set the calling thread's intra-op count (thread-local with OpenMP: see the module docstring)."""
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 @dataclass
@@ -89,11 +117,13 @@ class _Collector(Observer):
         self.run = run
 
     def on_start(self, trainer) -> None:
+        _use_threads(self.run._threads())
         with self.run._lock:
             self.run.status = "running"
             self.run.t_start = time.monotonic()
 
     def on_step(self, record: StepRecord) -> None:
+        _use_threads(self.run._threads())  # a neighbour started or ended: take this run's new share
         with self.run._lock:
             self.run._train.append(record)
 
@@ -119,6 +149,7 @@ class LiveRun:
     def __post_init__(self):
         self._lock = threading.Lock()
         self._on_end: Callable[[LiveRun], None] = lambda run: None
+        self._threads: Callable[[], int] = lambda: 1  # this run's share of the cores (the registry's)
         self._train: list[StepRecord] = []
         self._eval: list[EvalRecord] = []
         self.trainer: Trainer | None = None
@@ -190,8 +221,10 @@ class RunRegistry:
     """All live runs and background jobs of this process, keyed by id, the slots that cap how many
     train at once, and the queue of jobs waiting for one."""
 
-    def __init__(self, max_running: int | None = None):
+    def __init__(self, max_running: int | None = None, cores: int | None = None, keep_ended: int | None = None):
         self.max_running = max_running or default_max_runs()
+        self.cores = cores or default_cores()
+        self.keep_ended = keep_ended or _env_int("SEQLAB_KEEP_ENDED", KEEP_ENDED)
         self._runs: dict[str, LiveRun] = {}
         self._jobs: dict[str, Job] = {}
         self._shared: dict[tuple, Job] = {}  # a keyed job (a measurement) by its key, for every session
@@ -201,13 +234,13 @@ class RunRegistry:
 
     @classmethod
     def for_server(cls) -> RunRegistry:
-        """The app's registry: the cap from ``SEQLAB_MAX_RUNS``, and the process's intra-op threads set
-        here, once, before any run exists (``default_threads``)."""
-        import torch
+        """The app's registry: the cap from ``SEQLAB_MAX_RUNS``, the cores from ``SEQLAB_THREADS``."""
+        return cls()
 
-        reg = cls()
-        torch.set_num_threads(default_threads(reg.max_running))
-        return reg
+    def threads_per_run(self) -> int:
+        """Each run's share of the cores: all of them alone, split evenly between the slots taken."""
+        with self._lock:
+            return max(1, self.cores // max(1, len(self._slots)))
 
     def running(self) -> list[LiveRun]:
         """Runs holding a slot: admitted and not yet ended (still building counts)."""
@@ -217,6 +250,19 @@ class RunRegistry:
     def slots_taken(self) -> int:
         with self._lock:
             return len(self._slots)
+
+    def _prune(self) -> None:
+        """Forget the oldest ended runs and jobs beyond ``keep_ended`` of each (under the lock), so a server
+        that runs all term holds a bounded number of models and results; a session whose run was
+        forgotten finds it in the run store."""
+        ended_runs = [i for i in self._runs if i not in self._slots]
+        for i in ended_runs[: max(0, len(ended_runs) - self.keep_ended)]:
+            del self._runs[i]
+        ended_jobs = [j for j in self._jobs.values() if j.id not in self._slots and j not in self._queue]
+        for job in ended_jobs[: max(0, len(ended_jobs) - self.keep_ended)]:
+            del self._jobs[job.id]
+            if job.key is not None and self._shared.get(job.key) is job:
+                del self._shared[job.key]
 
     def _solo_running(self, kind: str) -> bool:
         """Whether a job of ``kind``, a kind that runs one at a time, already holds a slot (under the lock)."""
@@ -251,16 +297,24 @@ class RunRegistry:
         """Admit a job (``seqlab.jobs.Job``): it starts now if a slot is free, else waits in the queue
         (kinds in ``QUEUED_KINDS``) or is refused with ``CapacityError``. With ``key`` the job is shared:
         an unfinished or completed job under that key is returned, with ``owner`` added to its watchers."""
+        work = _single_threaded(work)
         with self._lock:
             known = self._shared.get(key) if key is not None else None
             if known is not None and known.status not in ("stopped", "failed"):
                 known.watchers.add(owner)
                 return known
+            self._prune()
             job = Job(kind, label, owner, work, key)
             busy = len(self._slots)
             if self._fits(job):
                 self._slots.add(job.id)
             elif kind in QUEUED_KINDS:
+                waiting = sum(j.owner == owner for j in self._queue)
+                if waiting >= QUEUED_PER_OWNER:
+                    raise CapacityError(
+                        f"you already have {waiting} jobs waiting for a slot on this server; stop one of them "
+                        "(or wait for it to start) before queueing another"
+                    )
                 self._queue.append(job)
             else:
                 raise self._refusal(busy, 1)
@@ -317,12 +371,14 @@ class RunRegistry:
         ``observers()`` makes extra observers for each run (e.g. an attention recorder); they are
         kept on the run as ``run.observers`` for the page to read."""
         with self._lock:
+            self._prune()
             busy = len(self._slots)
             if busy + len(configs) > self.max_running:
                 raise self._refusal(busy, len(configs))
             group = uuid.uuid4().hex[:8]
             runs = [LiveRun(cfg, owner, label=label, group=group) for label, cfg in configs]
             for r in runs:
+                r._threads = self.threads_per_run
                 self._runs[r.id] = r
                 self._slots.add(r.id)
         started: list[LiveRun] = []
@@ -365,3 +421,11 @@ class RunRegistry:
         with self._lock:
             for i in ids:
                 self._runs.pop(i, None)
+
+
+def _single_threaded(work):
+    def pinned(job):
+        _use_threads(1)
+        return work(job)
+
+    return pinned

@@ -17,26 +17,15 @@ equal, nothing else can be shown or sent. Streamlit logs a warning for this pair
 
 from __future__ import annotations
 
-import typing
-from dataclasses import dataclass
-
 import streamlit as st
 
-from ..config import MODEL_FIELDS, TRAIN_FIELDS, RunConfig, TrainConfig, flat_model_options, flat_task_options
+from ..config import RunConfig, TrainConfig
 from ..errors import SeqlabError
 from ..models.registry import MODELS, incompatibility, model_class
+from ..presets import Preset, settings_of  # noqa: F401 - the pages' and tests' names for them
+from ..schema import FieldSpec, field_spec
 from ..tasks.registry import TASKS, make_task, task_class
 from .present import presenting
-
-
-@dataclass
-class Preset:
-    name: str
-    models: tuple[str, ...]
-    settings: dict  # flat settings
-    notice: str  # the one sentence of "what to notice"
-    # one model trained once per value of one of its options, e.g. ("score", ("dot", "general", "concat"))
-    sweep: tuple[str, tuple[str, ...]] | None = None
 
 
 def _k(page: str, name: str) -> str:
@@ -51,14 +40,6 @@ LINK_ONLY = ("runs", "models", "sweep", "preset", "present", "large")
 def slug(name: str) -> str:
     """A preset's name as it appears in a link: ``Memory: copy with delay 20`` → ``memory-copy-with-delay-20``."""
     return "-".join(w for w in "".join(c if c.isalnum() else " " for c in name.lower()).split())
-
-
-def settings_of(models, task: str) -> set[str]:
-    """The flat setting names that ``models`` (any of them) and ``task`` have."""
-    names = {"model", "task", "seq_len", *MODEL_FIELDS, *TRAIN_FIELDS, *flat_task_options(task)}
-    for m in models:
-        names.update(flat_model_options(m))
-    return names
 
 
 def seed_state(
@@ -155,22 +136,30 @@ def _multiselect(label: str, choices, key: str, fallback: list, **kw) -> list:
     return _seeded(st.multiselect, label, key, list(fallback), valid, "default", options=choices, **kw)
 
 
-def _field_widget(page: str, name: str, info, label: str | None = None, help_text: str | None = None):
-    key = _k(page, name)
-    ann = info.annotation
-    label = label or name.replace("_", " ")
-    help_text = help_text or info.description
-    choices = typing.get_args(ann)
-    if typing.get_origin(ann) is typing.Literal:
-        return _select(label, choices, key, info.default, help=help_text)
-    lo = next((m.ge for m in info.metadata if hasattr(m, "ge")), None)
-    hi = next((m.le for m in info.metadata if hasattr(m, "le")), None)
-    if ann is int:
-        return _number(label, key, info.default, min_value=lo, max_value=hi, step=1, help=help_text)
-    if ann is float:
-        lo = float(lo) if lo is not None else None
-        return _number(label, key, info.default, float, min_value=lo, help=help_text, format="%g")
+def field_widget(
+    spec: FieldSpec, key: str, label: str | None = None, help_text: str | None = None, default=None, field=None
+):
+    """The widget for one config field (``seqlab.schema``: the CLI's flags read the same spec); a list of
+    integers is a comma-separated text box and comes back as the list (a bad one is refused naming
+    ``field``). ``default`` overrides the field's own (a value the session seeded)."""
+    label = label or spec.label
+    help_text = help_text or spec.help
+    fallback = spec.default if default is None else default
+    if spec.kind == "choice":
+        return _select(label, spec.choices, key, fallback, help=help_text)
+    if spec.kind == "int":
+        return _number(label, key, fallback, min_value=spec.lo, max_value=spec.hi, step=1, help=help_text)
+    if spec.kind == "float":
+        lo = float(spec.lo) if spec.lo is not None else None
+        return _number(label, key, fallback, float, min_value=lo, help=help_text, format="%g")
+    if spec.kind == "int_list":
+        shown = ",".join(map(str, fallback)) if isinstance(fallback, list | tuple) else str(fallback)
+        return spec.parse_list(_text(label, key, shown, help="comma-separated"), field)
     return None
+
+
+def _field_widget(page: str, name: str, info, label: str | None = None, help_text: str | None = None):
+    return field_widget(field_spec(name, info), _k(page, name), label, help_text)
 
 
 def controls(

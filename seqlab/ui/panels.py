@@ -12,6 +12,7 @@ import streamlit as st
 from ..complexity.quick import all_kept, forget, quick_sweep
 from ..errors import SeqlabError
 from ..models.registry import model_class
+from ..presets import LessonWatch, watch_of, watched
 from ..train.records import detect_blowup
 from . import charts, frames, present
 from .jobview import job_error, job_line, until_ended
@@ -37,8 +38,9 @@ def show(fig: charts.Figure) -> None:
     st.vega_lite_chart(spec=fig.to_dict())
 
 
-def run_bar(page: str, configs, error: str | None, observers=None) -> None:
-    """Train / Stop / Reset. Errors from the settings are shown here, next to the controls."""
+def run_bar(page: str, configs, error: str | None, observers=None, preset=None) -> None:
+    """Train / Stop / Reset. Errors from the settings are shown here, next to the controls. With a loaded
+    ``preset`` whose runs these are, a ``LessonWatch`` times its lesson and stops the runs after it."""
     reg = registry()
     ids = page_runs(page)
     running = any(r.alive for r in reg.visible(ids))
@@ -51,6 +53,9 @@ def run_bar(page: str, configs, error: str | None, observers=None) -> None:
         try:
             from .state import owner
 
+            if preset is not None and preset.lesson and [label for label, _ in configs] == preset.labels():
+                watch = LessonWatch(preset.lesson, preset.labels(), preset.margin)
+                observers = watched(observers, watch)
             runs = reg.start_group(configs, owner(), observers)
             set_page_runs(page, [r.id for r in runs])
             st.rerun()
@@ -97,6 +102,21 @@ def blowup_of(s):
     return detect_blowup(s.train, s.baseline_loss or 0.0, s.config.train.lr, default_lr)
 
 
+def lesson_line(runs) -> None:
+    """The preset's lesson for a group of its runs: when it became visible, or what it is still waiting for."""
+    watch = watch_of(runs)
+    if watch is None:
+        return
+    hit, lesson = watch.hit, watch.lesson
+    if hit is not None:
+        steps = ", ".join(f"{label} step {step:,}" for label, step in hit.steps.items())
+        st.success(f"**Lesson visible at {hit.seconds:.0f} s** ({steps}): {lesson.sentence}", icon="✅")
+    elif any(r.alive for r in runs):
+        st.caption(f"Watching for the lesson: {lesson.sentence} ({lesson.text})")
+    else:
+        st.caption(f"The lesson did not show in these runs ({lesson.text}).")
+
+
 def live_panels(page: str, models: list[str], y_title: str = "loss") -> None:
     with st.container(key=present.PANELS):  # presentation mode draws this right under the Train bar
         _live_panels(page, models, y_title)
@@ -107,13 +127,16 @@ def _live_panels(page: str, models: list[str], y_title: str) -> None:
     runs = registry().visible(ids)
     if not any(r.alive for r in runs):
         snaps = [r.snapshot() for r in runs]
+        lesson_line(runs)
         _status_line(snaps)
         _panels(page, snaps, models, y_title, poll_complexity=True)
         return
 
     @st.fragment(run_every=POLL_SECONDS)
     def _live():
-        snaps = [r.snapshot() for r in registry().visible(ids)]
+        runs = registry().visible(ids)
+        snaps = [r.snapshot() for r in runs]
+        lesson_line(runs)
         _status_line(snaps)
         _panels(page, snaps, models, y_title, poll_complexity=False)
         if not any(s.running for s in snaps):
@@ -285,17 +308,17 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
             if p2.button("Load preset", disabled=choice is None, width="stretch", key=f"{page}:load_preset"):
                 apply_preset(page, next(p for p in presets if p.name == choice), defaults)
                 st.rerun()
-            preset = active_preset(page)
-            if preset is not None and not presenting:
-                _preset_note(preset)
+        preset = active_preset(page) if presets else None
+        if preset is not None and not presenting:
+            _preset_note(preset)
         configs, error = controls(page, tuple(models), tuple(tasks))
         if not presenting:
-            run_bar(page, configs, error, observers)
+            run_bar(page, configs, error, observers, preset)
     if presenting:
-        if presets and active_preset(page) is not None:
-            _preset_note(active_preset(page))
+        if preset is not None:  # the lesson's text stays in sight; only the settings fold away
+            _preset_note(preset)
         with st.container(key=present.RUNBAR):
-            run_bar(page, configs, error, observers)
+            run_bar(page, configs, error, observers, preset)
     sync_url(page, configs, page_runs(page))
     # model names, not run labels: a preset may train one model several times (an option sweep)
     return list(dict.fromkeys(cfg.model.name for _, cfg in configs)) or [defaults["model"]]
@@ -304,7 +327,13 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
 def _preset_note(preset) -> None:
     until = preset.settings.get("until")
     stop = f" Each run stops once held-out {until.replace('>=', ' ≥ ')} (*stop when*)." if until else ""
-    st.success(f"**What to notice** ({preset.name}): {preset.notice}{stop}")
+    lesson = (
+        f" **Lesson:** {preset.lesson.sentence} The runs stop {preset.margin:g} s after it shows."
+        if preset.lesson
+        else ""
+    )
+    takes = f" It takes {preset.takes}." if preset.takes else ""
+    st.success(f"**What to notice** ({preset.name}): {preset.notice}{stop}{lesson}{takes}")
 
 
 def cell_diagnostics(page: str) -> None:
