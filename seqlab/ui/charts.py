@@ -71,9 +71,10 @@ TITLE_CHARS = {False: (26, 40), True: (24, 36)}
 
 
 def wrap(text: str, width: int) -> list[str]:
-    """``text`` in lines of at most ``width`` characters, broken between words (a longer word stays whole)."""
+    """``text`` in lines of at most ``width`` characters, broken at spaces (a longer word stays whole; a
+    no-break space keeps two words together, e.g. a symbol and what it marks)."""
     lines: list[str] = []
-    for word in text.split():
+    for word in (w for w in text.split(" ") if w):
         if lines and len(lines[-1]) + 1 + len(word) <= width:
             lines[-1] += " " + word
         else:
@@ -115,6 +116,10 @@ def _baseline_layers(text: str, y_field: str = "y", labelled: bool = True) -> li
         .encode(y=alt.Y(f"{y_field}:Q"), x=alt.value("width"), text=alt.Text("label:N"))
     )
     return [rule, label] if labelled else [rule]
+
+
+# no-break spaces keep a mark and its meaning on one line when the subtitle wraps
+LOSS_SUBTITLE = "faded: raw · bold: smoothed · ◆\u00a0held-out · dashes: blind\u00a0guess"
 
 
 # -- loss ------------------------------------------------------------------------------------------
@@ -161,7 +166,7 @@ def _loss_spec(labels: tuple[str, ...], y_title: str, baseline: bool, large: boo
     layers = [raw, smooth, held] + (_baseline_layers("blind baseline", labelled=False) if baseline else [])
     return _spec(
         alt.layer(*layers).properties(
-            title=alt.Title("Loss", subtitle="faded: raw · bold: smoothed · ◆ held-out · dashes: blind guess"),
+            title=alt.Title("Loss", subtitle=LOSS_SUBTITLE),
             height=HEIGHT,
             width="container",
         ),

@@ -42,6 +42,8 @@ CSS = f"""
 [data-testid="stMain"] [data-testid="stCaptionContainer"] p {{ font-size: {TEXT_REM * 0.9:.2f}rem; }}
 [data-testid="stMain"] [data-testid="stProgress"] p {{ font-size: {TEXT_REM * 0.9:.2f}rem; }}
 .st-key-{PANELS} [data-testid="stProgress"] {{ margin-bottom: -0.5rem; }}
+/* the panels' headings repeat their charts' titles: their height goes to the charts */
+.st-key-{PANELS} [data-testid="stElementContainer"]:has(h5) {{ display: none; }}
 </style>
 """
 
