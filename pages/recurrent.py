@@ -37,7 +37,6 @@ st.markdown(
     "shrinks about ×0.6 per step, so its first input gets ~10⁻⁹ of the last one's signal; after 600 steps "
     "its loss was still on the baseline. The LSTM's left edge starts dark too (about ×0.8 per step); when its "
     "loss leaves the baseline (around step 700–1,000) its rows brighten across the whole sequence, ×1.00 per "
-    "step. On the "
-    "right, the measured time per step grows with the length n along the dashed linear line (noisy while "
-    "other runs train): a recurrent model cannot be parallelised over time."
+    "step. On the right, the measured time per step grows with the length n along the dashed linear line "
+    "(noisy while other runs train): a recurrent model cannot be parallelised over time."
 )
