@@ -17,6 +17,11 @@ a ``seqlab.jobs.Job`` admitted here too (``submit``) and holds a slot the same w
 everything that trains or measures; runs are refused when the slots are full, those jobs queue
 (``seqlab.jobs`` says why, and what a queued job shows).
 
+With a run store (``for_server`` opens ``$SEQLAB_HOME``'s) every run is recorded as it trains: a writer
+joins its observers, and when it ends the snapshots of its other observers (attention maps, gate traces,
+expert load: what the pages draw) are kept with it. A store that cannot be used is logged and the app
+trains without recording, rather than not at all.
+
 Threads: a run training alone uses every core (``SEQLAB_THREADS``, default all of them); runs that
 share the machine split them, ``cores // runs holding a slot`` each, re-read by every run at each
 logged step (``_Collector``), so a run speeds up when its neighbour ends. Two facts make this safe:
@@ -36,6 +41,7 @@ declared single-threaded.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -49,6 +55,8 @@ from ..jobs import QUEUED_KINDS, SOLO_KINDS, Job, waiting_text
 from .engine import Trainer
 from .observers import Observer
 from .records import EvalRecord, RunResult, StepRecord
+
+log = logging.getLogger(__name__)
 
 
 class CapacityError(SeqlabError):
@@ -155,16 +163,19 @@ class LiveRun:
         self.trainer: Trainer | None = None
         self.observers: list = []
         self._thread: threading.Thread | None = None
+        self.recorder = None
         self.label = self.label or self.config.model.name
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self, extra_observers=(), on_end: Callable[[LiveRun], None] | None = None) -> LiveRun:
+    def start(self, extra_observers=(), on_end: Callable[[LiveRun], None] | None = None, recorder=None) -> LiveRun:
         """Build the trainer here, in the caller, so a bad config fails loudly before a thread exists;
-        ``on_end(run)`` is called from the worker thread as its last act (the registry frees the slot)."""
+        ``on_end(run)`` is called from the worker thread as its last act (the registry frees the slot).
+        ``recorder`` (a ``seqlab.store.RunWriter``) records the run."""
         if on_end is not None:
             self._on_end = on_end
         self.observers = list(extra_observers)
-        self.trainer = Trainer(self.config, [_Collector(self), *self.observers])
+        self.recorder = recorder
+        self.trainer = Trainer(self.config, [_Collector(self), *self.observers, *([recorder] if recorder else [])])
         self._thread = threading.Thread(target=self._work, name=f"seqlab-run-{self.id}", daemon=True)
         self._thread.start()
         return self
@@ -177,9 +188,26 @@ class LiveRun:
         except Exception as e:  # noqa: BLE001 - the run's history is kept and the error shown to the user
             with self._lock:
                 self.status, self.error = "failed", f"{type(e).__name__}: {e}"
+            if self.recorder is not None:
+                self._record(lambda: self.recorder.close("failed", self.error))
         finally:
             self.t_end = time.monotonic()
+            if self.recorder is not None:
+                self._record(self._keep_snapshots)
             self._on_end(self)
+
+    def _keep_snapshots(self) -> None:
+        for obs in self.observers:
+            payload = obs.snapshot()
+            if obs.name and payload:
+                self.recorder.add_snapshot(obs.name, self.trainer.steps_done, payload)
+
+    def _record(self, write: Callable[[], None]) -> None:
+        """A failed write to the run store costs the record, not the run the page shows."""
+        try:
+            write()
+        except SeqlabError as e:
+            log.warning("run %s was not fully recorded: %s", self.id, e)
 
     def stop(self) -> None:
         if self.trainer is not None:
@@ -221,10 +249,13 @@ class RunRegistry:
     """All live runs and background jobs of this process, keyed by id, the slots that cap how many
     train at once, and the queue of jobs waiting for one."""
 
-    def __init__(self, max_running: int | None = None, cores: int | None = None, keep_ended: int | None = None):
+    def __init__(
+        self, max_running: int | None = None, cores: int | None = None, keep_ended: int | None = None, store=None
+    ):
         self.max_running = max_running or default_max_runs()
         self.cores = cores or default_cores()
         self.keep_ended = keep_ended or _env_int("SEQLAB_KEEP_ENDED", KEEP_ENDED)
+        self.store = store  # a seqlab.store.RunStore that records every run, or None
         self._runs: dict[str, LiveRun] = {}
         self._jobs: dict[str, Job] = {}
         self._shared: dict[tuple, Job] = {}  # a keyed job (a measurement) by its key, for every session
@@ -234,8 +265,17 @@ class RunRegistry:
 
     @classmethod
     def for_server(cls) -> RunRegistry:
-        """The app's registry: the cap from ``SEQLAB_MAX_RUNS``, the cores from ``SEQLAB_THREADS``."""
-        return cls()
+        """The app's registry: the cap from ``SEQLAB_MAX_RUNS``, the cores from ``SEQLAB_THREADS``, and the run
+        store in ``$SEQLAB_HOME`` (none, with a logged warning, when it cannot be used)."""
+        from ..store import RunStore
+
+        store = RunStore()
+        try:
+            store.ensure_writable()
+        except SeqlabError as e:
+            log.warning("runs will not be recorded: %s", e)
+            store = None
+        return cls(store=store)
 
     def threads_per_run(self) -> int:
         """Each run's share of the cores: all of them alone, split evenly between the slots taken."""
@@ -384,7 +424,8 @@ class RunRegistry:
         started: list[LiveRun] = []
         try:
             for r in runs:
-                r.start(observers() if observers else (), on_end=self._release)
+                recorder = self.store.writer(r.id, name=r.label, source="app") if self.store else None
+                r.start(observers() if observers else (), on_end=self._release, recorder=recorder)
                 started.append(r)
         except Exception:
             for r in started:
