@@ -358,7 +358,8 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
             run_bar(page, configs, error, observers, preset)
     if presenting:
         if preset is not None:  # the lesson's text stays in sight; only the settings fold away
-            _preset_note(preset)
+            with st.container(key=present.NOTICE):
+                _preset_note(preset)
         with st.container(key=present.RUNBAR):
             run_bar(page, configs, error, observers, preset)
     sync_url(page, configs, page_runs(page))

@@ -8,7 +8,7 @@ presentation mode. ``large=1``, the old projector switch's parameter, still open
 
 The page's elements stay in script order (AppTest and the widgets' state see one page); only the
 browser draws them in another order, with CSS ``order`` on the main column's children: the title,
-then the keyed containers ``RUNBAR`` and ``PANELS``, then everything else.
+then the keyed containers ``RUNBAR``, ``PANELS`` and ``NOTICE``, then everything else.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ LEGACY = "large"  # the projector switch's parameter before presentation mode
 KEY = "seqlab_large"  # session key; charts and panels read it through state.large_fonts()
 RUNBAR = "seqlab-runbar"
 PANELS = "seqlab-panels"
+NOTICE = "seqlab-notice"  # a loaded preset's "what to notice": right under the picture it describes
 # text scale for everything that is not a chart: 1.3 × Streamlit's 1 rem reads from the back of a
 # lecture room at 1280×720 and still leaves the three panels above the fold
 TEXT_REM = 1.3
@@ -28,10 +29,11 @@ _MAIN = '[data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] 
 CSS = f"""
 <style>
 [data-testid="stMainBlockContainer"] {{ padding-top: 3.5rem; padding-left: 2rem; padding-right: 2rem; }}
-{_MAIN} {{ order: 3; }}
+{_MAIN} {{ order: 4; }}
 {_MAIN}:has(h1) {{ order: 0; }}
 {_MAIN}:has(.st-key-{RUNBAR}) {{ order: 1; }}
 {_MAIN}:has(.st-key-{PANELS}) {{ order: 2; }}
+{_MAIN}:has(.st-key-{NOTICE}) {{ order: 3; }}
 [data-testid="stMain"] h1 {{ font-size: 2rem; padding: 0 0 0.25rem 0; }}
 [data-testid="stMain"] h5 {{ font-size: {TEXT_REM * 1.1:.2f}rem; padding: 0; }}
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
