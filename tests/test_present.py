@@ -86,3 +86,13 @@ def test_a_recall_too_long_for_its_keys_names_the_pages_controls_not_cli_flags()
 
 def _query(at) -> dict:
     return {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+
+
+def test_in_presentation_mode_a_presets_note_stays_out_of_the_folded_settings():
+    link = {"models": "rnn,lstm", "task": "copy", "seq_len": "3", "delay": "20"}
+    at = app({**link, "preset": "memory-copy-with-delay-20", "present": "1"}, "pages/recurrent.py")
+    (settings,) = [e for e in at.expander if e.label == "Settings and classic demos"]
+    notes = [s.value for s in at.success if s.value.startswith("**What to notice** (Memory: copy with delay 20)")]
+    assert len(notes) == 1
+    assert not [s for s in settings.success if s.value.startswith("**What to notice**")]
+    assert settings.selectbox(key="recurrent:preset").value == "Memory: copy with delay 20"
