@@ -18,7 +18,7 @@ from ..errors import SeqlabError
 from ..models.registry import model_class
 from ..presets import LessonWatch, watch_of, watched
 from ..train.records import detect_blowup
-from . import charts, frames
+from . import charts, frames, present
 from .jobview import job_error, job_line, until_ended
 from .state import (
     keep_job,
@@ -148,6 +148,11 @@ def lesson_line(runs) -> None:
 
 
 def live_panels(page: str, models: list[str], y_title: str = "loss") -> None:
+    with st.container(key=present.PANELS):  # presentation mode draws this right under the Train bar
+        _live_panels(page, models, y_title)
+
+
+def _live_panels(page: str, models: list[str], y_title: str) -> None:
     ids = page_runs(page)
     runs = registry().visible(ids)
     if not any(r.alive for r in runs):
@@ -218,6 +223,7 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
             show(fig)
         if figs["latest"]:
             show(figs["latest"])
+            decay_caption(snaps)
         else:
             st.info(
                 "‖∂L/∂x_t‖ for every input step t, every logged step: vanishing gradients show as a dark "
@@ -226,6 +232,26 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
     with c3:
         st.markdown("##### Complexity scaling")
         complexity_panel(list(dict.fromkeys(models)), large, poll=poll_complexity)
+
+
+def decay_caption(snaps) -> None:
+    """Under the gradient profile: each run's fitted decay per step back, the number its heatmap shows as colour."""
+    from ..diagnostics.decay import gradient_decay
+
+    parts = []
+    for s in snaps:
+        rec = next((r for r in reversed(s.train) if r.grad_by_time is not None), None)
+        fit = gradient_decay(rec.grad_by_time, frames.GRAD_FLOOR) if rec is not None else None
+        if fit is not None:
+            parts.append(
+                f"**{s.label}** ×{fit.per_step:.2f} per step back "
+                f"(first input / last: {fit.first_over_last:.1g}, step {rec.step:,})"
+            )
+    if parts:
+        st.caption(
+            "Fitted decay of ‖∂L/∂x_t‖ (a line through its log over t): " + "; ".join(parts) + ". "
+            "×1.00 means no decay: the first input gets as much signal as the last."
+        )
 
 
 def complexity_panel(models: list[str], large: bool = False, d: int = 64, poll: bool = True) -> None:
@@ -314,7 +340,9 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
     notes = seed_state(page, defaults, tuple(models), tuple(tasks), tuple(initial), presets)
     for note in [*notes, *link_notes(page)]:
         st.info(f"From the link: {note}", icon="ℹ️")
-    with st.container(border=True):
+    presenting = present.presenting()
+    # presentation mode: the settings fold away below the panels, the Train bar stays in sight above them
+    with st.expander("Settings and classic demos") if presenting else st.container(border=True):
         if presets:
             p1, p2 = st.columns([3, 1])
             with p1:
@@ -323,21 +351,32 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
                 apply_preset(page, next(p for p in presets if p.name == choice), defaults)
                 st.rerun()
         preset = active_preset(page) if presets else None
-        if preset is not None:
-            until = preset.settings.get("until")
-            stop = f" Each run stops once held-out {until.replace('>=', ' ≥ ')} (*stop when*)." if until else ""
-            lesson = (
-                f" **Lesson:** {preset.lesson.sentence} The runs stop {preset.margin:g} s after it shows."
-                if preset.lesson
-                else ""
-            )
-            takes = f" It takes {preset.takes}." if preset.takes else ""
-            st.success(f"**What to notice** ({preset.name}): {preset.notice}{stop}{lesson}{takes}")
+        if preset is not None and not presenting:
+            _preset_note(preset)
         configs, error = controls(page, tuple(models), tuple(tasks))
-        run_bar(page, configs, error, observers, preset)
+        if not presenting:
+            run_bar(page, configs, error, observers, preset)
+    if presenting:
+        if preset is not None:  # the lesson's text stays in sight; only the settings fold away
+            with st.container(key=present.NOTICE):
+                _preset_note(preset)
+        with st.container(key=present.RUNBAR):
+            run_bar(page, configs, error, observers, preset)
     sync_url(page, configs, page_runs(page))
     # model names, not run labels: a preset may train one model several times (an option sweep)
     return list(dict.fromkeys(cfg.model.name for _, cfg in configs)) or [defaults["model"]]
+
+
+def _preset_note(preset) -> None:
+    until = preset.settings.get("until")
+    stop = f" Each run stops once held-out {until.replace('>=', ' ≥ ')} (*stop when*)." if until else ""
+    lesson = (
+        f" **Lesson:** {preset.lesson.sentence} The runs stop {preset.margin:g} s after it shows."
+        if preset.lesson
+        else ""
+    )
+    takes = f" It takes {preset.takes}." if preset.takes else ""
+    st.success(f"**What to notice** ({preset.name}): {preset.notice}{stop}{lesson}{takes}")
 
 
 def cell_diagnostics(page: str) -> None:
