@@ -22,7 +22,7 @@ import streamlit as st
 from ..config import RunConfig, TrainConfig
 from ..errors import SeqlabError
 from ..models.registry import MODELS, incompatibility, model_class
-from ..presets import Preset, settings_of  # noqa: F401 - the pages' and tests' names for them
+from ..presets import Preset, settings_of, slug  # noqa: F401 - the pages' and tests' names for them
 from ..schema import FieldSpec, field_spec
 from ..tasks.registry import TASKS, make_task, task_class
 
@@ -33,11 +33,6 @@ def _k(page: str, name: str) -> str:
 
 # query keys that are not RunConfig settings: run ids, compare list, option sweep, preset, projector
 LINK_ONLY = ("runs", "models", "sweep", "preset", "large")
-
-
-def slug(name: str) -> str:
-    """A preset's name as it appears in a link: ``Memory: copy with delay 20`` → ``memory-copy-with-delay-20``."""
-    return "-".join(w for w in "".join(c if c.isalnum() else " " for c in name.lower()).split())
 
 
 def seed_state(
