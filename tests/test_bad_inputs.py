@@ -74,6 +74,10 @@ def _folders_with(damage: str):
     return setup
 
 
+def _database_with_a_running_run(tmp: Path) -> None:
+    fake_db_run(_database(tmp), "running-run", end=False)  # written by this (live) process: still running
+
+
 def _home_is_a_file(tmp: Path) -> None:
     (tmp / "home").write_text("a file where SEQLAB_HOME should be")
 
@@ -96,6 +100,7 @@ def _db_newer(tmp: Path) -> None:
 
 SETUPS = {
     "store": _database,
+    "store-running": _database_with_a_running_run,
     **{name: _folders_with(name) for name in DAMAGE},
     "home-is-a-file": _home_is_a_file,
     "run-outside-the-store": _run_outside_the_store,

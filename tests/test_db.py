@@ -45,6 +45,14 @@ def test_a_trained_run_keeps_config_every_record_environment_and_result(tmp_path
     assert (tmp_path / "seqlab.db").exists() and store.ids() == ["run-1"]
 
 
+def test_a_second_run_under_a_stored_id_is_refused_and_the_first_is_kept(tmp_path):
+    store = RunStore(tmp_path)
+    fake_db_run(store, "run", records=4)
+    with pytest.raises(StoreError, match="^run: a run with this id is already stored"):
+        fake_db_run(store, "run", records=2)
+    assert [r["step"] for r in store.load("run")["history"]["train"]] == [1, 2, 3, 4]
+
+
 def test_the_writer_holds_records_at_most_a_second(tmp_path):
     now = [0.0]
     store = RunStore(tmp_path)
@@ -132,6 +140,16 @@ def test_a_run_left_running_by_a_dead_process_is_interrupted_and_one_by_a_live_p
     store = RunStore(tmp_path)
     assert {r["id"]: r["status"] for r in store.list()} == {"mine": "running", "theirs": "interrupted"}
     assert len(store.load("theirs")["history"]["train"]) == 3
+    with pytest.raises(StoreError, match="'mine' is still running; stop it"):
+        store.delete("mine")
+
+
+def test_a_run_whose_pid_now_belongs_to_another_process_is_interrupted(tmp_path):
+    fake_db_run(RunStore(tmp_path), "reused", end=False)
+    with sqlite3.connect(tmp_path / "seqlab.db") as con:  # the same pid, started at another time
+        con.execute("UPDATE runs SET env = json_set(env, '$.process_start', '1') WHERE id = 'reused'")
+    con.close()
+    assert RunStore(tmp_path).summary("reused")["status"] == "interrupted"
 
 
 def test_list_filters_sorts_and_limits(tmp_path):

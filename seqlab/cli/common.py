@@ -23,7 +23,12 @@ class UsageError(SeqlabError):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that reports bad input as one line and exit code 2."""
+    """argparse that reports bad input as one line and exit code 2, and takes flags only as spelled (an
+    abbreviation such as ``--seed`` for ``--seeds`` would silently mean another setting)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         raise UsageError(message)

@@ -157,6 +157,16 @@ def environment(device: str | None = None) -> dict:
     }
 
 
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (Linux: /proc/<pid>/stat field 22), so a pid the system has since given
+    to another process is not taken for the run's writer; None where there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # fields after the command name start at field 3
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -214,7 +224,7 @@ class RunWriter(Observer):
                     now,
                     now,
                     json.dumps(config.model_dump()),
-                    json.dumps(environment(str(trainer.device))),
+                    json.dumps({**environment(str(trainer.device)), "process_start": _process_start(os.getpid())}),
                     os.getpid(),
                     socket.gethostname(),
                 ),
@@ -278,8 +288,9 @@ class RunWriter(Observer):
 
 class RunStore:
     """The run database at ``root`` (a folder holding ``seqlab.db``, or the ``.db`` file itself; default
-    ``$SEQLAB_HOME``). Nothing is opened until needed; each call uses its own short connection, so one
-    store serves every thread. Reading a database that does not exist yet finds no runs and creates nothing."""
+    ``$SEQLAB_HOME``). Nothing is opened until needed; each thread gets its own connection, kept open (see
+    ``_shared``), so one store serves every thread. Reading a database that does not exist yet finds no runs
+    and creates nothing."""
 
     def __init__(self, root: Path | str | None = None, busy_seconds: float = BUSY_SECONDS):
         root = Path(root) if root is not None else home()
@@ -309,6 +320,8 @@ class RunStore:
                 "try again when it has finished writing",
                 "SEQLAB_HOME",
             )
+        if isinstance(e, sqlite3.IntegrityError) and "runs.id" in text:
+            return StoreError("a run with this id is already stored; give each run a new id (new_run_id)", "run")
         if isinstance(e, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
             return StoreError(
                 f"the run database {str(self.path)!r} is damaged ({text}); move it aside to start a new one "
@@ -405,8 +418,12 @@ class RunStore:
 
     def _mark_interrupted(self, con: sqlite3.Connection) -> None:
         host = socket.gethostname()
-        rows = con.execute("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)).fetchall()
-        dead = [(run_id,) for run_id, pid in rows if pid is None or not _alive(pid)]
+        rows = con.execute("SELECT id, pid, env FROM runs WHERE status = 'running' AND host = ?", (host,)).fetchall()
+        dead = []
+        for run_id, pid, env in rows:
+            started = json.loads(env).get("process_start")
+            if pid is None or not _alive(pid) or (started is not None and _process_start(pid) not in (None, started)):
+                dead.append((run_id,))
         if dead:
             with self._write(con):
                 con.executemany("UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'", dead)
@@ -499,7 +516,9 @@ class RunStore:
         self._change(run_id, [("DELETE FROM tags WHERE run_id = ? AND tag = ?", (run_id, tag))])
 
     def delete(self, run_id: str) -> None:
-        """The run and everything recorded for it."""
+        """The run and everything recorded for it; a run still training is refused (its writer would go on)."""
+        if self.summary(run_id)["status"] == "running":
+            raise StoreError(f"{run_id!r} is still running; stop it (or wait for it to end) first", "run")
         self._change(
             run_id, [(f"DELETE FROM {t} WHERE {'id' if t == 'runs' else 'run_id'} = ?", (run_id,)) for t in RUN_TABLES]
         )
