@@ -12,7 +12,7 @@ import streamlit as st
 from ..complexity.quick import all_kept, forget, quick_sweep
 from ..errors import SeqlabError
 from ..models.registry import model_class
-from ..presets import LessonWatch, watch_of, watched
+from ..presets import LessonWatch, slug, watch_of, watched
 from ..train.records import detect_blowup
 from . import charts, frames
 from .jobview import job_error, job_line, until_ended
@@ -50,6 +50,7 @@ def run_bar(page: str, configs, error: str | None, observers=None, preset=None) 
     if b1.button(
         "Train", type="primary", disabled=bool(error) or not configs or running, key=f"{page}:train", width="stretch"
     ):
+        st.session_state.pop(f"{page}:replay", None)
         try:
             from .state import owner
 
@@ -63,7 +64,9 @@ def run_bar(page: str, configs, error: str | None, observers=None, preset=None) 
             st.error(str(e), icon="⚠️")
     if b2.button("Stop", disabled=not running, key=f"{page}:stop"):
         reg.stop(ids)
-    if b3.button("Reset", disabled=not ids, key=f"{page}:reset"):
+    replaying = st.session_state.get(f"{page}:replay") is not None
+    if b3.button("Reset", disabled=not ids and not replaying, key=f"{page}:reset"):
+        st.session_state.pop(f"{page}:replay", None)
         reg.forget(ids)
         set_page_runs(page, [])
         st.rerun()
@@ -118,26 +121,47 @@ def lesson_line(runs) -> None:
 
 
 def live_panels(page: str, models: list[str], y_title: str = "loss") -> None:
+    """The page's runs as they train — or, while the page replays a recording, the recorded runs as they
+    trained (a replay's clock moves when this fragment polls)."""
     ids = page_runs(page)
-    runs = registry().visible(ids)
+    replay = active_replay(page)
+    if replay is not None:
+        st.info(f"**Replay** — {replay.label}, at {_speed_text(replay.speed)}; nothing is training.", icon="⏯️")
+
+    def current():
+        return replay.runs if replay is not None else registry().visible(ids)
+
+    def lesson(runs):
+        if replay is not None:
+            replay_lesson_line(page, replay)
+        else:
+            lesson_line(runs)
+
+    runs = current()
     if not any(r.alive for r in runs):
         snaps = [r.snapshot() for r in runs]
-        lesson_line(runs)
+        lesson(runs)
         _status_line(snaps)
         _panels(page, snaps, models, y_title, poll_complexity=True)
         return
 
     @st.fragment(run_every=POLL_SECONDS)
     def _live():
-        runs = registry().visible(ids)
+        runs = current()
         snaps = [r.snapshot() for r in runs]
-        lesson_line(runs)
+        lesson(runs)
         _status_line(snaps)
         _panels(page, snaps, models, y_title, poll_complexity=False)
         if not any(s.running for s in snaps):
             st.rerun()  # all finished: one full rerun turns polling off and re-enables the buttons
 
     _live()
+
+
+def draw_panels(page: str, snaps, models: list[str], y_title: str = "loss") -> None:
+    """The three panels for runs that are not training (stored runs: the History page's overlays)."""
+    _status_line(snaps)
+    _panels(page, snaps, models, y_title, poll_complexity=False)
 
 
 def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: bool) -> None:
@@ -291,6 +315,7 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
             )
             takes = f" It takes {preset.takes}." if preset.takes else ""
             st.success(f"**What to notice** ({preset.name}): {preset.notice}{stop}{lesson}{takes}")
+            replay_control(page, preset)
         configs, error = controls(page, tuple(models), tuple(tasks))
         run_bar(page, configs, error, observers, preset)
     sync_url(page, configs, page_runs(page))
@@ -558,3 +583,61 @@ def alignment_panel(page: str) -> None:
             )
 
     _polled(page, draw)
+
+
+# -- classroom replay -------------------------------------------------------------------------------------
+def _speed_text(speed: float | None) -> str:
+    return "full speed (every record at once)" if speed is None else f"{speed:g}× the recorded speed"
+
+
+def replay_control(page: str, preset) -> None:
+    """ "Replay the recorded run" for a loaded preset that has a recording (``seqlab record``); a fresh install
+    has none, and the control then only says how to make one."""
+    from ..replay import SPEEDS, Replay, latest_recording, recording_tag
+    from .history import run_store
+
+    store = run_store()
+    try:
+        newest = store.list(tag=recording_tag(page, preset.name), limit=1)
+    except SeqlabError:
+        newest = []  # an unusable store: the page trains as before; the History page says what is wrong
+    if not newest:
+        st.caption(
+            f"No recording of this preset yet: `python -m seqlab record --page {page} --preset "
+            f"{slug(preset.name)}` trains and keeps one, to replay here without training."
+        )
+        return
+    c1, c2 = st.columns([2, 1])
+    choice = c1.radio("replay speed", list(SPEEDS), horizontal=True, key=f"{page}:replay_speed")
+    if c2.button("Replay the recorded run", key=f"{page}:replay_start", width="stretch"):
+        try:
+            st.session_state[f"{page}:replay"] = (
+                preset.name,
+                Replay(latest_recording(store, page, preset.name), SPEEDS[choice]),
+            )
+        except SeqlabError as e:
+            st.error(f"Cannot replay: {e}", icon="⚠️")
+            return
+        st.rerun()
+
+
+def active_replay(page: str):
+    """The page's replay while its preset is still the one loaded (changing settings ends it)."""
+    from .controls import active_preset
+
+    kept = st.session_state.get(f"{page}:replay")
+    if kept is None:
+        return None
+    preset = active_preset(page)
+    return kept[1] if preset is not None and preset.name == kept[0] else None
+
+
+def replay_lesson_line(page: str, replay) -> None:
+    from .controls import active_preset
+
+    preset = active_preset(page)
+    hit = replay.lesson_seconds(preset) if preset is not None else None
+    if hit is not None and replay.position() >= hit:
+        st.success(f"**Lesson visible at {hit:.0f} s** in the recording: {preset.lesson.sentence}", icon="✅")
+    elif preset is not None and preset.lesson is not None:
+        st.caption(f"Watching for the lesson: {preset.lesson.sentence} ({preset.lesson.text})")
