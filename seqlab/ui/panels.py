@@ -159,9 +159,10 @@ def live_panels(page: str, models: list[str], y_title: str = "loss") -> None:
 
 
 def draw_panels(page: str, snaps, models: list[str], y_title: str = "loss") -> None:
-    """The three panels for runs that are not training (stored runs: the History page's overlays)."""
+    """The three panels for runs that are not training (stored runs: the History page's overlays); the
+    complexity panel redraws itself while it measures, since nothing else on such a page polls."""
     _status_line(snaps)
-    _panels(page, snaps, models, y_title, poll_complexity=False)
+    _panels(page, snaps, models, y_title, poll_complexity=True)
 
 
 def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: bool) -> None:
