@@ -59,8 +59,10 @@ def payload(spec: dict) -> bytes:
 
 # -- fixtures a cli case can name as "setup"; each gets the case's tmp folder ----------------------------------
 def _database(tmp: Path) -> RunStore:
+    """A database holding "good-run": three training records of step and loss alone, no evaluation."""
+    fake_run(tmp / "old-runs", "good-run")
     store = RunStore(tmp / "home")
-    fake_db_run(store, "good-run")
+    store.import_folder(tmp / "old-runs")
     return store
 
 

@@ -43,6 +43,8 @@ class Trained:
 
 def _config(args) -> RunConfig:
     flat = flat_from_args(args)
+    if flat.get("text_id") and flat.get("corpus") != "text":
+        raise UsageError("names an uploaded text, which only --corpus text reads (or give --text-file FILE)", "text_id")
     if args.text_file:
         from ..tasks.chars import register_text
 

@@ -163,7 +163,9 @@ def import_folder(store: RunStore, folder: Path) -> dict:
 
 def _insert(store: RunStore, con, run_id: str, row: dict) -> None:
     result, records = row["result"], row["records"]
-    steps = result.get("steps") if result else max((r["step"] for r in records), default=0)
+    steps = result.get("steps") if result else None
+    if not isinstance(steps, int):
+        steps = max((r["step"] for r in records), default=0)
     with store._write(con):
         con.execute(
             "INSERT INTO runs (id, model, task, status, group_id, seed, source, created, updated, steps, seconds,"
@@ -178,7 +180,7 @@ def _insert(store: RunStore, con, run_id: str, row: dict) -> None:
                 row["seed"],
                 row["created"],
                 row["created"],
-                steps if isinstance(steps, int) else 0,
+                steps,
                 result.get("seconds") if result else None,
                 result.get("final_loss") if result else None,
                 json.dumps(result.get("metrics") or {} if result else {}),

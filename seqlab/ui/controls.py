@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ..bands import seed_label
 from ..config import RunConfig, TrainConfig
 from ..errors import SeqlabError
 from ..models.registry import MODELS, incompatibility, model_class
@@ -32,7 +33,8 @@ def _k(page: str, name: str) -> str:
 
 
 # query keys that are not RunConfig settings: run ids, compare list, option sweep, preset, projector
-LINK_ONLY = ("runs", "models", "sweep", "preset", "large")
+LINK_ONLY = ("runs", "models", "sweep", "preset", "large", "seeds")
+MAX_SEEDS = 8  # the registry's slot cap (SEQLAB_MAX_RUNS, default 4) usually binds first
 
 
 def seed_state(
@@ -65,6 +67,12 @@ def seed_state(
     if bad:
         notes.append(f"ignored models {', '.join(bad)}: this page trains {', '.join(models)}")
     chosen = [m for m in chosen if m in models]
+    if "seeds" in query:
+        n = query["seeds"]
+        if n.isdigit() and 1 <= int(n) <= MAX_SEEDS:
+            st.session_state[_k(page, "seeds")] = int(n)
+        else:
+            notes.append(f"ignored seeds={n!r}: repeat over 1 to {MAX_SEEDS} seeds")
     if chosen:  # the first model compared is the one whose settings the link carries
         params["model"] = chosen[0]
     base = RunConfig.from_flat(defaults)
@@ -214,6 +222,15 @@ def controls(
             page, "steps", TrainConfig.model_fields["steps"], label="steps", help_text="maximum optimizer steps"
         )
         _field_widget(page, "seed", TrainConfig.model_fields["seed"], label="random seed")
+        _number(
+            "repeat over seeds",
+            _k(page, "seeds"),
+            1,
+            min_value=1,
+            max_value=MAX_SEEDS,
+            step=1,
+            help="train each model N times, with seeds seed, seed+1, …; the charts draw the mean ± 1 std",
+        )
     primary = chosen[0] if chosen else models[0]
     with st.expander("More settings: init, learning rate, optimiser, clipping, stop target"):
         e1, e2, e3 = st.columns(3)
@@ -335,6 +352,30 @@ def build_configs(page: str, chosen: list[str], task_name: str) -> tuple[list[tu
                 out.append((m, RunConfig.from_flat(mflat)))
     except SeqlabError as e:
         return [], str(e)
+    return repeat_over_seeds(out, ss.get(_k(page, "seeds"), 1))
+
+
+def repeat_over_seeds(configs: list[tuple[str, RunConfig]], n: int) -> tuple[list[tuple[str, RunConfig]], str | None]:
+    """Each run ``n`` times with seeds seed, seed+1, …, labelled ``<label> · seed <s>`` so the charts
+    band them; refused before training when the server could not train them all at once."""
+    if n <= 1:
+        return configs, None
+    from .state import registry
+
+    try:  # through from_flat, so a seed past the largest allowed is refused like a typed one
+        out = [
+            (seed_label(label, cfg.train.seed + i), RunConfig.from_flat({**cfg.to_flat(), "seed": cfg.train.seed + i}))
+            for label, cfg in configs
+            for i in range(n)
+        ]
+    except SeqlabError as e:
+        return [], f"seeds: {e}"
+    cap = registry().max_running
+    if len(out) > cap:
+        return [], (
+            f"seeds: {len(configs)} run(s) × {n} seeds = {len(out)} runs, but this server trains at most {cap} at "
+            "once (SEQLAB_MAX_RUNS); choose fewer seeds or models"
+        )
     return out, None
 
 
@@ -350,6 +391,9 @@ def sync_url(page: str, configs: list[tuple[str, RunConfig]], run_ids: list[str]
     if sweep:
         q.pop(sweep[0], None)
         q["sweep"] = f"{sweep[0]}:{','.join(sweep[1])}"
+    seeds = st.session_state.get(_k(page, "seeds"), 1)
+    if isinstance(seeds, int) and seeds > 1:
+        q["seeds"] = str(seeds)
     if run_ids:
         q["runs"] = ",".join(run_ids)
     preset = active_preset(page)
