@@ -156,7 +156,10 @@ def live_panels(page: str, models: list[str], y_title: str = "loss") -> None:
     ids = page_runs(page)
     replay = active_replay(page)
     if replay is not None:
-        st.info(f"**Replay** — {replay.label}, at {_speed_text(replay.speed)}; nothing is training.", icon="⏯️")
+        st.info(
+            f"**Replay** — {replay.label}, at {_speed_text(replay.speed)}; nothing is training.",
+            icon=":material/replay:",
+        )
 
     def current():
         return replay.runs if replay is not None else registry().visible(ids)
@@ -689,5 +692,7 @@ def replay_lesson_line(page: str, replay) -> None:
     hit = replay.lesson_seconds(preset) if preset is not None else None
     if hit is not None and replay.position() >= hit:
         st.success(f"**Lesson visible at {hit:.0f} s** in the recording: {preset.lesson.sentence}", icon="✅")
-    elif preset is not None and preset.lesson is not None:
+    elif preset is not None and preset.lesson is not None and replay.playing:
         st.caption(f"Watching for the lesson: {preset.lesson.sentence} ({preset.lesson.text})")
+    elif preset is not None and preset.lesson is not None:
+        st.caption(f"The lesson did not show in this recording ({preset.lesson.text}).")
