@@ -22,6 +22,7 @@ PAGES = [
     st.Page("pages/language.py", title="Language models"),
     st.Page("pages/emerging.py", title="Emerging: SSMs, MoE, search"),
     st.Page("pages/complexity.py", title="Complexity lab"),
+    st.Page("pages/history.py", title="History: recorded runs"),
 ]
 
 with st.sidebar:

@@ -346,3 +346,45 @@ def test_presentation_mode_at_1280x720_shows_the_three_panels_above_the_fold_wit
         assert not _exceptions(pg)
     finally:
         pg.close()
+
+
+def test_history_page_lists_overlays_and_opens_a_run_read_only(browser, tmp_path, monkeypatch):
+    """Its own server on a home holding two recorded runs: the table lists them, ticking both rows draws
+    them over each other, and a run's link opens it read-only; a traversal id gets a note."""
+    from storefake import fake_db_run
+
+    from seqlab.store import RunStore
+
+    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path / "home"))
+    store = RunStore()
+    fake_db_run(store, "run-rnn-a", records=30, flat={"seq_len": 6}, name="first")
+    fake_db_run(store, "run-lstm-b", records=30, flat={"model": "lstm", "seq_len": 6})
+    with _serve() as url:
+        pg = browser.new_page(viewport={"width": 1600, "height": 1300})
+        try:
+            _open(pg, f"{url}/history")
+            grid = pg.locator('[data-testid="stDataFrame"]')
+            grid.wait_for(timeout=60_000)
+            assert "2 of 2 runs" in pg.inner_text("body")
+            box = grid.bounding_box()
+            for row in (0, 1):  # the row markers: the grid's first column, rows 35 px below a 35 px header
+                pg.mouse.click(box["x"] + 15, box["y"] + 35 + 35 * row + 17)
+                pg.wait_for_timeout(1500)
+            drawn, text = _until(pg, lambda: _seen(pg, lambda d, t: d >= 4 and "Rename" in t), 120) or _last
+            _until(pg, lambda: _all_charts_drawn(pg), 30, 200)  # for the screenshot only
+            pg.screenshot(path=str(ARTIFACTS / "history-overlay.png"), full_page=True)
+            assert drawn >= 4 and "Delete 2 run(s)" in text, text[-1500:]
+            assert not _exceptions(pg)
+
+            _open(pg, f"{url}/history?run=run-lstm-b")
+            drawn, text = _until(pg, lambda: _seen(pg, lambda d, t: d >= 3 and "Read-only" in t), 120) or _last
+            pg.screenshot(path=str(ARTIFACTS / "history-read-only.png"), full_page=True)
+            assert "Read-only" in text and "Run again with these settings" in text and "Rename" not in text
+            assert drawn >= 3
+
+            _open(pg, f"{url}/history?run=..%2F..%2Fetc%2Fpasswd")
+            notes = pg.eval_on_selector_all('[data-testid="stAlert"]', "els => els.map(e => e.innerText)")
+            assert any("is not a run id" in n for n in notes), notes
+            assert not _exceptions(pg)
+        finally:
+            pg.close()

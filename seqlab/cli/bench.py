@@ -26,6 +26,9 @@ def register(sub) -> None:
         "--record", action="store_true", help="instead: a step with and without recording, and listing 1,000 runs"
     )
     s.add_argument(
+        "--history", action="store_true", help="instead: the History page's listing, table and script with 1,000 runs"
+    )
+    s.add_argument(
         "--presets", action="store_true", help="instead: every page's presets trained headless, time to lesson each"
     )
     s.add_argument("--page", help="with --presets: only this page's presets")
@@ -137,6 +140,22 @@ def _show_ssm(rows, args) -> None:
         + f" ms, exponent {r['no_scan_time_exponent']:.2f}; the scan alone (forward + backward): "
         + ", ".join(f"{v:.1f}" for v in r["scan_alone_ms"])
         + f" ms, exponent {r['scan_alone_time_exponent']:.2f} ± {r['scan_alone_time_exponent_stderr']:.2f}"
+    )
+
+
+def _history(args) -> list:
+    from ..ui.bench import bench_history  # an entry point may reach the UI (as --live does)
+
+    return [bench_history()]
+
+
+def _show_history(rows, args) -> None:
+    r = rows[0]
+    print(
+        f"History page with {r['runs']:,} runs: listing {1000 * r['list_s']:.0f} ms, "
+        f"table {1000 * r['table_s']:.0f} ms, "
+        f"the page's script {1000 * r['page_first_s']:.0f} ms first, {1000 * r['page_s']:.0f} ms again "
+        f"({r['rows_shown']:,} rows sent; target < 1 s)"
     )
 
 
@@ -288,6 +307,7 @@ MODES = {
     "complexity": (_complexity, _show_complexity),
     "ssm": (_ssm, _show_ssm),
     "live": (_live, _show_live),
+    "history": (_history, _show_history),
     "search": (_search, _show_search),
     "record": (_record, _show_record),
     "presets": (_presets, _show_presets),

@@ -23,7 +23,7 @@ from ..bands import seed_label
 from ..config import RunConfig, TrainConfig
 from ..errors import SeqlabError
 from ..models.registry import MODELS, incompatibility, model_class
-from ..presets import Preset, settings_of  # noqa: F401 - the pages' and tests' names for them
+from ..presets import Preset, settings_of, slug  # noqa: F401 - the pages' and tests' names for them
 from ..schema import FieldSpec, field_spec
 from ..tasks.registry import TASKS, make_task, task_class
 from .present import presenting
@@ -37,11 +37,6 @@ def _k(page: str, name: str) -> str:
 # mode (``large`` is its old spelling), seed band
 LINK_ONLY = ("runs", "models", "sweep", "preset", "present", "large", "seeds")
 MAX_SEEDS = 8  # the registry's slot cap (SEQLAB_MAX_RUNS, default 4) usually binds first
-
-
-def slug(name: str) -> str:
-    """A preset's name as it appears in a link: ``Memory: copy with delay 20`` → ``memory-copy-with-delay-20``."""
-    return "-".join(w for w in "".join(c if c.isalnum() else " " for c in name.lower()).split())
 
 
 def seed_state(
