@@ -32,8 +32,11 @@ st.subheader("The models")
 model_cards(shown)
 st.markdown(
     "**What to notice.** In the heatmap, each row is one training step and each column one input position; "
-    "brightness is how much learning signal reaches that input. For the tanh RNN the left of each row is "
-    "many orders of magnitude darker than the right: early inputs cannot be learned from. The LSTM's rows "
-    "stay bright across the whole sequence. On the right, the measured time per step grows linearly with the "
-    "length n for every recurrent model — and cannot be parallelised over time."
+    "brightness is how much learning signal reaches that input, and the caption under the profile gives it as "
+    "one number: the fitted decay per step back. In a default run (adding, T = 50) the tanh RNN's gradient "
+    "shrinks about ×0.6 per step, so its first input gets ~10⁻⁹ of the last one's signal; after 600 steps "
+    "its loss was still on the baseline. The LSTM's left edge starts dark too (about ×0.8 per step); when its "
+    "loss leaves the baseline (around step 700–1,000) its rows brighten across the whole sequence, ×1.00 per "
+    "step. On the right, the measured time per step grows with the length n along the dashed linear line "
+    "(noisy while other runs train): a recurrent model cannot be parallelised over time."
 )
