@@ -1,9 +1,12 @@
 """AppTest for the Sweeps page: a grid launched as a job fills the band chart and the heatmap with the
 sweep's own numbers; Stop ends the running point as stopped."""
 
+import time
+
 import pytest
 from pagetest import app, chart_data, wait_jobs
 
+from seqlab.store import RunStore
 from seqlab.ui.state import registry
 
 
@@ -60,6 +63,9 @@ def test_stop_on_the_page_ends_the_running_point_as_stopped():
     at.button(key="sweeps:launch").click().run()
     sweep = at.session_state["sweeps:sweep"]
     job = registry().job(at.session_state["job:sweeps:sweep"])
+    store, deadline = RunStore(), time.monotonic() + 60
+    while not [r for r in store.list(status="running") if r["steps"]] and time.monotonic() < deadline:
+        time.sleep(0.1)  # Stop while the first point trains (its records reach the store once a second)
     at.button(key="sweeps:stop").click().run()
     assert job.wait(60)
     at.run()
