@@ -49,7 +49,7 @@ def test_two_selected_runs_are_overlaid_with_their_recorded_loss_points():
     for run_id, label in (("run-lstm-b", "lstm"), ("run-rnn-a", "first")):
         recorded = [r["loss"] for r in store.load(run_id)["history"]["train"]]
         assert sorted(loss[loss["run"] == label]["loss"].round(9)) == sorted(round(v, 9) for v in recorded)
-    heatmaps = [s for s in at.get("vega_lite_chart") if "Gradient reaching each input" in s.proto.spec]
+    heatmaps = [s for s in at.get("vega_lite_chart") if "Gradient reaching each" in s.proto.spec]
     assert len(heatmaps) == 2
 
 
