@@ -35,7 +35,7 @@ SHOWN = {
         {"lstm": {"accuracy": 0.99}, "gru": {"accuracy": 1.0}},
         {"lstm": {"accuracy": 0.51}, "gru": {"accuracy": 1.0}},
     ),
-    "The bottleneck: seq2seq vs Bahdanau on reverse, length 30": (
+    "The bottleneck: seq2seq vs Bahdanau on reverse, length 20": (
         {"bahdanau": {"sequence_accuracy": 0.55}, "seq2seq": {"sequence_accuracy": 0.2}},
         {"bahdanau": {"sequence_accuracy": 0.45}, "seq2seq": {"sequence_accuracy": 0.2}},
     ),
