@@ -131,8 +131,13 @@ def test_a_group_that_fails_to_start_gives_its_slots_back():
 class _Threads(Observer):
     """The intra-op thread count the run's own worker thread sees at each logged step."""
 
-    def __init__(self):
+    def __init__(self, together: threading.Barrier | None = None):
         self.seen: list[int] = []
+        self.together = together
+
+    def on_start(self, trainer) -> None:
+        if self.together is not None:  # no run steps before every run of the group has started
+            self.together.wait(30)
 
     def on_step(self, record) -> None:
         import torch
@@ -141,12 +146,21 @@ class _Threads(Observer):
 
 
 def test_a_run_alone_uses_every_core_and_two_runs_split_them():
-    reg = RunRegistry(max_running=4, cores=4)
+    reg = RunRegistry(max_running=4, cores=4, load=lambda: 0.0)  # an idle machine
     (alone,) = reg.start_group([("a", cfg(steps=5))], owner="a", observers=lambda: [_Threads()])
     alone.join(10)
-    pair = reg.start_group([("a", cfg(steps=5)), ("b", cfg(steps=5))], owner="a", observers=lambda: [_Threads()])
+    both = threading.Barrier(2)
+    pair = reg.start_group([("a", cfg(steps=5)), ("b", cfg(steps=5))], owner="a", observers=lambda: [_Threads(both)])
+
     for r in pair:
         r.join(10)
     assert alone.observers[0].seen == [4] * 5
-    # each run of the pair sees 2 while both hold a slot (the one ending first may free its share early)
+    # each run of the pair starts on 2 (the one ending first frees its share for the other)
     assert [r.observers[0].seen[0] for r in pair] == [2, 2]
+
+
+def test_a_run_alone_takes_one_thread_while_the_machine_is_busier_than_its_cores():
+    reg = RunRegistry(max_running=4, cores=4, load=lambda: 9.0)
+    (alone,) = reg.start_group([("a", cfg(steps=3))], owner="a", observers=lambda: [_Threads()])
+    alone.join(10)
+    assert alone.observers[0].seen == [1, 1, 1]
