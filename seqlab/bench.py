@@ -299,6 +299,174 @@ def bench_ssm(n: int = 256, d: int = 64, state: int = 16, rounds: int = 9) -> di
     }
 
 
+SEARCH_BENCH = {
+    "task": "reverse",
+    "seq_len": 6,
+    "trials": 8,
+    "min_steps": 40,
+    "eta": 2,
+    "budget": 60.0,
+    "space": {"families": ["lstm", "gru", "gpt", "ssm"], "hidden": [8, 16, 32, 64], "layers": [1, 2], "heads": [2, 4]},
+}
+
+
+def bench_search(seeds: tuple[int, ...] = (0, 1, 2), config: dict | None = None) -> dict:
+    """The Optuna search (``seqlab.search``) against the random search it replaced
+    (``seqlab.search_baseline``), the same settings, seed and wall-clock budget for each, run one after
+    the other per seed (rotating which goes first). Three searches: today's (one halving bracket, then
+    it ends, budget left or not), the Optuna search on the same single bracket (same trainings: the
+    sampler and the promotion rule alone differ), and the Optuna search using the whole budget
+    (brackets until it ends). A front is scored by its hypervolume over (held-out score, log10 cost),
+    against a reference point shared by a seed's searches: 5 % of the span below the worst score and
+    above the largest cost any of them saw."""
+    import math
+
+    from .search import Search, SearchConfig, hypervolume, latest_per_architecture
+    from .search_baseline import RandomSearch
+
+    base = {**SEARCH_BENCH, **(config or {})}
+    order = [("random+SH", RandomSearch, 1), ("optuna", Search, 1), ("optuna, whole budget", Search, 0)]
+    rows = []
+    for seed in seeds:
+        results = {}
+        for name, cls, brackets in order[seed % 3 :] + order[: seed % 3]:
+            t = time.perf_counter()
+            out = cls(SearchConfig.build({**base, "seed": seed, "brackets": brackets})).run()
+            results[name] = (out, time.perf_counter() - t)
+        hv: dict[str, list[float]] = {name: [] for name in results}
+        for cost in ("params", "ms_per_step"):
+            pts = {
+                name: [(t.score, math.log10(getattr(t, cost))) for t in latest_per_architecture(out.trials)]
+                for name, (out, _) in results.items()
+            }
+            union = [p for ps in pts.values() for p in ps]
+            (s_lo, s_hi), (c_lo, c_hi) = [(min(v), max(v)) for v in zip(*union, strict=True)]
+            ref = (s_lo - 0.05 * (s_hi - s_lo or 1), c_hi + 0.05 * (c_hi - c_lo or 1))
+            for name, ps in pts.items():
+                hv[name].append(hypervolume(ps, ref))
+        for name, _, _ in order:
+            out, seconds = results[name]
+            hv_params, hv_time = hv[name]
+            rows.append(
+                {
+                    "seed": seed,
+                    "search": name,
+                    "hv_params": hv_params,
+                    "hv_time": hv_time,
+                    "trainings": len(out.trials),
+                    "architectures": len(latest_per_architecture(out.trials)),
+                    "best": out.best.label if out.best else None,
+                    "best_metric": out.best.metric if out.best else None,
+                    "seconds": seconds,
+                }
+            )
+    mean = {
+        name: {k: statistics.mean(r[k] for r in rows if r["search"] == name) for k in ("hv_params", "hv_time")}
+        for name, _, _ in order
+    }
+    return {"config": base, "metric": out.metric, "rows": rows, "mean": mean}
+
+
+def bench_record(
+    model: str = "lstm",
+    task: str = "parity",
+    seq_len: int = 50,
+    hidden: int = 64,
+    batch_size: int = 32,
+    rounds: int = 30,
+    block: int = 20,
+) -> dict:
+    """The engine's logged step with and without the run store's writer (``RunStore.writer``, flushing once a
+    second into a temporary database), in interleaved blocks of ``block`` steps, timed in CPU seconds (other
+    processes' load inflates wall time). ``ratio`` is total over total, so the once-a-second flushes count (a
+    median of blocks would skip them); ``writer_share`` is the time spent inside the writer over the recorded
+    steps' time: the cost itself, without the noise of comparing two trainers."""
+    import tempfile
+
+    from .store import RunStore
+
+    cfg = RunConfig.from_flat(
+        {"model": model, "task": task, "seq_len": seq_len, "hidden": hidden, "batch_size": batch_size, "device": "cpu"}
+    )
+    with tempfile.TemporaryDirectory(prefix="seqlab-bench-") as home:
+        store = RunStore(home)
+        writer = store.writer("bench-record", source="bench")
+        plain, recorded = Trainer(cfg), Trainer(cfg, [writer])
+        writer.on_start(recorded)
+        inside = [0.0]
+        add = writer.on_step
+
+        def timed(record):
+            t = time.process_time()
+            add(record)
+            inside[0] += time.process_time() - t
+
+        writer.on_step = timed  # the engine looks the method up on the instance
+        t0 = time.perf_counter()
+        runners = [(lambda: plain.advance(t0), []), (lambda: recorded.advance(t0), [])]
+        for fn, _ in runners:
+            _block(fn, 5)
+        for r in range(rounds):
+            for fn, times in runners if r % 2 == 0 else runners[::-1]:
+                t = time.process_time()
+                for _ in range(block):
+                    fn()
+                times.append((time.process_time() - t) / block * 1000)
+        writer.flush()
+        kept = store.summary("bench-record")["steps"]
+    p_ms, r_ms = runners[0][1], runners[1][1]
+    return {
+        "model": model,
+        "plain_ms": statistics.median(p_ms),
+        "recorded_ms": statistics.median(r_ms),
+        "ratio": sum(r_ms) / sum(p_ms),
+        "median_block_ratio": statistics.median(r / p for r, p in zip(r_ms, p_ms, strict=True)),
+        "writer_share": inside[0] * 1000 / (sum(r_ms) * block),
+        "steps_recorded": kept,
+    }
+
+
+def bench_listing(runs: int = 1000, records: int = 20) -> dict:
+    """Create ``runs`` finished runs (``records`` step records each) in a temporary database through the
+    writer, then time listing all of them: once from a fresh store (opening included) and the median of 5."""
+    import tempfile
+    from types import SimpleNamespace
+
+    from .store import RunStore
+    from .train.records import StepRecord
+
+    trainer = SimpleNamespace(config=RunConfig.from_flat({"model": "lstm", "task": "parity"}), device="cpu")
+    with tempfile.TemporaryDirectory(prefix="seqlab-bench-") as home:
+        store = RunStore(home)
+        t = time.perf_counter()
+        for i in range(runs):
+            w = store.writer(f"bench-{i:05d}", source="bench", tag="bench" if i % 2 else None)
+            w.on_start(trainer)
+            for s in range(1, records + 1):
+                w.on_step(StepRecord(s, 1.0 / s, 0.5, [0.1] * 50, 0.01 * s))
+            w.close("completed")
+        create_s = time.perf_counter() - t
+        t = time.perf_counter()
+        listed = RunStore(home).list()
+        first_s = time.perf_counter() - t
+        again = []
+        for _ in range(5):
+            t = time.perf_counter()
+            store.list()
+            again.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        filtered = store.list(tag="bench", sort="-steps", limit=50)
+        filtered_s = time.perf_counter() - t
+    return {
+        "runs": len(listed),
+        "create_s": create_s,
+        "list_first_s": first_s,
+        "list_s": statistics.median(again),
+        "filtered_50_s": filtered_s,
+        "filtered": len(filtered),
+    }
+
+
 def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row=None) -> list[dict]:
     """Every preset of ``pages`` (default: all) trained headless as its page trains it: its runs started
     together in one ``RunRegistry`` group (so in parallel threads, with the registry's split of the

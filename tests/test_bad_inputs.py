@@ -4,8 +4,9 @@ Kinds (one JSON object per line; ``id`` names the case, ``why`` may say which is
 
 - ``cli``: ``argv`` (and ``env``) run in-process through ``seqlab.cli.main``; the exit code must be ``exit``
   (default 2), stderr exactly one line, no traceback, matching the regex ``stderr``; ``stdout`` (a regex) is
-  checked when given. ``{tmp}`` in argv and env is a fresh folder; ``SEQLAB_RUNS`` defaults to ``{tmp}/runs``.
-  ``setup`` names a fixture from ``SETUPS`` (a damaged run store, …), ``files`` writes input files into ``{tmp}``.
+  checked when given. ``{tmp}`` in argv and env is a fresh folder; ``SEQLAB_HOME`` defaults to ``{tmp}/home``.
+  ``setup`` names a fixture from ``SETUPS`` (a run database, a damaged one, damaged run folders to import in
+  ``{tmp}/runs``, …), ``files`` writes input files into ``{tmp}``.
   Training is forbidden: every case must be refused (or answered) before the first step.
 - ``config``: ``RunConfig.from_flat(flat)`` raises ConfigError on ``field`` with a text matching ``message``.
   ``upload`` (a payload as in the upload kind) is registered first and its id put in ``flat["text_id"]``.
@@ -23,11 +24,12 @@ import re
 from pathlib import Path
 
 import pytest
-from storefake import DAMAGE, fake_run
+from storefake import DAMAGE, fake_db_run, fake_run
 
 from seqlab.cli import main
 from seqlab.config import RunConfig
 from seqlab.errors import ConfigError
+from seqlab.store import SCHEMA, RunStore
 from seqlab.tasks.chars import register_text, validate_text
 from seqlab.train.engine import Trainer
 
@@ -56,29 +58,56 @@ def payload(spec: dict) -> bytes:
 
 
 # -- fixtures a cli case can name as "setup"; each gets the case's tmp folder ----------------------------------
-def _store_with(damage: str | None):
+def _database(tmp: Path) -> RunStore:
+    """A database holding "good-run": three training records of step and loss alone, no evaluation."""
+    fake_run(tmp / "old-runs", "good-run")
+    store = RunStore(tmp / "home")
+    store.import_folder(tmp / "old-runs")
+    return store
+
+
+def _folders_with(damage: str):
+    """Old run-store folders to import: a good run and one with ``damage``."""
+
     def setup(tmp: Path) -> None:
         fake_run(tmp / "runs", "good-run")
-        if damage:
-            DAMAGE[damage](fake_run(tmp / "runs", "bad-run"))
+        DAMAGE[damage](fake_run(tmp / "runs", "bad-run"))
 
     return setup
 
 
-def _store_is_a_file(tmp: Path) -> None:
-    (tmp / "runs").write_text("a file where the run store should be")
+def _database_with_a_running_run(tmp: Path) -> None:
+    fake_db_run(_database(tmp), "running-run", end=False)  # written by this (live) process: still running
+
+
+def _home_is_a_file(tmp: Path) -> None:
+    (tmp / "home").write_text("a file where SEQLAB_HOME should be")
 
 
 def _run_outside_the_store(tmp: Path) -> None:
     fake_run(tmp, "elsewhere/x")
-    fake_run(tmp / "runs", "good-run")
+    _database(tmp)
+
+
+def _db_corrupt(tmp: Path) -> None:
+    (tmp / "home").mkdir()
+    (tmp / "home" / "seqlab.db").write_bytes(b"not SQLite at all " * 64)
+
+
+def _db_newer(tmp: Path) -> None:
+    store = _database(tmp)
+    store._shared().execute("INSERT INTO schema_version VALUES (?, 0)", (SCHEMA + 1,))
+    store.close()
 
 
 SETUPS = {
-    "store": _store_with(None),
-    **{name: _store_with(name) for name in DAMAGE},
-    "store-is-a-file": _store_is_a_file,
+    "store": _database,
+    "store-running": _database_with_a_running_run,
+    **{name: _folders_with(name) for name in DAMAGE},
+    "home-is-a-file": _home_is_a_file,
     "run-outside-the-store": _run_outside_the_store,
+    "db-corrupt": _db_corrupt,
+    "db-newer": _db_newer,
 }
 
 
@@ -107,7 +136,7 @@ def run_cli(case: dict, tmp: Path, monkeypatch, capsys) -> None:
         SETUPS[case["setup"]](tmp)
     for name, spec in case.get("files", {}).items():
         (tmp / name).write_bytes(payload(spec))
-    monkeypatch.setenv("SEQLAB_RUNS", str(tmp / "runs"))
+    monkeypatch.setenv("SEQLAB_HOME", str(tmp / "home"))
     for name, value in case.get("env", {}).items():
         monkeypatch.setenv(name, _fill(value, tmp))
     code = main([_fill(a, tmp) for a in case["argv"]])

@@ -322,8 +322,10 @@ def test_language_page_experiment_settings_are_checked_next_to_the_section():
     assert any(e.value.startswith("scaling.widths") for e in at.error), [e.value for e in at.error]
     at.text_input(key="language:scaling:widths").set_value("8,x").run()
     assert any("comma-separated integers" in e.value for e in at.error)
-    at.number_input(key="language:fewshot:steps").set_value(0).run()
-    assert any(e.value.startswith("fewshot.") for e in at.error), [e.value for e in at.error]
+    steps = at.number_input(key="language:fewshot:steps")
+    assert steps.min == 1  # the field's own bound (seqlab.schema), as in the CLI: 0 cannot be typed
+    at.number_input(key="language:fewshot:train_max").set_value(20).run()  # more examples than keys (16)
+    assert any(e.value.startswith("fewshot.train_max") for e in at.error), [e.value for e in at.error]
 
 
 def test_an_experiment_stopped_while_it_waits_for_a_slot_never_runs_and_says_so():

@@ -178,3 +178,32 @@ def test_measurements_run_one_at_a_time_and_leave_the_other_slots_to_runs():
         reg.stop_job(j.id, "a")
         assert j.wait(10)
     assert reg.slots_taken() == 0
+
+
+def test_ended_runs_and_jobs_beyond_the_keep_limit_are_forgotten_oldest_first():
+    reg = RunRegistry(max_running=2, keep_ended=2)
+    runs = []
+    for seed in range(4):
+        (run,) = reg.start_group([("rnn", cfg(steps=2, seed=seed))], owner="a")
+        run.join(30)
+        runs.append(run)
+    jobs = [reg.submit("search", f"s{i}", "a", lambda job, i=i: i) for i in range(4)]
+    for j in jobs:
+        assert j.wait(10)
+    reg.submit("search", "one more", "a", lambda job: None).wait(10)  # pruning happens at admission
+    assert [r.id for r in reg.visible([r.id for r in runs])] == [r.id for r in runs[2:]]
+    assert [reg.job(j.id) for j in jobs] == [None, None, jobs[2], jobs[3]]
+
+
+def test_one_session_may_keep_only_three_jobs_waiting():
+    reg = RunRegistry(max_running=1)
+    release = threading.Event()
+    reg.submit("search", "holds the slot", "b", held(release))
+    waiting = [reg.submit("experiment", f"e{i}", "a", held(threading.Event())) for i in range(3)]
+    assert [j.status for j in waiting] == ["queued"] * 3
+    with pytest.raises(CapacityError, match="you already have 3 jobs waiting"):
+        reg.submit("experiment", "a fourth", "a", held(threading.Event()))
+    assert reg.submit("experiment", "another session's", "c", held(threading.Event())).status == "queued"
+    for j in reg.jobs():
+        reg.stop_job(j.id, j.owner)
+    release.set()

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# entry points may reach the UI: the CLI's `bench --live` times the pages' own redraw (seqlab.ui.bench)
-ENTRY_POINTS = {ROOT / "seqlab" / "cli" / "bench.py"}
+# entry points may reach the UI: the CLI's `bench --live` times the pages' own redraw (seqlab.ui.bench), and
+# `export --chart` draws a stored run with the pages' own chart builders (seqlab.ui.charts, no streamlit)
+ENTRY_POINTS = {ROOT / "seqlab" / "cli" / "bench.py", ROOT / "seqlab" / "cli" / "export.py"}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -20,11 +20,18 @@ def register(sub) -> None:
     s.add_argument("--complexity", action="store_true", help="instead: the full complexity sweep's time and fits")
     s.add_argument("--ssm", action="store_true", help="instead: the selective SSM's two-level scan against its loop")
     s.add_argument(
+        "--search", action="store_true", help="instead: the Optuna search vs the old random search, hypervolumes"
+    )
+    s.add_argument(
+        "--record", action="store_true", help="instead: a step with and without recording, and listing 1,000 runs"
+    )
+    s.add_argument(
         "--presets", action="store_true", help="instead: every page's presets trained headless, time to lesson each"
     )
     s.add_argument("--page", help="with --presets: only this page's presets")
     s.add_argument("--margin", type=float, default=0.0, help="with --presets: seconds to train on after the lesson")
     s.add_argument("--budget", type=float, default=120.0, help="with --presets: give up on a lesson after this long")
+    s.add_argument("--export", action="store_true", help="instead: one chart exported to PNG, SVG and CSV")
     add_json_flag(s)
     s.set_defaults(func=run, view=show)
 
@@ -137,6 +144,21 @@ def _show_live(rows, args) -> None:
     )
 
 
+def _export(args) -> list:
+    from ..ui.bench import bench_export
+
+    return [bench_export()]
+
+
+def _show_export(rows, args) -> None:
+    r = rows[0]
+    print(
+        f"export of one loss chart ({r['points']:,} points): PNG {r['png_ms']:.0f} ms ({r['png_cpu_ms']:.0f} ms CPU, "
+        f"{r['png_bytes'] / 1024:.0f} KiB; the first {r['png_first_ms']:.0f} ms starts the renderer) "
+        f"(target < 1 s), SVG {r['svg_ms']:.0f} ms ({r['svg_cpu_ms']:.0f} CPU), CSV {r['csv_ms']:.1f} ms"
+    )
+
+
 def _steps(args) -> list:
     from ..bench import bench_steps
 
@@ -166,6 +188,53 @@ def _show_steps(rows, args) -> None:
     )
     for r in rows:
         print(f"{r['model']:<14} {r['bare_ms']:>9.3f} {r['instrumented_ms']:>10.3f} {r['ratio']:>7.3f}")
+
+
+def _search(args) -> list:
+    from ..bench import bench_search
+
+    return [bench_search()]
+
+
+def _show_search(rows, args) -> None:
+    r = rows[0]
+    c = r["config"]
+    print(
+        f"architecture search on {c['task']} (T={c['seq_len']}), {c['trials']} architectures, {c['min_steps']} steps "
+        f"at the first rung, η={c['eta']}, budget {c['budget']:.0f} s each, same seed for all; hypervolume of "
+        f"held-out {r['metric']} vs log10 cost (params; CPU ms per step), larger is better; target: optuna ≥ "
+        "random+SH"
+    )
+    print(f"{'seed':>4} {'search':<20} {'HV params':>9} {'HV ms/step':>10} {'trainings':>9} {'s':>6}  best")
+    for x in r["rows"]:
+        best = f"{x['best']} ({x['best_metric']:.3g})" if x["best"] else "–"
+        print(
+            f"{x['seed']:>4} {x['search']:<20} {x['hv_params']:>9.4f} {x['hv_time']:>10.4f} {x['trainings']:>9} "
+            f"{x['seconds']:>6.1f}  {best}"
+        )
+    for name, m in r["mean"].items():
+        print(f"mean {name:<20} {m['hv_params']:>9.4f} {m['hv_time']:>10.4f}")
+
+
+def _record(args) -> list:
+    from ..bench import bench_listing, bench_record
+
+    return [bench_record(model=args.models or "lstm", rounds=args.rounds), bench_listing()]
+
+
+def _show_record(rows, args) -> None:
+    r, listing = rows
+    print(
+        f"recording a run ({r['model']}, {r['steps_recorded']} steps kept, flushed once a second), CPU ms a step: "
+        f"{r['plain_ms']:.2f} without, {r['recorded_ms']:.2f} with; ratio of totals {r['ratio']:.3f}, median of "
+        f"blocks {r['median_block_ratio']:.3f}; time inside the writer {100 * r['writer_share']:.2f} % of the "
+        "recorded steps (target ≤ 1.02, i.e. ≤ 2 %)"
+    )
+    print(
+        f"listing {listing['runs']:,} runs: {1000 * listing['list_first_s']:.0f} ms from a fresh store, "
+        f"{1000 * listing['list_s']:.0f} ms again, 50 filtered and sorted {1000 * listing['filtered_50_s']:.0f} ms "
+        f"(target < 1 s; creating them took {listing['create_s']:.1f} s)"
+    )
 
 
 def _presets(args) -> list:
@@ -207,5 +276,8 @@ MODES = {
     "complexity": (_complexity, _show_complexity),
     "ssm": (_ssm, _show_ssm),
     "live": (_live, _show_live),
+    "search": (_search, _show_search),
+    "record": (_record, _show_record),
     "presets": (_presets, _show_presets),
+    "export": (_export, _show_export),
 }

@@ -11,6 +11,7 @@ from typing import Any
 from ..config import ModelConfig, TrainConfig
 from ..errors import SeqlabError
 from ..models.registry import MODELS
+from ..schema import specs
 from ..tasks.registry import TASKS
 from ..train.observers import Observer
 
@@ -22,7 +23,12 @@ class UsageError(SeqlabError):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that reports bad input as one line and exit code 2."""
+    """argparse that reports bad input as one line and exit code 2, and takes flags only as spelled (an
+    abbreviation such as ``--seed`` for ``--seeds`` would silently mean another setting)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         raise UsageError(message)
@@ -55,10 +61,10 @@ def add_run_flags(p: argparse.ArgumentParser, with_seed: bool = True) -> None:
     p.add_argument("--seq-len", dest="seq_len", help="task length (see `seqlab list` for its meaning per task)")
     for name in ("hidden", "layers", "embed_dim", "init"):
         p.add_argument(flag(name), dest=name, help=ModelConfig.model_fields[name].description)
-    for name, info in TrainConfig.model_fields.items():
-        if name == "seed" and not with_seed:
+    for spec in specs(TrainConfig):
+        if spec.name == "seed" and not with_seed:
             continue
-        p.add_argument(flag(name), dest=name, help=f"{info.description or name} (default {info.default})")
+        p.add_argument(flag(spec.name), dest=spec.name, help=f"{spec.help or spec.name} (default {spec.shown_default})")
     for name, (help_text, users) in option_fields().items():
         p.add_argument(flag(name), dest=name, help=f"{help_text} [{', '.join(users)}]")
 

@@ -6,25 +6,24 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_json_flag, flag, int_list, progress_bars
+from ..schema import specs
+from .common import add_json_flag, flag, progress_bars
 
 
 def add_experiment_flags(p: argparse.ArgumentParser, cls) -> None:
-    """One flag per config field."""
-    for name, info in cls.model_fields.items():
-        default = info.default_factory() if info.default_factory else info.default
-        shown = ",".join(map(str, default)) if isinstance(default, list) else default
-        p.add_argument(flag(name), dest=name, help=f"{info.description or name} (default {shown})")
+    """One flag per config field (``seqlab.schema``: the pages' widgets read the same specs)."""
+    for spec in specs(cls):
+        p.add_argument(flag(spec.name), dest=spec.name, help=f"{spec.help or spec.name} (default {spec.shown_default})")
     add_json_flag(p, quiet="no progress on stderr")
 
 
 def experiment_config(args: argparse.Namespace, cls):
     data = {}
-    for name, info in cls.model_fields.items():
-        value = getattr(args, name, None)
-        if value is not None and getattr(info.annotation, "__origin__", None) is list:
-            value = int_list(value, f"{cls.section}.{name}")
-        data[name] = value
+    for spec in specs(cls):
+        value = getattr(args, spec.name, None)
+        if value is not None and spec.kind == "int_list":
+            value = spec.parse_list(value, f"{cls.section}.{spec.name}")
+        data[spec.name] = value
     return cls.build(data)
 
 

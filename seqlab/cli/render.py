@@ -14,8 +14,8 @@ from ..train.records import clean_json
 
 
 def as_json(out: Any) -> Any:
-    to_json = getattr(out, "to_json", None)  # a typed result (dataclass) or plain data
-    return clean_json(to_json() if callable(to_json) else out)
+    """Plain data as it is; a typed result (a dataclass of the library) through its ``to_json``."""
+    return clean_json(out if isinstance(out, dict | list) else out.to_json())
 
 
 def render(args: argparse.Namespace, out: Any, show: Callable[[Any, argparse.Namespace], None] | None) -> None:

@@ -1,4 +1,5 @@
-"""``seqlab search``: random search + successive halving over architectures, with Pareto fronts."""
+"""``seqlab search``: an Optuna study over architectures, successive halving by rungs, with Pareto fronts;
+stored beside the run database, so ``--study NAME --resume`` continues it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from .common import add_json_flag
 
 
 def register(sub) -> None:
-    s = sub.add_parser("search", help="random search + successive halving over architectures, with Pareto fronts")
+    s = sub.add_parser(
+        "search", help="Optuna search + successive halving over architectures, with Pareto fronts (resumable)"
+    )
     s.add_argument("--task", default="reverse")
     s.add_argument("--seq-len", type=int)
     s.add_argument("--families", default="lstm,gru,gpt,ssm", help="comma-separated model names")
@@ -18,6 +21,15 @@ def register(sub) -> None:
     s.add_argument("--eta", type=int, default=2)
     s.add_argument("--budget", type=float, default=60.0, help="wall-clock seconds")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--study", help="the study's name (default: a fresh one); letters, digits, '.', '_', '-'")
+    s.add_argument(
+        "--resume", action="store_true", help="continue --study with its stored settings (only --budget, --workers new)"
+    )
+    s.add_argument("--study-dir", help="folder of studies.journal (default: $SEQLAB_HOME, else ~/.seqlab)")
+    s.add_argument("--workers", type=int, default=1, help="trials trained at once, in threads")
+    s.add_argument(
+        "--brackets", type=int, default=1, help="halving brackets of --trials new architectures; 0: until --budget"
+    )
     add_json_flag(s)
     s.set_defaults(func=run, view=show)
 
@@ -41,6 +53,11 @@ def run(args):
             "eta": args.eta,
             "budget": args.budget,
             "seed": args.seed,
+            "study": args.study,
+            "resume": args.resume,
+            "study_dir": args.study_dir,
+            "workers": args.workers,
+            "brackets": args.brackets,
         }
     )
     return Search(config).run()
@@ -53,3 +70,5 @@ def show(out, args) -> None:
     if out.best:
         print(f"best: {out.best.label} ({out.metric} {out.best.metric:.4g})")
     print("Pareto front, score vs parameters: " + ", ".join(t.label for t in out.pareto_params))
+    print("Pareto front, score vs ms/step: " + ", ".join(t.label for t in out.pareto_time))
+    print(f"study {out.study} in {out.storage} (continue: seqlab search --study {out.study} --resume)")

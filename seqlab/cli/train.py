@@ -18,7 +18,7 @@ def register(sub) -> None:
     s.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
     s.add_argument("--out", help="write the full record, history included, to this JSON file")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
-    s.add_argument("--save", action="store_true", help="keep the run in the run store ($SEQLAB_RUNS, default runs/)")
+    s.add_argument("--save", action="store_true", help="record the run in the run database ($SEQLAB_HOME/seqlab.db)")
     s.add_argument("--eval-seq-len", type=int, help="after training, also score the model at this task length")
     s.add_argument("--text-file", help="chars task: train on this UTF-8 text (≤ 2 MB) instead of a generated corpus")
     s.add_argument("--sample", type=int, metavar="N", help="chars task: after training, write N characters")
@@ -43,6 +43,8 @@ class Trained:
 
 def _config(args) -> RunConfig:
     flat = flat_from_args(args)
+    if flat.get("text_id") and flat.get("corpus") != "text":
+        raise UsageError("names an uploaded text, which only --corpus text reads (or give --text-file FILE)", "text_id")
     if args.text_file:
         from ..tasks.chars import register_text
 
@@ -99,6 +101,10 @@ def run(args) -> Trained:
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.request_stop())
     try:
         result = trainer.run()
+    except Exception as e:
+        if run_id:  # the writer (_observers puts it last) records a failure, not a run left running
+            observers[-1].close("failed", f"{type(e).__name__}: {e}")
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.out:

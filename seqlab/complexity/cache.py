@@ -23,14 +23,12 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ..home import home
+
 FORMAT = 1
 FILENAME = "complexity-cache.json"
 log = logging.getLogger(__name__)
 _lock = threading.Lock()  # the pages measure in worker threads of one process
-
-
-def home() -> Path:
-    return Path(os.environ.get("SEQLAB_HOME") or "~/.seqlab").expanduser()
 
 
 def cache_path() -> Path:

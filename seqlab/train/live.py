@@ -17,6 +17,11 @@ a ``seqlab.jobs.Job`` admitted here too (``submit``) and holds a slot the same w
 everything that trains or measures; runs are refused when the slots are full, those jobs queue
 (``seqlab.jobs`` says why, and what a queued job shows).
 
+With a run store (``for_server`` opens ``$SEQLAB_HOME``'s) every run is recorded as it trains: a writer
+joins its observers, and when it ends the snapshots of its other observers (attention maps, gate traces,
+expert load: what the pages draw) are kept with it. A store that cannot be used is logged and the app
+trains without recording, rather than not at all.
+
 Threads: a run training alone uses every core (``SEQLAB_THREADS``, default all of them); runs that
 share the machine split them, ``cores // runs holding a slot`` each, re-read by every run at each
 logged step (``_Collector``), so a run speeds up when its neighbour ends; while other processes keep
@@ -38,6 +43,7 @@ declared single-threaded.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -52,16 +58,28 @@ from .engine import Trainer
 from .observers import Observer
 from .records import EvalRecord, RunResult, StepRecord
 
+log = logging.getLogger(__name__)
+
 
 class CapacityError(SeqlabError):
     """Too many runs and jobs are training at once in this process."""
 
 
-def default_max_runs() -> int:
+def _env_int(name: str, default: int) -> int:
     try:
-        return max(1, int(os.environ.get("SEQLAB_MAX_RUNS", "4")))
+        return max(1, int(os.environ.get(name, str(default))))
     except ValueError:
-        return 4
+        return default
+
+
+def default_max_runs() -> int:
+    return _env_int("SEQLAB_MAX_RUNS", 4)
+
+
+# a server lives for a term: ended runs and jobs are forgotten oldest first beyond this many of each
+# (their records stay in the run store); and one session may keep only so many jobs waiting
+KEEP_ENDED = 64
+QUEUED_PER_OWNER = 3
 
 
 def default_cores() -> int:
@@ -155,16 +173,19 @@ class LiveRun:
         self.trainer: Trainer | None = None
         self.observers: list = []
         self._thread: threading.Thread | None = None
+        self.recorder = None
         self.label = self.label or self.config.model.name
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self, extra_observers=(), on_end: Callable[[LiveRun], None] | None = None) -> LiveRun:
+    def start(self, extra_observers=(), on_end: Callable[[LiveRun], None] | None = None, recorder=None) -> LiveRun:
         """Build the trainer here, in the caller, so a bad config fails loudly before a thread exists;
-        ``on_end(run)`` is called from the worker thread as its last act (the registry frees the slot)."""
+        ``on_end(run)`` is called from the worker thread as its last act (the registry frees the slot).
+        ``recorder`` (a ``seqlab.store.RunWriter``) records the run."""
         if on_end is not None:
             self._on_end = on_end
         self.observers = list(extra_observers)
-        self.trainer = Trainer(self.config, [_Collector(self), *self.observers])
+        self.recorder = recorder
+        self.trainer = Trainer(self.config, [_Collector(self), *self.observers, *([recorder] if recorder else [])])
         self._thread = threading.Thread(target=self._work, name=f"seqlab-run-{self.id}", daemon=True)
         self._thread.start()
         return self
@@ -177,9 +198,26 @@ class LiveRun:
         except Exception as e:  # noqa: BLE001 - the run's history is kept and the error shown to the user
             with self._lock:
                 self.status, self.error = "failed", f"{type(e).__name__}: {e}"
+            if self.recorder is not None:
+                self._record(lambda: self.recorder.close("failed", self.error))
         finally:
             self.t_end = time.monotonic()
+            if self.recorder is not None:
+                self._record(self._keep_snapshots)
             self._on_end(self)
+
+    def _keep_snapshots(self) -> None:
+        for obs in self.observers:
+            payload = obs.snapshot()
+            if obs.name and payload:
+                self.recorder.add_snapshot(obs.name, self.trainer.steps_done, payload)
+
+    def _record(self, write: Callable[[], None]) -> None:
+        """A failed write to the run store costs the record, not the run the page shows."""
+        try:
+            write()
+        except SeqlabError as e:
+            log.warning("run %s was not fully recorded: %s", self.id, e)
 
     def stop(self) -> None:
         if self.trainer is not None:
@@ -222,10 +260,17 @@ class RunRegistry:
     train at once, and the queue of jobs waiting for one."""
 
     def __init__(
-        self, max_running: int | None = None, cores: int | None = None, load: Callable[[], float] | None = None
+        self,
+        max_running: int | None = None,
+        cores: int | None = None,
+        keep_ended: int | None = None,
+        store=None,
+        load: Callable[[], float] | None = None,
     ):
         self.max_running = max_running or default_max_runs()
         self.cores = cores or default_cores()
+        self.keep_ended = keep_ended or _env_int("SEQLAB_KEEP_ENDED", KEEP_ENDED)
+        self.store = store  # a seqlab.store.RunStore that records every run, or None
         self._load = load or machine_load
         self._runs: dict[str, LiveRun] = {}
         self._jobs: dict[str, Job] = {}
@@ -236,8 +281,17 @@ class RunRegistry:
 
     @classmethod
     def for_server(cls) -> RunRegistry:
-        """The app's registry: the cap from ``SEQLAB_MAX_RUNS``, the cores from ``SEQLAB_THREADS``."""
-        return cls()
+        """The app's registry: the cap from ``SEQLAB_MAX_RUNS``, the cores from ``SEQLAB_THREADS``, and the run
+        store in ``$SEQLAB_HOME`` (none, with a logged warning, when it cannot be used)."""
+        from ..store import RunStore
+
+        store = RunStore()
+        try:
+            store.ensure_writable()
+        except SeqlabError as e:
+            log.warning("runs will not be recorded: %s", e)
+            store = None
+        return cls(store=store)
 
     def threads_per_run(self) -> int:
         """Each run's share of the cores: all of them alone, split evenly between the slots taken — and one
@@ -256,6 +310,19 @@ class RunRegistry:
     def slots_taken(self) -> int:
         with self._lock:
             return len(self._slots)
+
+    def _prune(self) -> None:
+        """Forget the oldest ended runs and jobs beyond ``keep_ended`` of each (under the lock), so a server
+        that runs all term holds a bounded number of models and results; a session whose run was
+        forgotten finds it in the run store."""
+        ended_runs = [i for i in self._runs if i not in self._slots]
+        for i in ended_runs[: max(0, len(ended_runs) - self.keep_ended)]:
+            del self._runs[i]
+        ended_jobs = [j for j in self._jobs.values() if j.id not in self._slots and j not in self._queue]
+        for job in ended_jobs[: max(0, len(ended_jobs) - self.keep_ended)]:
+            del self._jobs[job.id]
+            if job.key is not None and self._shared.get(job.key) is job:
+                del self._shared[job.key]
 
     def _solo_running(self, kind: str) -> bool:
         """Whether a job of ``kind``, a kind that runs one at a time, already holds a slot (under the lock)."""
@@ -296,11 +363,18 @@ class RunRegistry:
             if known is not None and known.status not in ("stopped", "failed"):
                 known.watchers.add(owner)
                 return known
+            self._prune()
             job = Job(kind, label, owner, work, key)
             busy = len(self._slots)
             if self._fits(job):
                 self._slots.add(job.id)
             elif kind in QUEUED_KINDS:
+                waiting = sum(j.owner == owner for j in self._queue)
+                if waiting >= QUEUED_PER_OWNER:
+                    raise CapacityError(
+                        f"you already have {waiting} jobs waiting for a slot on this server; stop one of them "
+                        "(or wait for it to start) before queueing another"
+                    )
                 self._queue.append(job)
             else:
                 raise self._refusal(busy, 1)
@@ -357,6 +431,7 @@ class RunRegistry:
         ``observers()`` makes extra observers for each run (e.g. an attention recorder); they are
         kept on the run as ``run.observers`` for the page to read."""
         with self._lock:
+            self._prune()
             busy = len(self._slots)
             if busy + len(configs) > self.max_running:
                 raise self._refusal(busy, len(configs))
@@ -369,7 +444,8 @@ class RunRegistry:
         started: list[LiveRun] = []
         try:
             for r in runs:
-                r.start(observers() if observers else (), on_end=self._release)
+                recorder = self.store.writer(r.id, name=r.label, source="app") if self.store else None
+                r.start(observers() if observers else (), on_end=self._release, recorder=recorder)
                 started.append(r)
         except Exception:
             for r in started:

@@ -6,6 +6,8 @@ from .records import EvalRecord, RunResult, StepRecord
 
 
 class Observer:
+    name = ""  # a recorder's name: what the run store keeps its snapshot under
+
     def on_start(self, trainer) -> None:
         """Called once the model and data exist, before the first step."""
 
@@ -17,3 +19,8 @@ class Observer:
 
     def on_end(self, result: RunResult) -> None:
         """Called once with the final result, whatever the status."""
+
+    def snapshot(self):
+        """What a page draws from this observer (JSON-able values and numpy arrays), or None: the run store
+        keeps it with the run when the run ends."""
+        return None

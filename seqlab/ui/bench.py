@@ -66,3 +66,40 @@ def bench_live(
         "steps_per_s_watched": on,
         "slowdown": off / on,
     }
+
+
+def bench_export(points: int = 400, runs: int = 3, rounds: int = 5) -> dict:
+    """How long the export control takes: one loss chart as the live view draws it (``runs`` runs of
+    ``points`` points, the frames' cap) rendered to PNG, SVG and CSV. The first PNG also starts the
+    renderer's JavaScript engine (once per process); the rest are medians of ``rounds``. Wall and CPU
+    time both: on a shared machine the wall time is mostly waiting for a core."""
+    import numpy as np
+    import pandas as pd
+
+    from .. import export
+    from .charts import loss_chart
+
+    rng = np.random.default_rng(0)
+    steps = np.arange(1, points + 1, dtype=float)
+    parts = []
+    for r in range(runs):
+        loss = 2 / np.sqrt(steps) + 0.1 * rng.random(points)
+        parts.append(pd.DataFrame({"run": f"run{r}", "step": steps, "loss": loss, "smoothed": loss}))
+    spec = loss_chart(pd.concat(parts, ignore_index=True), [f"run{r}" for r in range(runs)], 0.7).to_dict()
+
+    def timed(make) -> tuple[float, float, int]:
+        c0, t0 = time.process_time(), time.perf_counter()
+        out = make()
+        return (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000, len(out)
+
+    first = timed(lambda: export.to_png(spec))
+    row = {"points": points * runs, "png_first_ms": first[0], "png_bytes": first[2]}
+    for name, make in (
+        ("png", lambda: export.to_png(spec)),
+        ("svg", lambda: export.to_svg(spec)),
+        ("csv", lambda: export.chart_csv(spec["datasets"])),
+    ):
+        times = [timed(make) for _ in range(rounds)]
+        row[f"{name}_ms"] = statistics.median(t[0] for t in times)
+        row[f"{name}_cpu_ms"] = statistics.median(t[1] for t in times)
+    return row

@@ -15,6 +15,7 @@ import functools
 from dataclasses import dataclass, field
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 # colour-blind-safe categorical palette (Okabe & Ito 2008)
@@ -401,14 +402,24 @@ def timeline_chart(milestones: pd.DataFrame, large: bool = False) -> Figure:
 
 # -- the three live panels, assembled (pure, so the live-view benchmark times exactly this) ------
 def panel_figures(
-    snaps, labels, smoothing: float = 0.9, y_title: str = "loss", large: bool = False, full_range: bool = False
+    snaps,
+    labels,
+    smoothing: float = 0.9,
+    y_title: str = "loss",
+    large: bool = False,
+    full_range: bool = False,
+    individual: bool = False,
 ) -> dict:
-    """Loss, held-out metric, one gradient heatmap per run and the latest-step profile."""
+    """Loss, held-out metric, one gradient heatmap per run and the latest-step profile. Runs that repeat
+    one setting over seeds (labels ``<series> · seed <n>``, ``seqlab.bands``) are drawn as their series'
+    mean with a ±1 std band; ``individual`` adds each seed's own curve, faded."""
     from . import frames
 
     out: dict = {"loss": None, "metric": None, "heatmaps": [], "latest": None}
     if not any(s.train for s in snaps):
         return out
+    if has_seed_groups(labels):
+        return _band_figures(snaps, smoothing, y_title, large, full_range, individual)
     ev = frames.eval_frame(snaps)
     out["loss"] = loss_chart(
         frames.loss_frame(snaps, smoothing), labels, snaps[0].baseline_loss, ev, y_title, large, full_range
@@ -423,6 +434,191 @@ def panel_figures(
     if out["heatmaps"]:
         out["latest"] = grad_latest_chart(frames.latest_grad_frame(snaps), labels, large)
     return out
+
+
+# -- seed bands ------------------------------------------------------------------------------------
+def has_seed_groups(labels) -> bool:
+    """Whether any series has more than one run (then the panels draw bands)."""
+    from ..bands import series_of
+
+    names = [series_of(label) for label in labels]
+    return len(set(names)) < len(names)
+
+
+@functools.lru_cache(maxsize=64)
+def _band_spec(
+    labels: tuple[str, ...],
+    x_title: str,
+    y_title: str,
+    title: str,
+    subtitle: str,
+    y_kind: str,  # "linear", "top" (axis top from the ``ytop`` param, as the loss chart), "percent" or "log"
+    baseline: bool,
+    large: bool,
+    height: int = HEIGHT,
+) -> dict:
+    color, x = _color(labels), alt.X("x:Q", title=x_title)
+    scale = {
+        "linear": alt.Scale(),
+        "top": alt.Scale(domainMax={"expr": "ytop"}, nice=False),
+        "percent": alt.Scale(domain=[0, 1]),
+        "log": alt.Scale(type="log"),
+    }[y_kind]
+    axis = {"percent": alt.Axis(format="%"), "log": alt.Axis(format="~e")}.get(y_kind, alt.Axis())
+    band = (
+        alt.Chart(_named("band"))
+        .mark_area(opacity=0.2, clip=True)
+        .encode(x=x, y=alt.Y("lo:Q", title=y_title, scale=scale, axis=axis), y2=alt.Y2("hi:Q"), color=color)
+    )
+    seeds = (
+        alt.Chart(_named("runs"))
+        .mark_line(opacity=0.35, strokeWidth=1, clip=True)
+        .encode(x=x, y=alt.Y("y:Q", title=y_title, scale=scale, axis=axis), color=color, detail=alt.Detail("id:N"))
+    )
+    mean = (
+        alt.Chart(_named("band"))
+        .mark_line(strokeWidth=2.5, clip=True)
+        .encode(
+            x=x,
+            y=alt.Y("mean:Q", title=y_title, scale=scale, axis=axis),
+            color=color,
+            tooltip=[
+                alt.Tooltip("run:N"),
+                alt.Tooltip("x:Q", title=x_title),
+                alt.Tooltip("mean:Q", format=".4g"),
+                alt.Tooltip("std:Q", format=".3g", title="std (log10)" if y_kind == "log" else "std"),
+                alt.Tooltip("n:Q", title="seeds"),
+            ],
+        )
+    )
+    layers = [band, seeds, mean] + (_baseline_layers("") if baseline else [])
+    return _spec(
+        alt.layer(*layers).properties(title=alt.Title(title, subtitle=subtitle), height=height, width="container"),
+        large,
+    )
+
+
+def band_chart(
+    band: pd.DataFrame,
+    runs: pd.DataFrame,
+    labels,
+    x_title: str,
+    y_title: str,
+    title: str,
+    subtitle: str,
+    y_kind: str = "linear",
+    baseline: float | None = None,
+    large: bool = False,
+    height: int = HEIGHT,
+    params: dict | None = None,
+) -> Figure:
+    """A series' mean line over a ±1 std band (``frames.band_frame``), each seed faded behind it when
+    ``runs`` (run = series, id, x, y) has rows."""
+    spec = _band_spec(tuple(labels), x_title, y_title, title, subtitle, y_kind, baseline is not None, large, height)
+    data = {"band": band, "runs": runs, "baseline": pd.DataFrame({"y": [baseline], "label": ["blind guess"]})}
+    return Figure(spec, data, params or {})
+
+
+def _band_figures(snaps, smoothing, y_title, large, full_range, individual) -> dict:
+    from ..bands import series_of
+    from . import frames
+
+    series = [series_of(s.label) for s in snaps]
+    names = list(dict.fromkeys(series))
+    n_seeds = max(series.count(n) for n in names)
+    sub = f"line: mean of {n_seeds} seeds · band: ±1 std" + (" · faded: each seed" if individual else "")
+    out: dict = {"loss": None, "metric": None, "heatmaps": [], "latest": None}
+
+    def runs_frame(rows):  # rows: (series, id, x, y) per run
+        parts = [pd.DataFrame({"run": s, "id": i, "x": x, "y": y}) for s, i, x, y in rows] if individual else []
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["run", "id", "x", "y"])
+
+    def curves(frame: pd.DataFrame, x: str, y: str) -> list[tuple]:  # (series, id, x, y) per run
+        return [(series_of(s.label), s.label, *_xy(frame[frame["run"] == s.label], x, y)) for s in snaps]
+
+    train, ev = frames.loss_frame(snaps, smoothing), frames.eval_frame(snaps)
+    rows = curves(train, "step", "smoothed")
+    out["loss"] = band_chart(
+        frames.band_frame(rows),
+        runs_frame(rows),
+        names,
+        "training step",
+        y_title,
+        "Loss",
+        f"smoothed training loss · {sub}",
+        "top",
+        snaps[0].baseline_loss,
+        large,
+        params={"ytop": loss_top(train, ev, snaps[0].baseline_loss, full_range)},
+    )
+    metric = next((m for m in ("accuracy", "mse") if m in ev.columns), None)
+    if metric:
+        pretty = metric.replace("_", " ")
+        rows = curves(ev, "step", metric)
+        out["metric"] = band_chart(
+            frames.band_frame(rows),
+            runs_frame(rows),
+            names,
+            "training step",
+            f"held-out {pretty}",
+            f"Held-out {pretty}",
+            sub,
+            "percent" if "accuracy" in metric else "linear",
+            snaps[0].baseline_metrics.get(metric),
+            large,
+            int(HEIGHT * 0.7),
+        )
+    latest = frames.latest_grad_frame(snaps)
+    if len(latest):
+        rows = curves(latest, "t", "norm")
+        out["latest"] = band_chart(
+            frames.band_frame(rows, log=True),
+            runs_frame(rows),
+            names,
+            "input time step t",
+            "‖∂L/∂x_t‖ (log scale)",
+            "Gradient by input step, latest training step",
+            f"geometric mean of {n_seeds} seeds · band: ×/÷ one std of log10"
+            + (" · faded: each seed" if individual else ""),
+            "log",
+            None,
+            large,
+            int(HEIGHT * 0.8),
+        )
+        for name in names:
+            grads = [frames.grad_frame(s) for s in snaps if series_of(s.label) == name]
+            mean = _mean_heatmap([g for g in grads if len(g)])
+            if len(mean):
+                label = f"{name}, mean of {len(grads)} seeds" if len(grads) > 1 else name
+                out["heatmaps"].append(grad_heatmap(mean, label, large))
+    return out
+
+
+def _xy(rows: pd.DataFrame, x: str, y: str) -> tuple:
+    rows = rows.dropna(subset=[y])
+    return rows[x].to_numpy(float), rows[y].to_numpy(float)
+
+
+def _mean_heatmap(grads: list[pd.DataFrame]) -> pd.DataFrame:
+    """The heatmap of log10 ‖∂L/∂x_t‖ averaged over seeds, step by step (``seqlab.bands`` aligns the steps)."""
+    from ..bands import band
+
+    if not grads:
+        return pd.DataFrame(columns=["step", "t", "norm", "log10"])
+    runs = []
+    for g in grads:
+        wide = g.pivot_table(index="step", columns="t", values="log10")
+        runs.append((wide.index.to_numpy(float), wide.to_numpy(float)))
+    b = band(runs)
+    T = b.mean.shape[1]
+    return pd.DataFrame(
+        {
+            "step": np.repeat(b.step, T),
+            "t": np.tile(np.arange(1, T + 1), len(b.step)),
+            "log10": b.mean.ravel(),
+            "norm": 10 ** b.mean.ravel(),
+        }
+    ).dropna(subset=["log10"])
 
 
 # -- attention maps ------------------------------------------------------------------------------

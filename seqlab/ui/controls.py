@@ -17,14 +17,14 @@ equal, nothing else can be shown or sent. Streamlit logs a warning for this pair
 
 from __future__ import annotations
 
-import typing
-
 import streamlit as st
 
+from ..bands import seed_label
 from ..config import RunConfig, TrainConfig
 from ..errors import SeqlabError
 from ..models.registry import MODELS, incompatibility, model_class
 from ..presets import Preset, settings_of  # noqa: F401 - the pages' and tests' names for them
+from ..schema import FieldSpec, field_spec
 from ..tasks.registry import TASKS, make_task, task_class
 
 
@@ -33,7 +33,8 @@ def _k(page: str, name: str) -> str:
 
 
 # query keys that are not RunConfig settings: run ids, compare list, option sweep, preset, projector
-LINK_ONLY = ("runs", "models", "sweep", "preset", "large")
+LINK_ONLY = ("runs", "models", "sweep", "preset", "large", "seeds")
+MAX_SEEDS = 8  # the registry's slot cap (SEQLAB_MAX_RUNS, default 4) usually binds first
 
 
 def slug(name: str) -> str:
@@ -71,6 +72,12 @@ def seed_state(
     if bad:
         notes.append(f"ignored models {', '.join(bad)}: this page trains {', '.join(models)}")
     chosen = [m for m in chosen if m in models]
+    if "seeds" in query:
+        n = query["seeds"]
+        if n.isdigit() and 1 <= int(n) <= MAX_SEEDS:
+            st.session_state[_k(page, "seeds")] = int(n)
+        else:
+            notes.append(f"ignored seeds={n!r}: repeat over 1 to {MAX_SEEDS} seeds")
     if chosen:  # the first model compared is the one whose settings the link carries
         params["model"] = chosen[0]
     base = RunConfig.from_flat(defaults)
@@ -135,22 +142,30 @@ def _multiselect(label: str, choices, key: str, fallback: list, **kw) -> list:
     return _seeded(st.multiselect, label, key, list(fallback), valid, "default", options=choices, **kw)
 
 
-def _field_widget(page: str, name: str, info, label: str | None = None, help_text: str | None = None):
-    key = _k(page, name)
-    ann = info.annotation
-    label = label or name.replace("_", " ")
-    help_text = help_text or info.description
-    choices = typing.get_args(ann)
-    if typing.get_origin(ann) is typing.Literal:
-        return _select(label, choices, key, info.default, help=help_text)
-    lo = next((m.ge for m in info.metadata if hasattr(m, "ge")), None)
-    hi = next((m.le for m in info.metadata if hasattr(m, "le")), None)
-    if ann is int:
-        return _number(label, key, info.default, min_value=lo, max_value=hi, step=1, help=help_text)
-    if ann is float:
-        lo = float(lo) if lo is not None else None
-        return _number(label, key, info.default, float, min_value=lo, help=help_text, format="%g")
+def field_widget(
+    spec: FieldSpec, key: str, label: str | None = None, help_text: str | None = None, default=None, field=None
+):
+    """The widget for one config field (``seqlab.schema``: the CLI's flags read the same spec); a list of
+    integers is a comma-separated text box and comes back as the list (a bad one is refused naming
+    ``field``). ``default`` overrides the field's own (a value the session seeded)."""
+    label = label or spec.label
+    help_text = help_text or spec.help
+    fallback = spec.default if default is None else default
+    if spec.kind == "choice":
+        return _select(label, spec.choices, key, fallback, help=help_text)
+    if spec.kind == "int":
+        return _number(label, key, fallback, min_value=spec.lo, max_value=spec.hi, step=1, help=help_text)
+    if spec.kind == "float":
+        lo = float(spec.lo) if spec.lo is not None else None
+        return _number(label, key, fallback, float, min_value=lo, help=help_text, format="%g")
+    if spec.kind == "int_list":
+        shown = ",".join(map(str, fallback)) if isinstance(fallback, list | tuple) else str(fallback)
+        return spec.parse_list(_text(label, key, shown, help="comma-separated"), field)
     return None
+
+
+def _field_widget(page: str, name: str, info, label: str | None = None, help_text: str | None = None):
+    return field_widget(field_spec(name, info), _k(page, name), label, help_text)
 
 
 def controls(
@@ -212,6 +227,15 @@ def controls(
             page, "steps", TrainConfig.model_fields["steps"], label="steps", help_text="maximum optimizer steps"
         )
         _field_widget(page, "seed", TrainConfig.model_fields["seed"], label="random seed")
+        _number(
+            "repeat over seeds",
+            _k(page, "seeds"),
+            1,
+            min_value=1,
+            max_value=MAX_SEEDS,
+            step=1,
+            help="train each model N times, with seeds seed, seed+1, …; the charts draw the mean ± 1 std",
+        )
     primary = chosen[0] if chosen else models[0]
     with st.expander("More settings: init, learning rate, optimiser, clipping, stop target"):
         e1, e2, e3 = st.columns(3)
@@ -333,6 +357,30 @@ def build_configs(page: str, chosen: list[str], task_name: str) -> tuple[list[tu
                 out.append((m, RunConfig.from_flat(mflat)))
     except SeqlabError as e:
         return [], str(e)
+    return repeat_over_seeds(out, ss.get(_k(page, "seeds"), 1))
+
+
+def repeat_over_seeds(configs: list[tuple[str, RunConfig]], n: int) -> tuple[list[tuple[str, RunConfig]], str | None]:
+    """Each run ``n`` times with seeds seed, seed+1, …, labelled ``<label> · seed <s>`` so the charts
+    band them; refused before training when the server could not train them all at once."""
+    if n <= 1:
+        return configs, None
+    from .state import registry
+
+    try:  # through from_flat, so a seed past the largest allowed is refused like a typed one
+        out = [
+            (seed_label(label, cfg.train.seed + i), RunConfig.from_flat({**cfg.to_flat(), "seed": cfg.train.seed + i}))
+            for label, cfg in configs
+            for i in range(n)
+        ]
+    except SeqlabError as e:
+        return [], f"seeds: {e}"
+    cap = registry().max_running
+    if len(out) > cap:
+        return [], (
+            f"seeds: {len(configs)} run(s) × {n} seeds = {len(out)} runs, but this server trains at most {cap} at "
+            "once (SEQLAB_MAX_RUNS); choose fewer seeds or models"
+        )
     return out, None
 
 
@@ -348,6 +396,9 @@ def sync_url(page: str, configs: list[tuple[str, RunConfig]], run_ids: list[str]
     if sweep:
         q.pop(sweep[0], None)
         q["sweep"] = f"{sweep[0]}:{','.join(sweep[1])}"
+    seeds = st.session_state.get(_k(page, "seeds"), 1)
+    if isinstance(seeds, int) and seeds > 1:
+        q["seeds"] = str(seeds)
     if run_ids:
         q["runs"] = ",".join(run_ids)
     preset = active_preset(page)

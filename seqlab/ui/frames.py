@@ -71,3 +71,24 @@ def latest_grad_frame(snaps) -> pd.DataFrame:
             g = np.maximum(np.asarray(rec.grad_by_time, dtype=float), GRAD_FLOOR)
             parts.append(pd.DataFrame({"run": s.label, "t": np.arange(1, len(g) + 1), "norm": g, "step": rec.step}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["run", "t", "norm", "step"])
+
+
+def band_frame(curves, log: bool = False) -> pd.DataFrame:
+    """Seed bands, one per series: ``curves`` are (series, …, x, y) per run; columns run (the series), x,
+    mean, std, lo, hi, n (``seqlab.bands``). With ``log`` the statistics are taken on log10 y and
+    mapped back (a geometric mean, the band ×/÷ 10^std): on a log axis a linear mean − std goes below
+    zero and cannot be drawn."""
+    from ..bands import band
+
+    parts = []
+    for series in dict.fromkeys(c[0] for c in curves):
+        runs = [(np.asarray(c[-2], float), np.asarray(c[-1], float)) for c in curves if c[0] == series]
+        if log:
+            runs = [(x, np.log10(np.maximum(y, GRAD_FLOOR))) for x, y in runs]
+        b = band(runs)
+        mean, lo, hi = (10**v for v in (b.mean, b.lo, b.hi)) if log else (b.mean, b.lo, b.hi)
+        parts.append(
+            pd.DataFrame({"run": series, "x": b.step, "mean": mean, "std": b.std, "lo": lo, "hi": hi, "n": b.n})
+        )
+    columns = ["run", "x", "mean", "std", "lo", "hi", "n"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)

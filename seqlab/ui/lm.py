@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import streamlit as st
-from pydantic_core import PydanticUndefined
 
-from ..errors import ConfigError, SeqlabError
+from ..errors import SeqlabError
 from ..sampling import SampleRecorder, SamplingConfig, sample_text
+from ..schema import field_spec
 from ..tasks.chars import register_text
 from . import charts
-from .controls import _number, _select, _text
+from .controls import field_widget
 from .jobview import job_error, job_line, until_ended
 from .panels import _observers, _polled, show
 from .state import keep_job, large_fonts, owner, page_runs, registry, session_job
@@ -215,38 +215,19 @@ def _claims() -> list[Claim]:
 def _settings(page: str, claim: Claim) -> dict:
     """A few of the experiment's settings as widgets (defaults: about a minute of training). Values a
     session put under ``<page>:<name>:settings`` seed the widgets (the tests use small ones)."""
-    import typing
-
     ss = st.session_state
     given = ss.get(f"{page}:{claim.name}:settings", {})
-    fields = claim.config.model_fields
     fresh = given != ss.get(f"{page}:{claim.name}:applied")  # new settings from the session: show them
     ss[f"{page}:{claim.name}:applied"] = dict(given)
     values = dict(given)
     with st.expander("Settings (seed, budget, sizes)"):
         for col, name in zip(st.columns(len(claim.knobs)), claim.knobs, strict=True):
-            info, key = fields[name], f"{page}:{claim.name}:{name}"
-            is_list = typing.get_origin(info.annotation) is list
+            spec, key = field_spec(name, claim.config.model_fields[name]), f"{page}:{claim.name}:{name}"
             if key not in ss or (fresh and name in given):
-                default = given.get(name, info.default)
-                if default is PydanticUndefined:
-                    default = info.default_factory()
-                ss[key] = ",".join(map(str, default)) if is_list else default
-            label = name.replace("_", " ")
+                default = given.get(name, spec.default)
+                ss[key] = ",".join(map(str, default)) if spec.kind == "int_list" else default
             with col:  # the state value is the widget's default too (controls._seeded says why)
-                if typing.get_origin(info.annotation) is typing.Literal:
-                    choices = typing.get_args(info.annotation)
-                    values[name] = _select(label, choices, key, choices[0], help=info.description)
-                elif is_list:
-                    text = _text(label, key, help="comma-separated")
-                    try:
-                        values[name] = [int(v) for v in text.split(",") if v.strip()]
-                    except ValueError:
-                        message = f"expected comma-separated integers, got {text!r}"
-                        raise ConfigError(message, f"{claim.name}.{name}") from None
-                else:
-                    kind = float if info.annotation is float else int
-                    values[name] = kind(_number(label, key, ss[key], kind, help=info.description))
+                values[name] = field_widget(spec, key, default=ss[key], field=f"{claim.name}.{name}")
     return values
 
 

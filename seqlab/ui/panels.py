@@ -7,8 +7,12 @@ live_panels(page, ...)        → loss | gradient-by-time | complexity, redrawn 
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import streamlit as st
 
+from .. import export
 from ..complexity.quick import all_kept, forget, quick_sweep
 from ..errors import SeqlabError
 from ..models.registry import model_class
@@ -33,9 +37,35 @@ QUICK_LENGTHS = (16, 32, 64, 128, 256)
 SATURATION_SHOWN = 0.005  # below half a percent of units the saturation chart is a flat line
 
 
-def show(fig: charts.Figure) -> None:
-    """Draw a Figure (spec cached, data fresh)."""
-    st.vega_lite_chart(spec=fig.to_dict())
+def show(fig: charts.Figure, key: str | None = None) -> None:
+    """Draw a Figure (spec cached, data fresh) with its export control beneath. ``key`` tells apart two
+    charts of one title on a page (the title is the default)."""
+    spec = fig.to_dict()
+    st.vega_lite_chart(spec=spec)
+    export_control(fig, spec, key)
+
+
+def export_control(fig: charts.Figure, spec: dict, key: str | None = None) -> None:
+    """PNG, SVG and CSV downloads of a chart, folded in a small popover. The files are made only when a
+    button is pressed (a callable, run off the script thread): a PNG costs ~0.4 s (``seqlab bench
+    --export``), far too much to render for every chart on every live redraw."""
+    name = key or fig.title or hashlib.sha1(json.dumps(fig.spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    stem = "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split()) or "chart"
+    with st.popover("Export", icon=":material/download:", key=f"export:{name}"):
+        a, b, c = st.columns(3)
+        for col, fmt, make, mime in (
+            (a, "PNG", lambda: export.to_png(spec), "image/png"),
+            (b, "SVG", lambda: export.to_svg(spec), "image/svg+xml"),
+            (c, "CSV", lambda: export.chart_csv(fig.data), "text/csv"),
+        ):
+            col.download_button(
+                fmt,
+                data=make,
+                file_name=f"{stem}.{fmt.lower()}",
+                mime=mime,
+                key=f"export:{name}:{fmt}",
+                on_click="ignore",
+            )
 
 
 def run_bar(page: str, configs, error: str | None, observers=None, preset=None) -> None:
@@ -146,7 +176,13 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
     c1, c2, c3 = st.columns(3, gap="medium")
     ss = st.session_state
     figs = charts.panel_figures(
-        snaps, labels, ss.get(f"{page}:smoothing", 0.9), y_title, large, ss.get(f"{page}:loss_full", False)
+        snaps,
+        labels,
+        ss.get(f"{page}:smoothing", 0.9),
+        y_title,
+        large,
+        ss.get(f"{page}:loss_full", False),
+        ss.get(f"{page}:individual", False),
     )
     with c1:
         st.markdown("##### Loss")
@@ -165,6 +201,12 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
             key=f"{page}:smoothing",
             help="exponential moving average of the training loss; the raw curve stays faded behind",
         )
+        if charts.has_seed_groups(labels):
+            st.toggle(
+                "show individual runs",
+                key=f"{page}:individual",
+                help="each seed's own curve, faded behind the mean and its ±1 std band",
+            )
         st.toggle(
             "full loss range",
             key=f"{page}:loss_full",
@@ -398,10 +440,11 @@ def search_section(page: str) -> None:
     from ..search import Search, SearchConfig, trainings_total
 
     st.markdown(
-        "Let the machine choose: sample architectures at random, train each briefly, keep the better half and "
-        "train those twice as long — *successive halving* (Jamieson & Talwalkar 2016) — within a time budget. "
-        "Every point below is one architecture at its longest training; the front shows what no other choice "
-        "beats on both axes."
+        "Let the machine choose: an Optuna study proposes architectures (multi-objective TPE), trains each "
+        "briefly, keeps the half that best covers the fronts of accuracy, size and speed and trains those twice "
+        "as long — *successive halving* (Jamieson & Talwalkar 2016) — within a time budget. Every point below is "
+        "one architecture at its longest training, read from the study on disk; the front shows what no other "
+        "choice beats on both axes."
     )
     s1, s2, s3 = st.columns([1, 2, 1])
     task = s1.selectbox("search task", ("reverse", "sort", "copy", "recall", "parity"), key=f"{page}:search_task")
@@ -439,6 +482,7 @@ def search_section(page: str) -> None:
             if best:
                 text += f" · best so far {best.label} ({out.metric} {best.metric:.3g})"
             st.progress(job.progress().fraction, text=text)
+            st.caption(f"Study `{out.study}`, stored in `{out.storage}`: `seqlab search --study {out.study} --resume`")
             if not job.ended and st.button("Stop", key=f"{page}:search_stop"):
                 registry().stop_job(job.id, owner())
         job_error(job, "The search")
@@ -463,7 +507,12 @@ def _search_work(search):
 
     def work(job):
         job.on_stop(search.stop)
-        job.progress_from(lambda: Progress(len(search.trials), total, f"{len(search.trials)} of {total} trainings"))
+
+        def progress() -> Progress:
+            done = len(search.trials)  # read from the study's journal
+            return Progress(done, total, f"{done} of {total} trainings")
+
+        job.progress_from(progress)
         return search.run()
 
     return work
