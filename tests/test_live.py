@@ -164,3 +164,30 @@ def test_a_run_alone_takes_one_thread_while_the_machine_is_busier_than_its_cores
     (alone,) = reg.start_group([("a", cfg(steps=3))], owner="a", observers=lambda: [_Threads()])
     alone.join(10)
     assert alone.observers[0].seen == [1, 1, 1]
+
+
+@pytest.mark.parametrize(("model", "tolerance"), [("lstm", 0.0), ("gpt", 1e-6)])
+def test_a_runs_history_on_two_threads_equals_one_thread_up_to_float_rounding(model, tolerance):
+    """What changing a run's thread count costs (train/live.py's docstring): nothing for the LSTM, the
+    last bits for the GPT (its loss differed in the 7th digit from step 5, measured)."""
+    import torch
+
+    from seqlab.train.engine import Trainer
+
+    def history(threads: int) -> list[float]:
+        out: list[float] = []
+
+        def work():
+            torch.get_num_threads()  # this thread's first ask copies the process's count; set ours after it
+            torch.set_num_threads(threads)
+            r = Trainer(cfg(model=model, task="reverse", seq_len=8, hidden=32, batch_size=16, steps=8)).run()
+            out.extend([s["loss"] for s in r.history["train"]] + [r.final_loss])
+
+        t = threading.Thread(target=work)
+        t.start()
+        t.join(120)
+        return out
+
+    one, two = history(1), history(2)
+    assert len(one) == len(two) == 9
+    assert max(abs(a - b) / abs(a) for a, b in zip(one, two, strict=True)) <= tolerance

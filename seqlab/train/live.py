@@ -26,17 +26,17 @@ Threads: a run training alone uses every core (``SEQLAB_THREADS``, default all o
 share the machine split them, ``cores // runs holding a slot`` each, re-read by every run at each
 logged step (``_Collector``), so a run speeds up when its neighbour ends; while other processes keep
 the machine busier than its cores, every run takes one (``threads_per_run`` says what was measured).
-Two facts make changing a running run's count safe:
+What changing a running run's count does and does not do:
   * With torch's OpenMP backend (this build; ``torch.__config__.parallel_info()``) the count that
     ``torch.set_num_threads`` sets is the *calling thread's*: that thread's OpenMP ``nthreads`` and
     MKL's thread-local count (``mkl_set_num_threads_local``). A run's worker therefore changes only
     its own count, never a neighbour's mid-step. One catch, measured: a thread that has not yet asked
     copies the count last set anywhere the first time it does, overwriting its own earlier setting;
     ``_use_threads`` asks (``get_num_threads``) before it sets, so that copy happens first.
-  * At these sizes the count does not change a curve: a run trained on 1 thread and on 2 ends with
-    bit-identical held-out losses (measured for lstm, gpt, ssm and bahdanau; torch splits an op
-    over threads only above its grain size, and then elementwise). So a seed still reproduces a run
-    however many neighbours it had.
+  * The count changes a run's numbers at most in float rounding: measured bit-identical for the LSTM,
+    while the GPT's loss differs in the 7th digit from step 5 (tests/test_live.py). So a seed
+    reproduces a run exactly at the same thread count, and to rounding otherwise (training can
+    amplify rounding over many steps, so a long run's curve may drift visibly from its rerun).
 Background jobs (searches, measurements) stay on one thread each: the complexity panel's times are
 declared single-threaded.
 """
