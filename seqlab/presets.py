@@ -443,13 +443,14 @@ PRESETS: dict[str, list[Preset]] = {
             {"task": "chars", "corpus": "dyck", "seq_len": 64, "steps": 800, "layers": 2, "eval_every": 50},
             "To close a bracket correctly a model must know which one is open, at any depth. Untrained, about a "
             "third of the closes in a sample are right. Both held-out losses fall from the unigram baseline, "
-            "1.43, to below half of it — there the runs stop; per second the LSTM's loss falls faster (its steps are "
+            "1.43, to below 0.6 — there the runs stop; per second the LSTM's loss falls faster (its steps are "
             "cheaper). Trained on to step 800 (measured earlier) the LSTM closed ~90 % right at τ = 0.8 and the "
             "GPT ~88 %, at losses 0.55 and 0.56: a tie in quality, and neither perfect — a bracket opened more "
             "than 64 characters back is out of sight.",
             lesson=Lesson(
-                "Both models' held-out loss falls below half the unigram baseline.",
-                (below_baseline("gpt", "loss", 0.5), below_baseline("lstm", "loss", 0.5)),
+                # at half the baseline both held at their first evaluation (step 50): no lesson yet
+                "Both models' held-out loss falls below 42 % of the unigram baseline.",
+                (below_baseline("gpt", "loss", 0.42), below_baseline("lstm", "loss", 0.42)),
             ),
         ),
     ],
