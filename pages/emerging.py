@@ -43,5 +43,6 @@ st.markdown(
     "adds only a log factor), like the recurrent models — but unlike them it is parallel over time. The "
     "selective scan runs on two levels (chunks of L ≈ √n steps, scanned step by step all chunks at once, then "
     "one carry per chunk); the real Mamba fuses that scan into one GPU kernel, which keeps the d × N states out of "
-    "memory — here they are written out, so it is still the slowest model per step."
+    "memory — here they are written out, so on a CPU it is no faster per step than the LSTM: compare their "
+    "measured points at the largest n (add selective-ssm to the comparison to see it)."
 )

@@ -91,8 +91,11 @@ st.subheader("The models")
 model_cards(shown)
 st.markdown(
     "**What to notice.** In the gradient panel the Transformer's rows stay bright across the whole input: "
-    "attention gives every input a one-step path to the loss, so nothing vanishes with distance. In the "
-    "complexity panel its time per step bends upward with n (the n² score matrix) where the recurrent models "
-    "grow linearly — while its activation memory stays linear, because the fused attention kernel recomputes "
-    "the scores in backward instead of storing them."
+    "attention gives every input a one-step path to the loss, so nothing vanishes with distance (the caption "
+    "under the profile: about ×1.0 per step back in a default run). On this 20-symbol task the LSTM's decay is "
+    "near ×1.0 too; the recurrent page shows where recurrence loses the signal. In the complexity panel the "
+    "dashed lines are the declared costs, n² for attention's score matrix against n for recurrence; up to "
+    "n = 256 the measured times of both stay within a few-fold of each other and are noisy while runs train "
+    "(the Complexity lab measures further out). Its activation memory stays linear, because the fused "
+    "attention kernel recomputes the scores in backward instead of storing them."
 )

@@ -141,11 +141,59 @@ COMPLEXITY_MODELS = ("rnn", "lstm", "gru", "gpt")  # the issue's set: recurrent 
 COMPLEXITY_LENGTHS = (64, 128, 256, 512, 1024, 2048)
 
 
+COMPLEXITY_TARGET_S = 10.0  # issue #18: the command below, start-up included, with nothing kept on disk
+
+
+def complexity_command(d: int = 64, batch_size: int = 8) -> list[str]:
+    """The issue's command line: the full time + FLOPs sweep, every point measured (``--fresh``)."""
+    lengths = ",".join(map(str, COMPLEXITY_LENGTHS))
+    return [
+        *("complexity", "--models", ",".join(COMPLEXITY_MODELS), "--lengths", lengths, "--metrics", "time,flops"),
+        *("--d", str(d), "--batch-size", str(batch_size), "--fresh", "--quiet", "--json"),
+    ]
+
+
+def time_complexity_command(d: int = 64, batch_size: int = 8) -> dict:
+    """``python -m seqlab complexity …`` run as a user runs it (a new process: Python, torch and seqlab start
+    up) over an empty ``SEQLAB_HOME``: wall seconds, the CPU seconds the process used (what the wall time
+    would be alone on the machine, near enough: it measures with one thread) and its fitted exponents."""
+    import json
+    import os
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as home:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "seqlab", *complexity_command(d, batch_size)],
+            env={**os.environ, "SEQLAB_HOME": home},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "command": "python -m seqlab " + " ".join(complexity_command(d, batch_size)),
+        "seconds": wall,
+        "cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "sweep_seconds": out["seconds"],
+        "target_seconds": COMPLEXITY_TARGET_S,
+        "exponents": {f"{f['model']}:{f['metric']}": round(f["exponent"], 3) for f in out["fits"]},
+    }
+
+
 def bench_complexity(d: int = 64, batch_size: int = 8) -> list[dict]:
     """The full sweep (n = 64 … 2048; RNN, LSTM, GRU and a one-layer Transformer at d = 64, batch 8, as the
     CLI's default), timed with time + FLOPs only and with every metric, then the attention operation alone;
     each time/FLOP exponent's distance from theory (target: within ±0.15 for the recurrent models and the
-    attention op; a Transformer layer's FLOPs include its n·d² projections, so it sits below 2)."""
+    attention op; a Transformer layer's FLOPs include its n·d² projections, so it sits below 2). Every point is
+    measured (``fresh``), none read from the disk cache. Then the time + FLOPs sweep as a command, start-up
+    included (``time_complexity_command``; target < 10 s)."""
     from .complexity.sweep import structure_at, sweep
 
     rows = []
@@ -156,7 +204,7 @@ def bench_complexity(d: int = 64, batch_size: int = 8) -> list[dict]:
     ):
         structure_at.cache_clear()  # measure the tracing too, not a cached answer
         t = time.perf_counter()
-        out = sweep(list(models), list(COMPLEXITY_LENGTHS), d, batch_size, metrics=metrics)
+        out = sweep(list(models), list(COMPLEXITY_LENGTHS), d, batch_size, metrics=metrics, fresh=True)
         seconds = time.perf_counter() - t
         fits = {
             f"{f.model}:{f.metric}": round(f.exponent - f.theory, 3) for f in out.fits if f.metric in ("ms", "flops")
@@ -169,6 +217,7 @@ def bench_complexity(d: int = 64, batch_size: int = 8) -> list[dict]:
                 "exponent_minus_theory": fits,
             }
         )
+    rows.append(time_complexity_command(d, batch_size))
     return rows
 
 

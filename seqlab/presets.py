@@ -124,6 +124,11 @@ class Preset:
         return list(self.models)
 
 
+def slug(name: str) -> str:
+    """A preset's name as it appears in a link: ``Memory: copy with delay 20`` → ``memory-copy-with-delay-20``."""
+    return "-".join(w for w in "".join(c if c.isalnum() else " " for c in name.lower()).split())
+
+
 def settings_of(models, task: str) -> set[str]:
     """The flat setting names that ``models`` (any of them) and ``task`` have."""
     names = {"model", "task", "seq_len", *MODEL_FIELDS, *TRAIN_FIELDS, *flat_task_options(task)}

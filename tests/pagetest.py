@@ -59,18 +59,20 @@ def specs(at) -> list[dict]:
 
 
 def titles(spec_list):
-    out = []
-    for s in spec_list:
-        t = s.get("title")
-        out.append(t.get("text") if isinstance(t, dict) else t)
-    return out
+    return [_title(s) for s in spec_list]
+
+
+def _title(spec: dict) -> str | None:
+    """A chart's title as one line (a wrapped title is a list of lines)."""
+    t = spec.get("title")
+    t = t.get("text") if isinstance(t, dict) else t
+    return " ".join(t) if isinstance(t, list) else t
 
 
 def chart_data(at, title: str, dataset: str | None = None) -> pd.DataFrame:
     """The rows behind the chart whose title starts with ``title`` (datasets travel as Arrow IPC streams)."""
     for c in charts(at):
-        t = json.loads(c.proto.spec).get("title")
-        if (t.get("text") if isinstance(t, dict) else t or "").startswith(title):
+        if (_title(json.loads(c.proto.spec)) or "").startswith(title):
             frames = [
                 pa.ipc.open_stream(d.data.data).read_pandas() for d in c.proto.datasets if dataset in (None, d.name)
             ]

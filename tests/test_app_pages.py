@@ -93,6 +93,7 @@ def test_foundations_mlp_trains_then_refuses_a_longer_sequence(page):
     asked = "number of symbols L = 6 (12 input positions)"
     assert any(
         f"refuses {asked}; trained on number of symbols L = 3: 6 input positions" in e.value
+        and "built for 6 input positions and cannot read 12" in e.value  # one unit, as the field says
         and "one block of weights" in e.value
         for e in at.error
     ), [e.value for e in at.error]

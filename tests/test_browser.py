@@ -283,3 +283,108 @@ def test_train_on_the_language_page_writes_samples_judged_against_the_grammar(se
     assert drawn >= 6, f"only {drawn} charts drew marks"
     assert "step 200" in text and "sentences grammatical" in text
     assert not _exceptions(page)
+
+
+# page coordinates (the viewport's top plus how far the page is scrolled) of the three panels' columns
+# and of the first chart in each
+PANEL_TOPS = """() => {
+    const scrolled = e => { let y = 0; for (let a = e.parentElement; a; a = a.parentElement) y += a.scrollTop || 0;
+                            return y; };
+    const top = e => e ? Math.round(e.getBoundingClientRect().top + scrolled(e)) : null;
+    return [...document.querySelectorAll('.st-key-seqlab-panels [data-testid="stColumn"]')].slice(0, 3)
+        .map(col => [top(col), top(col.querySelector('[data-testid="stVegaLiteChart"]'))]);
+}"""
+# the width of the first canvas-drawn chart, then each of ``lines`` measured in the font of a drawn SVG title
+TITLE_WIDTHS = """lines => {
+    const t = document.querySelector('[data-testid="stVegaLiteChart"] svg .role-title-text text');
+    const a = n => t.getAttribute(n), ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = [a('font-weight') || 'bold', a('font-size') || '15px', a('font-family') || 'sans-serif'].join(' ');
+    const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+    const chart = charts.find(c => c.querySelector('canvas')) || charts[0];
+    return [chart.getBoundingClientRect().width, ...lines.map(l => ctx.measureText(l).width)];
+}"""
+
+
+def test_presentation_mode_at_1280x720_shows_the_three_panels_above_the_fold_with_whole_titles(
+    server, browser, tmp_path
+):
+    """A projector's 1280×720: a link with present=1 puts the three panels under the title and Train bar,
+    and no chart title is cut. SVG titles are read as drawn (Vega ends a cut one with "…"); a heatmap
+    drawn on canvas has its title lines measured in the drawn titles' font against its width."""
+    import pandas as pd
+
+    from seqlab.ui import charts
+
+    pg = browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        _open(pg, f"{server}/recurrent?model=rnn&task=parity&seq_len=8&steps=200&eval_every=50&present=1")
+        pg.get_by_role("button", name="Train", exact=True).click()
+        # loss + metric, heatmap + latest profile, time + memory
+        drawn, text = _until(pg, lambda: _seen(pg, lambda d, t: d >= 6 and "completed" in t), 300) or _last
+        _until(pg, lambda: _all_charts_drawn(pg), 30, 200)
+        assert drawn >= 6 and "completed" in text, (drawn, text[-500:])
+        assert re.search(r"[?&]present=1(&|$)", pg.url), pg.url
+        tops = pg.evaluate(PANEL_TOPS)
+        assert len(tops) == 3 and all(col < 720 and chart is not None and chart < 720 for col, chart in tops), tops
+        claim = pg.evaluate(
+            "() => [...document.querySelectorAll('p')].find(p => p.innerText.startsWith('Claim.'))"
+            ".getBoundingClientRect().top"
+        )
+        assert claim > max(col for col, _ in tops), "the panels come before the claim"
+        assert pg.get_by_text("Settings and classic demos").count() == 1  # the settings folded away
+        svg_titles = pg.eval_on_selector_all(
+            f"{CHART} svg .role-title-text text, {CHART} svg .role-title-subtitle text",
+            "els => els.map(e => e.textContent)",
+        )
+        assert svg_titles and not [t for t in svg_titles if t.endswith("…")], svg_titles
+        heat = charts.grad_heatmap(pd.DataFrame(columns=["run", "step", "t", "norm", "log10"]), "rnn", large=True)
+        assert heat.title == "Gradient reaching each input — rnn"
+        width, *lines = pg.evaluate(TITLE_WIDTHS, heat.spec["title"]["text"])
+        assert all(w <= width for w in lines), (width, lines)
+        pg.screenshot(path=str(tmp_path / "present-1280x720.png"))
+        pg.screenshot(path=str(ARTIFACTS / "present-1280x720.png"))
+        assert not _exceptions(pg)
+    finally:
+        pg.close()
+
+
+def test_history_page_lists_overlays_and_opens_a_run_read_only(browser, tmp_path, monkeypatch):
+    """Its own server on a home holding two recorded runs: the table lists them, ticking both rows draws
+    them over each other, and a run's link opens it read-only; a traversal id gets a note."""
+    from storefake import fake_db_run
+
+    from seqlab.store import RunStore
+
+    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path / "home"))
+    store = RunStore()
+    fake_db_run(store, "run-rnn-a", records=30, flat={"seq_len": 6}, name="first")
+    fake_db_run(store, "run-lstm-b", records=30, flat={"model": "lstm", "seq_len": 6})
+    with _serve() as url:
+        pg = browser.new_page(viewport={"width": 1600, "height": 1300})
+        try:
+            _open(pg, f"{url}/history")
+            grid = pg.locator('[data-testid="stDataFrame"]')
+            grid.wait_for(timeout=60_000)
+            assert "2 of 2 runs" in pg.inner_text("body")
+            box = grid.bounding_box()
+            for row in (0, 1):  # the row markers: the grid's first column, rows 35 px below a 35 px header
+                pg.mouse.click(box["x"] + 15, box["y"] + 35 + 35 * row + 17)
+                pg.wait_for_timeout(1500)
+            drawn, text = _until(pg, lambda: _seen(pg, lambda d, t: d >= 4 and "Rename" in t), 120) or _last
+            _until(pg, lambda: _all_charts_drawn(pg), 30, 200)  # for the screenshot only
+            pg.screenshot(path=str(ARTIFACTS / "history-overlay.png"), full_page=True)
+            assert drawn >= 4 and "Delete 2 run(s)" in text, text[-1500:]
+            assert not _exceptions(pg)
+
+            _open(pg, f"{url}/history?run=run-lstm-b")
+            drawn, text = _until(pg, lambda: _seen(pg, lambda d, t: d >= 3 and "Read-only" in t), 120) or _last
+            pg.screenshot(path=str(ARTIFACTS / "history-read-only.png"), full_page=True)
+            assert "Read-only" in text and "Run again with these settings" in text and "Rename" not in text
+            assert drawn >= 3
+
+            _open(pg, f"{url}/history?run=..%2F..%2Fetc%2Fpasswd")
+            notes = pg.eval_on_selector_all('[data-testid="stAlert"]', "els => els.map(e => e.innerText)")
+            assert any("is not a run id" in n for n in notes), notes
+            assert not _exceptions(pg)
+        finally:
+            pg.close()

@@ -10,6 +10,7 @@ from seqlab.complexity.quick import quick_sweep
 from seqlab.complexity.sweep import fit_slope, flops, parse_lengths, sweep
 from seqlab.config import RunConfig
 from seqlab.errors import ConfigError
+from seqlab.models.registry import MODELS, model_class
 from seqlab.train import Trainer
 from seqlab.train.bare import bare_step
 
@@ -299,3 +300,124 @@ def test_quick_sweep_reads_the_disk_cache_and_forget_measures_again(monkeypatch)
     quick.forget(("gru",), (8, 16), 8, 2)
     with pytest.raises(pytest.fail.Exception, match="measured a cached point"):
         quick.quick_sweep(("gru",), (8, 16), 8, 2, 1)
+
+
+# -- the fast sweep: FLOPs of one example, lengths largest first, the fastest of few steps ----------------------
+@pytest.mark.parametrize("model", [m for m in MODELS if model_class(m).batch_linear_flops])
+def test_a_step_s_flops_are_the_batch_times_one_example_s_where_the_model_declares_so(model):
+    from seqlab.complexity.sweep import _trainer, counted_flops, instrumented_step
+
+    flops = instrumented_step(_trainer(model, 6, 8, 3), memory=False)["flops"]
+    assert flops > 0 and counted_flops(_trainer(model, 6, 8, 3)) == flops
+
+
+def test_moe_and_s4d_flops_are_not_linear_in_the_batch_so_the_whole_batch_is_counted():
+    from seqlab.complexity.sweep import _trainer, counted_flops, instrumented_step
+
+    def flops(model, batch_size, **options):
+        flat = {"model": model, "task": "parity", "seq_len": 6, "hidden": 8, "batch_size": batch_size, **options}
+        return instrumented_step(Trainer(RunConfig.from_flat(flat)), memory=False)["flops"]
+
+    # a tight capacity: every expert is full, and C = ⌈0.5·k·N/E⌉ is 2 for N = 6 tokens but 5 (not 6) for 18
+    assert flops("moe", 3, capacity_factor=0.5) < 3 * flops("moe", 1, capacity_factor=0.5)
+    assert flops("ssm", 3) < 3 * flops("ssm", 1)  # S4D's kernel is built once per batch
+    for model in ("moe", "ssm"):
+        assert counted_flops(_trainer(model, 6, 8, 3)) == instrumented_step(_trainer(model, 6, 8, 3), False)["flops"]
+
+
+@pytest.mark.parametrize("stale", [5, None, {"flops": "many"}, {"flops": -1.0}, {"flops": float("nan")}, {"ms": True}])
+def test_a_stored_point_that_is_not_a_measurement_is_ignored_with_a_note_and_measured_again(stale, caplog):
+    from seqlab.complexity import cache
+    from seqlab.complexity.sweep import measure_point, point_key
+
+    key = point_key("rnn", 4, 4, 1)
+    path = cache.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": cache.FORMAT, "points": {"other": {"flops": 7.0}, key: stale}}))
+    with caplog.at_level("WARNING", logger="seqlab.complexity.cache"):
+        row = measure_point("rnn", 4, 4, batch_size=1, repeats=1, metrics=("flops",))
+    assert not row["cached"] and row["flops"] > 0
+    assert "ignoring 1 of 2 points in the complexity cache" in caplog.text
+    assert json.loads(path.read_text())["points"] == {
+        "other": {"flops": 7.0},
+        key: {"flops": row["flops"], "params": row["params"]},
+    }
+
+
+def test_the_cli_measures_again_over_a_corrupt_cache_with_a_note_and_rebuilds_it(capsys, caplog):
+    from seqlab.complexity import cache
+
+    path = cache.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"format": 1, "points": {"truncated')
+    argv = ["complexity", "--models", "rnn", "--lengths", "4,8", "--d", "4", "--batch-size", "1"]
+    with caplog.at_level("WARNING", logger="seqlab.complexity.cache"):
+        assert main([*argv, "--metrics", "flops", "--quiet", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "ignoring the complexity cache" in caplog.text and "it cannot be read" in caplog.text
+    assert [r["cached"] for r in out["rows"]] == [False, False]
+    rebuilt = json.loads(path.read_text())
+    assert rebuilt["format"] == cache.FORMAT and len(rebuilt["points"]) == 2
+
+
+def test_a_sweep_from_n_1_over_a_length_no_chunk_divides_gives_finite_counts_and_fits():
+    # n = 1 is one step of every recurrence and a 1×1 attention; n = 7 leaves the selective scan a partial chunk
+    out = sweep(["rnn", "gpt", "selective-ssm"], [1, 7], d=4, batch_size=2, repeats=1, metrics=("flops",))
+    assert all(r["flops"] > 0 for r in out.rows) and len(out.rows) == 6
+    assert all(f.metric == "flops" and 0.5 < f.exponent < 2.5 and f.stderr == 0.0 for f in out.fits)
+
+
+def test_the_panel_bench_draws_the_second_visit_and_the_restart_from_kept_points_in_its_own_home():
+    import os
+
+    from seqlab.complexity import cache
+    from seqlab.ui.bench import bench_complexity_panel
+
+    home = os.environ["SEQLAB_HOME"]
+    out = bench_complexity_panel(models=("rnn",), d=4, lengths=(4, 8))
+    assert out["kept"] == [False, True, True] and out["lengths"] == [4, 8]
+    assert os.environ["SEQLAB_HOME"] == home and not cache.cache_path().exists()  # the user's home untouched
+
+
+def test_each_model_is_measured_largest_n_first_with_one_warm_up_and_a_cached_point_passes_it_on(monkeypatch):
+    import seqlab.complexity.sweep as sw
+
+    timed = []  # (model, n, warm_up) of every timing
+
+    def fake(trainer, repeats, warm_up):
+        timed.append((trainer.config.model.name, trainer.config.task.seq_len, warm_up))
+        return 1.0
+
+    monkeypatch.setattr(sw, "timed_steps", fake)
+    sw.measure_point("gru", 16, 4, batch_size=1, repeats=1, metrics=("time",))  # kept: the largest gru point
+    timed.clear()
+    out = sweep(["rnn", "gru"], [4, 8, 16], d=4, batch_size=1, repeats=1, metrics=("time",))
+    assert timed == [("rnn", 16, True), ("rnn", 8, False), ("rnn", 4, False), ("gru", 8, True), ("gru", 4, False)]
+    assert [(r["model"], r["n"]) for r in out.rows] == [(m, n) for m in ("rnn", "gru") for n in (4, 8, 16)]
+
+
+def test_a_point_s_time_is_the_median_of_its_steps_and_one_step_once_a_step_is_long(monkeypatch):
+    import types
+
+    import seqlab.complexity.sweep as sw
+
+    def timed(durations_ms, warm_up=False):
+        clock, left = [0.0], list(durations_ms)
+        steps = []
+
+        def step(trainer):
+            steps.append(trainer)
+            clock[0] += left.pop(0) / 1000 if trainer == "timed" else 0.0
+
+        monkeypatch.setattr(sw, "bare_step", step)
+        monkeypatch.setattr(sw, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+        return sw.timed_steps("timed", repeats=3, warm_up=warm_up), len(steps)
+
+    assert timed([30, 50, 40]) == (pytest.approx(40), 3)
+    assert timed([30, 31, 99]) == (
+        pytest.approx(30.5),
+        2,
+    )  # two agree within 10 %: a third would not move the median by more
+    assert timed([250, 240, 230]) == (pytest.approx(250), 1)  # past 0.1 s one step is the measurement
+    assert timed([20, 90, 15]) == (pytest.approx(55), 2)  # the sum passed 0.1 s
+    assert timed([500, 30, 31], warm_up=True) == (pytest.approx(30.5), 3)  # the first step, slow, is not timed

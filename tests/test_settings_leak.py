@@ -170,10 +170,10 @@ def test_a_loaded_preset_is_in_the_link_and_the_link_shows_its_note():
     assert not any(preset.notice in s.value for s in shared.success) and "preset" not in _query(shared)
 
 
-def test_the_projector_switch_is_in_the_link_on_every_page():
-    at = app({"large": "1"})
+def test_the_presentation_switch_is_in_the_link_on_every_page():
+    at = app({"large": "1"})  # the old projector switch's spelling still opens it
     assert at.toggle(key="seqlab_large").value is True
     at.switch_page("pages/recurrent.py").run()
-    assert _query(at).get("large") == "1"
+    assert _query(at).get("present") == "1" and "large" not in _query(at)
     at.toggle(key="seqlab_large").set_value(False).run()
-    assert "large" not in _query(at)
+    assert "present" not in _query(at)

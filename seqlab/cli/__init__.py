@@ -13,11 +13,11 @@ import sys
 
 from ..config import RunConfig
 from ..errors import SeqlabError
-from . import bench, catalog, classics, complexity, experiments, export, runs, search, sweep, train
+from . import bench, catalog, classics, complexity, experiments, export, record, runs, search, sweep, train
 from .common import Parser, UsageError, one_line
 from .render import render
 
-COMMANDS = (catalog, train, runs, sweep, export, bench, complexity, search, experiments, classics)
+COMMANDS = (catalog, train, runs, record, sweep, export, bench, complexity, search, experiments, classics)
 
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 

@@ -26,6 +26,9 @@ def register(sub) -> None:
         "--record", action="store_true", help="instead: a step with and without recording, and listing 1,000 runs"
     )
     s.add_argument(
+        "--history", action="store_true", help="instead: the History page's listing, table and script with 1,000 runs"
+    )
+    s.add_argument(
         "--presets", action="store_true", help="instead: every page's presets trained headless, time to lesson each"
     )
     s.add_argument("--page", help="with --presets: only this page's presets")
@@ -71,20 +74,32 @@ def _show_diagnostics(rows, args) -> None:
 
 def _complexity(args) -> list:
     from ..bench import bench_complexity
+    from ..ui.bench import bench_complexity_panel  # the CLI, like app.py, is an entry point: it may reach the UI
 
-    return bench_complexity()
+    return [*bench_complexity(), bench_complexity_panel()]
 
 
 def _show_complexity(rows, args) -> None:
     from ..bench import COMPLEXITY_LENGTHS
 
-    print(f"full sweep at n = {COMPLEXITY_LENGTHS}, d = 64, batch 8, 1 thread (target < 10 s)")
-    for r in rows:
+    sweeps, command, panel = rows[:3], rows[3], rows[4]
+    print(f"full sweep at n = {COMPLEXITY_LENGTHS}, d = 64, batch 8, 1 thread, every point measured")
+    for r in sweeps:
         print(f"  {r['models']:<18} measuring {r['metrics']:<26} {r['seconds']:6.1f} s")
     print("  fitted exponent − theory (target |·| ≤ 0.15 for the recurrent models and attention-op):")
-    for r in (rows[0], rows[2]):
+    for r in (sweeps[0], sweeps[2]):
         for k, v in r["exponent_minus_theory"].items():
             print(f"    {k:<24} {v:+.2f}")
+    print(
+        f"the command with start-up, nothing kept: {command['seconds']:.1f} s wall, {command['cpu_seconds']:.1f} s CPU "
+        f"(target < {command['target_seconds']:g} s; the sweep itself {command['sweep_seconds']:.1f} s)"
+    )
+    print(f"  {command['command']}")
+    print(
+        f"a page's complexity panel ({panel['models']} at n = {panel['lengths']}): first visit "
+        f"{panel['first_visit_s']:.2f} s (measures), second visit {panel['second_visit_s']:.3f} s, after a restart "
+        f"{panel['after_restart_s']:.3f} s (target: second visit < {panel['target_seconds']:g} s)"
+    )
 
 
 def _ssm(args) -> list:
@@ -125,6 +140,22 @@ def _show_ssm(rows, args) -> None:
         + f" ms, exponent {r['no_scan_time_exponent']:.2f}; the scan alone (forward + backward): "
         + ", ".join(f"{v:.1f}" for v in r["scan_alone_ms"])
         + f" ms, exponent {r['scan_alone_time_exponent']:.2f} ± {r['scan_alone_time_exponent_stderr']:.2f}"
+    )
+
+
+def _history(args) -> list:
+    from ..ui.bench import bench_history  # an entry point may reach the UI (as --live does)
+
+    return [bench_history()]
+
+
+def _show_history(rows, args) -> None:
+    r = rows[0]
+    print(
+        f"History page with {r['runs']:,} runs: listing {1000 * r['list_s']:.0f} ms, "
+        f"table {1000 * r['table_s']:.0f} ms, "
+        f"the page's script {1000 * r['page_first_s']:.0f} ms first, {1000 * r['page_s']:.0f} ms again "
+        f"({r['rows_shown']:,} rows sent; target < 1 s)"
     )
 
 
@@ -276,6 +307,7 @@ MODES = {
     "complexity": (_complexity, _show_complexity),
     "ssm": (_ssm, _show_ssm),
     "live": (_live, _show_live),
+    "history": (_history, _show_history),
     "search": (_search, _show_search),
     "record": (_record, _show_record),
     "presets": (_presets, _show_presets),

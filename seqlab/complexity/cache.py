@@ -10,13 +10,15 @@ batch size, the torch version and the machine — so a number measured under oth
 reused; a point gains metrics as they are measured. Each write re-reads the file, merges, writes a
 temporary file and renames it over the old one (atomic on POSIX), so a reader never sees half a file
 and two writers lose at most each other's newest points. A file that cannot be read (corrupt, or of
-another format) is ignored with a logged warning and replaced by the next write.
+another format) is ignored with a logged warning and replaced by the next write; so is a point that is not
+a measurement (a value that is not a finite number ≥ 0), which is measured again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import tempfile
@@ -69,7 +71,22 @@ def _read(path: Path) -> dict[str, dict]:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT or not isinstance(raw.get("points"), dict):
         log.warning("ignoring the complexity cache %s: not format %d", path, FORMAT)
         return {}
-    return raw["points"]
+    points = {k: v for k, v in raw["points"].items() if _valid(v)}
+    if len(points) < len(raw["points"]):
+        log.warning(
+            "ignoring %d of %d points in the complexity cache %s: not a measurement (they are measured again)",
+            len(raw["points"]) - len(points),
+            len(raw["points"]),
+            path,
+        )
+    return points
+
+
+def _valid(values) -> bool:
+    """A stored point is metric → a finite number ≥ 0 (a hand edit or another version may have left anything)."""
+    return isinstance(values, dict) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in values.values()
+    )
 
 
 def load() -> dict[str, dict]:

@@ -2,7 +2,7 @@
 
     seqlab complexity --models rnn,lstm,gpt --lengths 64,128,256,512 [--d 64] [--json]
 
-Per (model, n): wall time of one training step (median of repeats, 1 thread), the bytes autograd
+Per (model, n): wall time of one training step (median of a few, 1 thread), the bytes autograd
 saves for backward, the step's peak memory (``memory.PeakMemory``), the FLOPs of forward + backward
 counted by ``torch.utils.flop_counter`` plus, for kernels that counter cannot see (PyTorch's fused
 RNN/LSTM/GRU and attention on CPU), the model's own analytic count (``SeqModel.uncounted_flops``),
@@ -28,6 +28,7 @@ from ..errors import ConfigError
 from ..models.base import Cost, ModelInfo
 from ..models.registry import model_class
 from ..models.transformer import attention_flops
+from ..tasks.base import Batch
 from ..train.bare import bare_step
 from ..train.engine import Trainer, training_loss
 from . import cache
@@ -67,7 +68,7 @@ def flops(model: str, n: int, d: int, batch_size: int, task: str | None = None) 
     return instrumented_step(_trainer(model, n, d, batch_size, task))["flops"]
 
 
-def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
+def instrumented_step(trainer: Trainer, memory: bool = True, batch: Batch | None = None) -> dict:
     """One forward + backward under every counter at once: FLOPs and the step's peak memory
     (``StepCounter``; plus the model's formula for fused kernels the counter cannot see) and bytes saved
     for backward (saved-tensor hooks, each storage once). The optimizer update is left out: its cost
@@ -77,7 +78,8 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
     model's ``formula_counted`` a recurrent kernel returns zeros and is counted by its formula, and fused
     attention returns zeros (``StepCounter``'s skip) and is counted by ``uncounted_flops`` — the formulas
     the tests check against the count of the explicit computation. No count depends on values, so the
-    total is unchanged, and the pass costs a small fraction of a step."""
+    total is unchanged, and the pass costs a small fraction of a step. ``batch``: another than the trainer's
+    (``counted_flops`` counts one example)."""
     params = {p.data_ptr() for p in trainer.model.parameters()}
     saved: dict[tuple, int] = {}
 
@@ -86,7 +88,7 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
             saved[(t.data_ptr(), tuple(t.shape), t.dtype)] = t.numel() * t.element_size()
         return t
 
-    batch = trainer.sample()
+    batch = trainer.sample() if batch is None else batch
     trainer.optimizer.zero_grad(set_to_none=True)
     model = trainer.model
     formulas = (
@@ -106,14 +108,20 @@ def instrumented_step(trainer: Trainer, memory: bool = True) -> dict:
     }
 
 
-STABLE = 0.1  # two steps within 10 % of each other: a third would not move the median by more
+STABLE = 0.1  # two steps within 10 % of each other: a third would not move the estimate by more
+ONE_STEP_S = 0.1  # a step this long is timed once: scheduler noise is a small part of it, and it is most of the sweep
 
 
-def timed_steps(trainer: Trainer, repeats: int, budget_s: float = 0.5, warm_up: bool = True) -> float:
-    """Median ms of up to ``repeats`` full training steps after a warm-up step (a first step at a new
-    length pays one-off costs — fresh memory, kernel set-up: measured here, an LSTM's first step at
-    n = 1024 took 1.7× its next). At least one step; fewer once they exceed the budget or two agree
-    within ``STABLE``."""
+def timed_steps(trainer: Trainer, repeats: int, budget_s: float = ONE_STEP_S, warm_up: bool = True) -> float:
+    """Median ms of up to ``repeats`` full training steps: at least one; fewer once their sum exceeds
+    ``budget_s`` or two agree within ``STABLE``. (The fastest step would resist other processes' load better,
+    but on a loaded machine it moved the recurrent models' time exponents up by 0.05–0.2 from the median's,
+    the numbers the pages and the issue quote: the estimator stays.)
+
+    ``warm_up`` runs an untimed step first: the first step at a length larger than any before it pays
+    one-off costs (fresh memory, kernel set-up: measured here, an LSTM's first step at n = 1024 took 1.7×
+    its next). At a length no larger than one already stepped in this process it is not needed (``sweep``
+    measures each model's lengths largest first for this)."""
     if warm_up:
         bare_step(trainer)
     times: list[float] = []
@@ -169,16 +177,17 @@ def measure_point(
     task: str | None = None,
     metrics: tuple[str, ...] = tuple(METRIC_GROUPS),
     fresh: bool = False,
+    warm_up: bool = True,
 ) -> dict:
     """The chosen metrics of one (model, n, d): a row of ``sweep`` (unmeasured metrics are None). Metrics
     already in the disk cache (``cache``) are read from it unless ``fresh``; what is measured is stored.
-    ``row["cached"]`` says whether nothing had to be measured."""
+    ``row["cached"]`` says whether nothing had to be measured. ``warm_up``: see ``timed_steps``."""
     key = point_key(model, n, d, batch_size, task)
     known = {} if fresh else cache.get(key)
     missing = tuple(m for m in metrics if any(k not in known for k in METRIC_GROUPS[m]))
     row = {"model": model, "n": n, "d": d, **known}
     if missing:
-        measured = _measure(model, n, d, batch_size, repeats, task, missing)
+        measured = _measure(model, n, d, batch_size, repeats, task, missing, warm_up)
         new = {k: measured[k] for m in missing for k in METRIC_GROUPS[m]} | {"params": measured["params"]}
         cache.store({key: new})
         row.update(new)
@@ -189,16 +198,29 @@ def measure_point(
     return row
 
 
-def _measure(model, n, d, batch_size, repeats, task, metrics) -> dict:
+def counted_flops(trainer: Trainer) -> float:
+    """FLOPs of one training step (the fast pass: no memory counters). Where the model declares its FLOPs
+    linear in the batch (``SeqModel.batch_linear_flops``), one example is counted and multiplied: the same
+    number (tested), for a fraction of the cost, since the pass still runs every matrix product (a GPT layer
+    at n = 2048, batch 8: 14× less)."""
+    batch_size = trainer.config.train.batch_size
+    if batch_size > 1 and trainer.model.batch_linear_flops:
+        one = trainer.task.sample(1, trainer.generator).to(trainer.device)
+        return batch_size * instrumented_step(trainer, memory=False, batch=one)["flops"]
+    return instrumented_step(trainer, memory=False)["flops"]
+
+
+def _measure(model, n, d, batch_size, repeats, task, metrics, warm_up=True) -> dict:
     if model in OPS:
         return OPS[model].measure(n, d, batch_size, repeats)
     trainer = _trainer(model, n, d, batch_size, task)
     row = {"params": trainer.model.param_count()}
-    if "flops" in metrics or "memory" in metrics:
-        row.update(instrumented_step(trainer, memory="memory" in metrics))
+    if "memory" in metrics:  # counts the FLOPs too, and runs every kernel: a warm-up
+        row.update(instrumented_step(trainer, memory=True))
+    elif "flops" in metrics:
+        row["flops"] = counted_flops(trainer)
     if "time" in metrics:
-        # with memory every kernel ran above, a warm-up; FLOPs alone skipped the big ones
-        row["ms"] = timed_steps(trainer, repeats, warm_up="memory" not in metrics)
+        row["ms"] = timed_steps(trainer, repeats, warm_up=warm_up and "memory" not in metrics)
     if "graph" in metrics:
         row.update(structure_at(model, n, task))
     return row
@@ -372,12 +394,18 @@ def sweep(
     total, done, t0 = len(models) * len(lengths), 0, time.perf_counter()
     for name in models:
         info = info_of(name)
-        measured: list[dict] = []
-        for n in lengths:
+        by_n: dict[int, dict] = {}
+        # largest n first: its warm-up step grows the process's memory to what every smaller n needs, so a
+        # model pays one warm-up, not one per length
+        warm_up = True
+        for n in sorted(lengths, reverse=True):
             if progress:
                 progress(done, total, f"{name} n={n}")
-            measured.append(measure_point(name, n, d, batch_size, repeats, metrics=metrics, fresh=fresh))
+            by_n[n] = measure_point(name, n, d, batch_size, repeats, metrics=metrics, fresh=fresh, warm_up=warm_up)
+            # a point read from the cache ran nothing, so the next one measured still needs the warm-up
+            warm_up = warm_up and by_n[n]["cached"]
             done += 1
+        measured = [by_n[n] for n in lengths]
         rows += with_theory(measured, info)
         ns = [r["n"] for r in measured]
         for metric, cost in FITTED:

@@ -127,6 +127,9 @@ class SeqModel(nn.Module):
     # weight-sized temporaries alive during backward, e.g. per-time-step weight gradients being summed;
     # 3 is the most measured (RNN, GRU, SSMs: a loop over time); a family that measured fewer says so
     backward_weight_copies: ClassVar[float] = 3.5
+    # a training step's FLOPs are batch_size × one example's: every counted operation grows with the batch
+    # alone (the complexity sweep counts one example and multiplies); False where shapes depend on the batch
+    batch_linear_flops: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -57,7 +57,7 @@ class MLP(SeqModel):
         T = batch.x.shape[1]
         if self.length != T:
             raise LengthMismatchError(
-                f"this MLP was built for sequences of length {self.length} and cannot read length {T}: "
+                f"this MLP was built for {self.length} input positions and cannot read {T}: "
                 f"it has one block of weights per input position ({self.length} blocks). "
                 "A recurrent network reuses one set of weights at every step, so it can.",
                 "task.seq_len",

@@ -119,6 +119,7 @@ class MoE(GPT):
     )
     Options = MoEOptions
     capabilities = Capabilities(causal=True, attention_maps=True, expert_load=True)
+    batch_linear_flops = False  # expert capacity ⌈factor·k·B·T/E⌉ is rounded up per batch, not per example
     # measured: the router's scores and every expert's dispatched copy on top of a Transformer block
     activation_factor = 36.0
     eval_activation_fraction = 0.4

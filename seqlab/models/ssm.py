@@ -160,6 +160,7 @@ class _SSMBase(SeqModel):
 
 
 class S4D(_SSMBase):
+    batch_linear_flops = False  # the kernel K is built once per batch, whatever its size
     info = ModelInfo(
         title="State-space model (S4D)",
         year=2022,

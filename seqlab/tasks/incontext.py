@@ -78,8 +78,8 @@ class FewShot(Task):
         o = self.options
         if self.seq_len > self.max_seq_len:
             raise ConfigError(
-                f"{self.seq_len} examples need {self.seq_len} distinct keys but key_vocab is {o.key_vocab}; "
-                "raise --key-vocab or lower --seq-len",
+                f"{self.seq_len} examples need {self.seq_len} distinct keys but key vocab is {o.key_vocab}; "
+                f"raise key vocab or lower {self.seq_len_meaning}",
                 "task.seq_len",
             )
         if o.min_len > self.seq_len:

@@ -42,8 +42,8 @@ class Recall(Task):
     def validate(self) -> None:
         if self.seq_len > self.options.key_vocab:
             raise ConfigError(
-                f"{self.seq_len} pairs need at least {self.seq_len} distinct keys but key_vocab is "
-                f"{self.options.key_vocab}; raise --key-vocab or lower --seq-len",
+                f"{self.seq_len} pairs need at least {self.seq_len} distinct keys but key vocab is "
+                f"{self.options.key_vocab}; raise key vocab or lower {self.seq_len_meaning}",
                 "task.seq_len",
             )
 

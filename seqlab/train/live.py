@@ -426,10 +426,14 @@ class RunRegistry:
         p = job.progress()
         return f"{job.label}: {p.phase or job.status} ({p.done:,} of {p.total:,})"
 
-    def start_group(self, configs: list[tuple[str, RunConfig]], owner: str, observers=None) -> list[LiveRun]:
+    def start_group(
+        self, configs: list[tuple[str, RunConfig]], owner: str, observers=None, *, tag: str | None = None
+    ) -> list[LiveRun]:
         """Start runs that belong together (a comparison): all of them, or none with a clear error.
         ``observers()`` makes extra observers for each run (e.g. an attention recorder); they are
-        kept on the run as ``run.observers`` for the page to read."""
+        kept on the run as ``run.observers`` for the page to read. With ``tag`` the store records the runs
+        as one group with that tag (``seqlab record``'s recordings); without, app runs stay ungrouped, since
+        a group is what seed bands average over."""
         with self._lock:
             self._prune()
             busy = len(self._slots)
@@ -444,7 +448,10 @@ class RunRegistry:
         started: list[LiveRun] = []
         try:
             for r in runs:
-                recorder = self.store.writer(r.id, name=r.label, source="app") if self.store else None
+                recorder = None
+                if self.store is not None:
+                    grouped = {"group_id": group, "tag": tag, "source": "record"} if tag else {"source": "app"}
+                    recorder = self.store.writer(r.id, name=r.label, **grouped)
                 r.start(observers() if observers else (), on_end=self._release, recorder=recorder)
                 started.append(r)
         except Exception:

@@ -68,6 +68,122 @@ def bench_live(
     }
 
 
+def bench_complexity_panel(
+    models: tuple[str, ...] = ("rnn", "lstm", "gru"), d: int = 64, lengths: tuple[int, ...] | None = None
+) -> dict:
+    """How long a page's complexity panel takes to draw, three times over: a first visit with nothing kept
+    (it measures), a second visit to the same server, and a first visit after a restart (the disk cache
+    alone). A draw is what ``panels.complexity_panel`` does without Streamlit: the disk cache's check, the
+    quick sweep, the two charts, and their data as Arrow tables, the form the browser receives. Measured in
+    a temporary ``SEQLAB_HOME``: the user's kept measurements are neither used nor touched. Target: the
+    second visit < 1 s (issue #18). ``lengths``: the panel's own unless given."""
+    import os
+    import tempfile
+
+    import pandas as pd
+    import pyarrow as pa
+
+    from ..complexity.quick import all_kept, quick_sweep
+    from . import charts
+
+    if lengths is None:
+        from .panels import QUICK_LENGTHS as lengths
+
+    def draw() -> tuple[float, bool]:
+        t = time.perf_counter()
+        kept = all_kept(models, lengths, d)
+        rows = pd.DataFrame(quick_sweep(tuple(models), lengths, d))
+        for metric in ("ms", "bytes"):
+            for df in charts.complexity_chart(rows, list(models), metric).data.values():
+                pa.Table.from_pandas(df)
+        return time.perf_counter() - t, kept
+
+    before = os.environ.get("SEQLAB_HOME")
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["SEQLAB_HOME"] = home
+        try:
+            quick_sweep.cache_clear()
+            first, kept_first = draw()
+            second, kept_second = draw()
+            quick_sweep.cache_clear()  # a restarted server: only the disk cache is left
+            charts._complexity_spec.cache_clear()
+            restart, kept_restart = draw()
+        finally:
+            quick_sweep.cache_clear()
+            if before is None:
+                os.environ.pop("SEQLAB_HOME", None)
+            else:
+                os.environ["SEQLAB_HOME"] = before
+    return {
+        "models": ",".join(models),
+        "lengths": list(lengths),
+        "first_visit_s": first,
+        "second_visit_s": second,
+        "after_restart_s": restart,
+        "kept": [kept_first, kept_second, kept_restart],
+        "target_seconds": 1.0,
+    }
+
+
+def bench_history(runs: int = 1000, records: int = 20, rounds: int = 5) -> dict:
+    """The History page with ``runs`` recorded runs (made through the store's writer in a temporary
+    ``SEQLAB_HOME``): the store's listing, the page's table built from it, and the whole page script run
+    headless (``AppTest``: app.py's navigation, the filters, the table sent), first and median of ``rounds``.
+    The target is the page under 1 s."""
+    import os
+    import tempfile
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from streamlit.testing.v1 import AppTest
+
+    from ..store import RunStore
+    from ..train.records import StepRecord
+    from .history import history_table
+
+    models = ("rnn", "lstm", "gru")
+    before = os.environ.get("SEQLAB_HOME")
+    with tempfile.TemporaryDirectory(prefix="seqlab-bench-") as home:
+        os.environ["SEQLAB_HOME"] = home
+        try:
+            store = RunStore(home)
+            for i in range(runs):
+                cfg = RunConfig.from_flat({"model": models[i % 3], "task": "parity", "seed": i % 5})
+                w = store.writer(f"bench-{i:05d}", source="bench", tag="bench" if i % 2 else None)
+                w.on_start(SimpleNamespace(config=cfg, device="cpu"))
+                for s in range(1, records + 1):
+                    w.on_step(StepRecord(s, 1.0 / s, 0.5, [0.1] * 50, 0.01 * s))
+                w.close("completed")
+            t = time.perf_counter()
+            summaries = RunStore(home).list()
+            list_s = time.perf_counter() - t
+            t = time.perf_counter()
+            table = history_table(summaries)
+            table_s = time.perf_counter() - t
+            app = Path(__file__).resolve().parents[2] / "app.py"
+            at = AppTest.from_file(str(app), default_timeout=60)
+            at.run()
+            page = []
+            for _ in range(rounds + 1):
+                t = time.perf_counter()
+                at.switch_page("pages/history.py").run()
+                page.append(time.perf_counter() - t)
+            shown = len(at.dataframe[0].value) if at.dataframe else 0
+        finally:
+            if before is None:
+                os.environ.pop("SEQLAB_HOME", None)
+            else:
+                os.environ["SEQLAB_HOME"] = before
+    return {
+        "runs": len(table),
+        "list_s": list_s,
+        "table_s": table_s,
+        "page_first_s": page[0],
+        "page_s": statistics.median(page[1:]),
+        "rows_shown": shown,
+    }
+
+
 def bench_export(points: int = 400, runs: int = 3, rounds: int = 5) -> dict:
     """How long the export control takes: one loss chart as the live view draws it (``runs`` runs of
     ``points`` points, the frames' cap) rendered to PNG, SVG and CSV. The first PNG also starts the

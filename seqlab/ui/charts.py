@@ -43,7 +43,8 @@ class Figure:
     @property
     def title(self) -> str:
         t = self.spec.get("title", "")
-        return t.get("text", "") if isinstance(t, dict) else t
+        t = t.get("text", "") if isinstance(t, dict) else t
+        return " ".join(t) if isinstance(t, list) else t  # a wrapped title's lines
 
 
 def _named(name: str) -> alt.NamedData:
@@ -58,10 +59,40 @@ def _spec(chart: alt.TopLevelMixin, large: bool) -> dict:
     chart = (
         chart.configure_axis(labelFontSize=12 * s, titleFontSize=13 * s, grid=True, gridOpacity=0.4)
         .configure_legend(labelFontSize=12 * s, titleFontSize=12 * s, orient="bottom")
-        .configure_title(fontSize=15 * s, anchor="start")
+        .configure_title(fontSize=15 * s, subtitleFontSize=11 * s, anchor="start")
         .configure_view(strokeWidth=0)
     )
-    return chart.to_dict(validate=False)
+    return _wrapped_title(chart.to_dict(validate=False), large)
+
+
+# characters per title / subtitle line: what fits a third of the page (~250 px at 1280 px with the
+# sidebar open; ~360 px in presentation mode, whose fonts are 1.45× larger). Vega cuts a longer line
+# with "…" at the chart's width, and cut the model's name off the heatmaps' titles.
+TITLE_CHARS = {False: (26, 40), True: (24, 36)}
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken at spaces (a longer word stays whole; a
+    no-break space keeps two words together, e.g. a symbol and what it marks)."""
+    lines: list[str] = []
+    for word in (w for w in text.split(" ") if w):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def _wrapped_title(spec: dict, large: bool) -> dict:
+    title = spec.get("title")
+    if not title:
+        return spec
+    title = {"text": title} if isinstance(title, str) else dict(title)
+    chars, sub_chars = TITLE_CHARS[large]
+    for key, width in (("text", chars), ("subtitle", sub_chars)):
+        if isinstance(title.get(key), str):
+            title[key] = wrap(title[key], width)
+    return {**spec, "title": title}
 
 
 def _color(labels: tuple[str, ...], field: str = "run") -> alt.Color:
@@ -73,7 +104,7 @@ def _fig(spec: dict, **data) -> Figure:
     return Figure(spec, dict(data))
 
 
-def _baseline_layers(text: str, y_field: str = "y") -> list[alt.Chart]:
+def _baseline_layers(text: str, y_field: str = "y", labelled: bool = True) -> list[alt.Chart]:
     rule = (
         alt.Chart(_named("baseline"))
         .mark_rule(strokeDash=[6, 4], color="#666", strokeWidth=1.5)
@@ -85,7 +116,11 @@ def _baseline_layers(text: str, y_field: str = "y") -> list[alt.Chart]:
         .mark_text(align="right", dx=-4, dy=-7, color="#444")
         .encode(y=alt.Y(f"{y_field}:Q"), x=alt.value("width"), text=alt.Text("label:N"))
     )
-    return [rule, label]
+    return [rule, label] if labelled else [rule]
+
+
+# no-break spaces keep a mark and its meaning on one line when the subtitle wraps
+LOSS_SUBTITLE = "faded: raw · bold: smoothed · ◆\u00a0held-out · dashes: blind\u00a0guess"
 
 
 # -- loss ------------------------------------------------------------------------------------------
@@ -127,10 +162,12 @@ def _loss_spec(labels: tuple[str, ...], y_title: str, baseline: bool, large: boo
             ],
         )
     )
-    layers = [raw, smooth, held] + (_baseline_layers("blind baseline") if baseline else [])
+    # the rule unlabelled: a run that learns nothing sits on it, under any label drawn there; the
+    # subtitle says what the dashes are
+    layers = [raw, smooth, held] + (_baseline_layers("blind baseline", labelled=False) if baseline else [])
     return _spec(
         alt.layer(*layers).properties(
-            title=alt.Title("Loss", subtitle="faded: raw · bold: smoothed · ◆ held-out · dashes: blind guess"),
+            title=alt.Title("Loss", subtitle=LOSS_SUBTITLE),
             height=HEIGHT,
             width="container",
         ),

@@ -23,23 +23,20 @@ from ..bands import seed_label
 from ..config import RunConfig, TrainConfig
 from ..errors import SeqlabError
 from ..models.registry import MODELS, incompatibility, model_class
-from ..presets import Preset, settings_of  # noqa: F401 - the pages' and tests' names for them
+from ..presets import Preset, settings_of, slug  # noqa: F401 - the pages' and tests' names for them
 from ..schema import FieldSpec, field_spec
 from ..tasks.registry import TASKS, make_task, task_class
+from .present import presenting
 
 
 def _k(page: str, name: str) -> str:
     return f"{page}:{name}"
 
 
-# query keys that are not RunConfig settings: run ids, compare list, option sweep, preset, projector
-LINK_ONLY = ("runs", "models", "sweep", "preset", "large", "seeds")
+# query keys that are not RunConfig settings: run ids, compare list, option sweep, preset, presentation
+# mode (``large`` is its old spelling), seed band
+LINK_ONLY = ("runs", "models", "sweep", "preset", "present", "large", "seeds")
 MAX_SEEDS = 8  # the registry's slot cap (SEQLAB_MAX_RUNS, default 4) usually binds first
-
-
-def slug(name: str) -> str:
-    """A preset's name as it appears in a link: ``Memory: copy with delay 20`` → ``memory-copy-with-delay-20``."""
-    return "-".join(w for w in "".join(c if c.isalnum() else " " for c in name.lower()).split())
 
 
 def seed_state(
@@ -404,8 +401,8 @@ def sync_url(page: str, configs: list[tuple[str, RunConfig]], run_ids: list[str]
     preset = active_preset(page)
     if preset is not None:
         q["preset"] = slug(preset.name)  # the link shows the preset's note too
-    if st.session_state.get("seqlab_large"):
-        q["large"] = "1"
+    if presenting():
+        q["present"] = "1"
     if q != st.query_params.to_dict():
         st.query_params.from_dict(q)
 
@@ -455,17 +452,3 @@ def active_preset(page: str) -> Preset | None:
     chosen = _chosen_models(page)
     same_task = ss.get(_k(page, "task")) == preset.settings.get("task", ss.get(_k(page, "task")))
     return preset if same_task and list(chosen) == list(preset.models) else None
-
-
-def projector_toggle() -> bool:
-    """The sidebar's large-fonts switch, seeded once per session from the link's ``large=1``."""
-    ss = st.session_state
-    if "seqlab_large:seeded" not in ss:
-        ss["seqlab_large"] = st.query_params.get("large") in ("1", "true")
-        ss["seqlab_large:seeded"] = True
-    on = _toggle("Large fonts (projector)", "seqlab_large", False)
-    if on and st.query_params.get("large") != "1":
-        st.query_params["large"] = "1"
-    elif not on and "large" in st.query_params:
-        del st.query_params["large"]
-    return on

@@ -16,9 +16,9 @@ from .. import export
 from ..complexity.quick import all_kept, forget, quick_sweep
 from ..errors import SeqlabError
 from ..models.registry import model_class
-from ..presets import LessonWatch, watch_of, watched
+from ..presets import LessonWatch, slug, watch_of, watched
 from ..train.records import detect_blowup
-from . import charts, frames
+from . import charts, frames, present
 from .jobview import job_error, job_line, until_ended
 from .state import (
     keep_job,
@@ -51,7 +51,7 @@ def export_control(fig: charts.Figure, spec: dict, key: str | None = None) -> No
     --export``), far too much to render for every chart on every live redraw."""
     name = key or fig.title or hashlib.sha1(json.dumps(fig.spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
     stem = "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split()) or "chart"
-    with st.popover("Export", icon=":material/download:", key=f"export:{name}"):
+    with st.popover("Export ⤓", key=f"export:{name}"):
         a, b, c = st.columns(3)
         for col, fmt, make, mime in (
             (a, "PNG", lambda: export.to_png(spec), "image/png"),
@@ -80,6 +80,7 @@ def run_bar(page: str, configs, error: str | None, observers=None, preset=None) 
     if b1.button(
         "Train", type="primary", disabled=bool(error) or not configs or running, key=f"{page}:train", width="stretch"
     ):
+        st.session_state.pop(f"{page}:replay", None)
         try:
             from .state import owner
 
@@ -93,7 +94,9 @@ def run_bar(page: str, configs, error: str | None, observers=None, preset=None) 
             st.error(str(e), icon="⚠️")
     if b2.button("Stop", disabled=not running, key=f"{page}:stop"):
         reg.stop(ids)
-    if b3.button("Reset", disabled=not ids, key=f"{page}:reset"):
+    replaying = st.session_state.get(f"{page}:replay") is not None
+    if b3.button("Reset", disabled=not ids and not replaying, key=f"{page}:reset"):
+        st.session_state.pop(f"{page}:replay", None)
         reg.forget(ids)
         set_page_runs(page, [])
         st.rerun()
@@ -148,26 +151,56 @@ def lesson_line(runs) -> None:
 
 
 def live_panels(page: str, models: list[str], y_title: str = "loss") -> None:
+    """The page's runs as they train — or, while the page replays a recording, the recorded runs as they
+    trained (a replay's clock moves when this fragment polls)."""
+    with st.container(key=present.PANELS):  # presentation mode draws this right under the Train bar
+        _live_panels(page, models, y_title)
+
+
+def _live_panels(page: str, models: list[str], y_title: str) -> None:
     ids = page_runs(page)
-    runs = registry().visible(ids)
+    replay = active_replay(page)
+    if replay is not None:
+        st.info(
+            f"**Replay** — {replay.label}, at {_speed_text(replay.speed)}; nothing is training.",
+            icon="🔁",
+        )
+
+    def current():
+        return replay.runs if replay is not None else registry().visible(ids)
+
+    def lesson(runs):
+        if replay is not None:
+            replay_lesson_line(page, replay)
+        else:
+            lesson_line(runs)
+
+    runs = current()
     if not any(r.alive for r in runs):
         snaps = [r.snapshot() for r in runs]
-        lesson_line(runs)
+        lesson(runs)
         _status_line(snaps)
         _panels(page, snaps, models, y_title, poll_complexity=True)
         return
 
     @st.fragment(run_every=POLL_SECONDS)
     def _live():
-        runs = registry().visible(ids)
+        runs = current()
         snaps = [r.snapshot() for r in runs]
-        lesson_line(runs)
+        lesson(runs)
         _status_line(snaps)
         _panels(page, snaps, models, y_title, poll_complexity=False)
         if not any(s.running for s in snaps):
             st.rerun()  # all finished: one full rerun turns polling off and re-enables the buttons
 
     _live()
+
+
+def draw_panels(page: str, snaps, models: list[str], y_title: str = "loss") -> None:
+    """The three panels for runs that are not training (stored runs: the History page's overlays); the
+    complexity panel redraws itself while it measures, since nothing else on such a page polls."""
+    _status_line(snaps)
+    _panels(page, snaps, models, y_title, poll_complexity=True)
 
 
 def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: bool) -> None:
@@ -218,6 +251,7 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
             show(fig)
         if figs["latest"]:
             show(figs["latest"])
+            decay_caption(snaps)
         else:
             st.info(
                 "‖∂L/∂x_t‖ for every input step t, every logged step: vanishing gradients show as a dark "
@@ -226,6 +260,26 @@ def _panels(page: str, snaps, models: list[str], y_title: str, poll_complexity: 
     with c3:
         st.markdown("##### Complexity scaling")
         complexity_panel(list(dict.fromkeys(models)), large, poll=poll_complexity)
+
+
+def decay_caption(snaps) -> None:
+    """Under the gradient profile: each run's fitted decay per step back, the number its heatmap shows as colour."""
+    from ..diagnostics.decay import gradient_decay
+
+    parts = []
+    for s in snaps:
+        rec = next((r for r in reversed(s.train) if r.grad_by_time is not None), None)
+        fit = gradient_decay(rec.grad_by_time, frames.GRAD_FLOOR) if rec is not None else None
+        if fit is not None:
+            parts.append(
+                f"**{s.label}** ×{fit.per_step:.2f} per step back "
+                f"(first input / last: {fit.first_over_last:.1g}, step {rec.step:,})"
+            )
+    if parts:
+        st.caption(
+            "Fitted decay of ‖∂L/∂x_t‖ (a line through its log over t): " + "; ".join(parts) + ". "
+            "×1.00 means no decay: the first input gets as much signal as the last."
+        )
 
 
 def complexity_panel(models: list[str], large: bool = False, d: int = 64, poll: bool = True) -> None:
@@ -314,7 +368,9 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
     notes = seed_state(page, defaults, tuple(models), tuple(tasks), tuple(initial), presets)
     for note in [*notes, *link_notes(page)]:
         st.info(f"From the link: {note}", icon="ℹ️")
-    with st.container(border=True):
+    presenting = present.presenting()
+    # presentation mode: the settings fold away below the panels, the Train bar stays in sight above them
+    with st.expander("Settings and classic demos") if presenting else st.container(border=True):
         if presets:
             p1, p2 = st.columns([3, 1])
             with p1:
@@ -323,21 +379,34 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
                 apply_preset(page, next(p for p in presets if p.name == choice), defaults)
                 st.rerun()
         preset = active_preset(page) if presets else None
-        if preset is not None:
-            until = preset.settings.get("until")
-            stop = f" Each run stops once held-out {until.replace('>=', ' ≥ ')} (*stop when*)." if until else ""
-            lesson = (
-                f" **Lesson:** {preset.lesson.sentence} The runs stop {preset.margin:g} s after it shows."
-                if preset.lesson
-                else ""
-            )
-            takes = f" It takes {preset.takes}." if preset.takes else ""
-            st.success(f"**What to notice** ({preset.name}): {preset.notice}{stop}{lesson}{takes}")
+        if preset is not None and not presenting:
+            _preset_note(preset)
+            replay_control(page, preset)
         configs, error = controls(page, tuple(models), tuple(tasks))
-        run_bar(page, configs, error, observers, preset)
+        if not presenting:
+            run_bar(page, configs, error, observers, preset)
+    if presenting:
+        if preset is not None:  # the lesson's text stays in sight; only the settings fold away
+            with st.container(key=present.NOTICE):
+                _preset_note(preset)
+                replay_control(page, preset)
+        with st.container(key=present.RUNBAR):
+            run_bar(page, configs, error, observers, preset)
     sync_url(page, configs, page_runs(page))
     # model names, not run labels: a preset may train one model several times (an option sweep)
     return list(dict.fromkeys(cfg.model.name for _, cfg in configs)) or [defaults["model"]]
+
+
+def _preset_note(preset) -> None:
+    until = preset.settings.get("until")
+    stop = f" Each run stops once held-out {until.replace('>=', ' ≥ ')} (*stop when*)." if until else ""
+    lesson = (
+        f" **Lesson:** {preset.lesson.sentence} The runs stop {preset.margin:g} s after it shows."
+        if preset.lesson
+        else ""
+    )
+    takes = f" It takes {preset.takes}." if preset.takes else ""
+    st.success(f"**What to notice** ({preset.name}): {preset.notice}{stop}{lesson}{takes}")
 
 
 def cell_diagnostics(page: str) -> None:
@@ -607,3 +676,63 @@ def alignment_panel(page: str) -> None:
             )
 
     _polled(page, draw)
+
+
+# -- classroom replay -------------------------------------------------------------------------------------
+def _speed_text(speed: float | None) -> str:
+    return "full speed (every record at once)" if speed is None else f"{speed:g}× the recorded speed"
+
+
+def replay_control(page: str, preset) -> None:
+    """ "Replay the recorded run" for a loaded preset that has a recording (``seqlab record``); a fresh install
+    has none, and the control then only says how to make one."""
+    from ..replay import SPEEDS, Replay, latest_recording, recording_tag
+    from .history import run_store
+
+    store = run_store()
+    try:
+        newest = store.list(tag=recording_tag(page, preset.name), limit=1)
+    except SeqlabError:
+        newest = []  # an unusable store: the page trains as before; the History page says what is wrong
+    if not newest:
+        st.caption(
+            f"No recording of this preset yet: `python -m seqlab record --page {page} --preset "
+            f"{slug(preset.name)}` trains and keeps one, to replay here without training."
+        )
+        return
+    c1, c2 = st.columns([2, 1])
+    choice = c1.radio("replay speed", list(SPEEDS), horizontal=True, key=f"{page}:replay_speed")
+    if c2.button("Replay the recorded run", key=f"{page}:replay_start", width="stretch"):
+        try:
+            st.session_state[f"{page}:replay"] = (
+                preset.name,
+                Replay(latest_recording(store, page, preset.name), SPEEDS[choice]),
+            )
+        except SeqlabError as e:
+            st.error(f"Cannot replay: {e}", icon="⚠️")
+            return
+        st.rerun()
+
+
+def active_replay(page: str):
+    """The page's replay while its preset is still the one loaded (changing settings ends it)."""
+    from .controls import active_preset
+
+    kept = st.session_state.get(f"{page}:replay")
+    if kept is None:
+        return None
+    preset = active_preset(page)
+    return kept[1] if preset is not None and preset.name == kept[0] else None
+
+
+def replay_lesson_line(page: str, replay) -> None:
+    from .controls import active_preset
+
+    preset = active_preset(page)
+    hit = replay.lesson_seconds(preset) if preset is not None else None
+    if hit is not None and replay.position() >= hit:
+        st.success(f"**Lesson visible at {hit:.0f} s** in the recording: {preset.lesson.sentence}", icon="✅")
+    elif preset is not None and preset.lesson is not None and replay.playing:
+        st.caption(f"Watching for the lesson: {preset.lesson.sentence} ({preset.lesson.text})")
+    elif preset is not None and preset.lesson is not None:
+        st.caption(f"The lesson did not show in this recording ({preset.lesson.text}).")
