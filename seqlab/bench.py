@@ -586,9 +586,9 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
                 "lesson": preset.lesson.text,
                 "seconds_to_lesson": hit.seconds if hit else None,
                 "steps_to_lesson": hit.steps if hit else None,
-                # what the lesson would take alone on a quiet machine: the slowest run's CPU time to it, its
-                # cores shared when the preset trains more runs than there are cores
-                "quiet_seconds_to_lesson": max(hit.cpu.values()) * max(1.0, len(configs) / reg.cores) if hit else None,
+                # the slowest run's own CPU time to the lesson, its cores shared when the preset trains more runs
+                # than there are cores: a lower bound for a quiet machine (it leaves out waiting for the GIL)
+                "cpu_seconds_to_lesson": max(hit.cpu.values()) * max(1.0, len(configs) / reg.cores) if hit else None,
                 "cpu_ms_per_step": {k: 1000 * hit.cpu[k] / max(1, hit.steps[k]) for k in hit.cpu} if hit else None,
                 "ms_per_step": {k: 1000 * s.elapsed / max(1, s.steps) for k, s in snaps.items()},
                 "steps": {k: s.steps for k, s in snaps.items()},

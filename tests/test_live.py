@@ -131,8 +131,13 @@ def test_a_group_that_fails_to_start_gives_its_slots_back():
 class _Threads(Observer):
     """The intra-op thread count the run's own worker thread sees at each logged step."""
 
-    def __init__(self):
+    def __init__(self, together: threading.Barrier | None = None):
         self.seen: list[int] = []
+        self.together = together
+
+    def on_start(self, trainer) -> None:
+        if self.together is not None:  # no run steps before every run of the group has started
+            self.together.wait(30)
 
     def on_step(self, record) -> None:
         import torch
@@ -141,12 +146,48 @@ class _Threads(Observer):
 
 
 def test_a_run_alone_uses_every_core_and_two_runs_split_them():
-    reg = RunRegistry(max_running=4, cores=4)
+    reg = RunRegistry(max_running=4, cores=4, load=lambda: 0.0)  # an idle machine
     (alone,) = reg.start_group([("a", cfg(steps=5))], owner="a", observers=lambda: [_Threads()])
     alone.join(10)
-    pair = reg.start_group([("a", cfg(steps=5)), ("b", cfg(steps=5))], owner="a", observers=lambda: [_Threads()])
+    both = threading.Barrier(2)
+    pair = reg.start_group([("a", cfg(steps=5)), ("b", cfg(steps=5))], owner="a", observers=lambda: [_Threads(both)])
+
     for r in pair:
         r.join(10)
     assert alone.observers[0].seen == [4] * 5
-    # each run of the pair sees 2 while both hold a slot (the one ending first may free its share early)
+    # each run of the pair starts on 2 (the one ending first frees its share for the other)
     assert [r.observers[0].seen[0] for r in pair] == [2, 2]
+
+
+def test_a_run_alone_takes_one_thread_while_the_machine_is_busier_than_its_cores():
+    reg = RunRegistry(max_running=4, cores=4, load=lambda: 9.0)
+    (alone,) = reg.start_group([("a", cfg(steps=3))], owner="a", observers=lambda: [_Threads()])
+    alone.join(10)
+    assert alone.observers[0].seen == [1, 1, 1]
+
+
+@pytest.mark.parametrize(("model", "tolerance"), [("lstm", 0.0), ("gpt", 1e-6)])
+def test_a_runs_history_on_two_threads_equals_one_thread_up_to_float_rounding(model, tolerance):
+    """What changing a run's thread count costs (train/live.py's docstring): nothing for the LSTM, the
+    last bits for the GPT (its loss differed in the 7th digit from step 5, measured)."""
+    import torch
+
+    from seqlab.train.engine import Trainer
+
+    def history(threads: int) -> list[float]:
+        out: list[float] = []
+
+        def work():
+            torch.get_num_threads()  # this thread's first ask copies the process's count; set ours after it
+            torch.set_num_threads(threads)
+            r = Trainer(cfg(model=model, task="reverse", seq_len=8, hidden=32, batch_size=16, steps=8)).run()
+            out.extend([s["loss"] for s in r.history["train"]] + [r.final_loss])
+
+        t = threading.Thread(target=work)
+        t.start()
+        t.join(120)
+        return out
+
+    one, two = history(1), history(2)
+    assert len(one) == len(two) == 9
+    assert max(abs(a - b) / abs(a) for a, b in zip(one, two, strict=True)) <= tolerance

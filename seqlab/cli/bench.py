@@ -305,8 +305,8 @@ def _presets(args) -> list:
 
 def _print_preset(r: dict) -> None:
     t = f"{r['seconds_to_lesson']:.1f} s" if r["seconds_to_lesson"] is not None else "not seen"
-    if r["quiet_seconds_to_lesson"] is not None:
-        t += f" (quiet ≈ {r['quiet_seconds_to_lesson']:.0f} s)"
+    if r["cpu_seconds_to_lesson"] is not None:
+        t += f" (CPU {r['cpu_seconds_to_lesson']:.0f} s)"
     where = r["steps_to_lesson"] or r["steps"]
     runs = ", ".join(f"{k} {where[k]:,} ({r['ms_per_step'][k]:.0f})" for k in where)
     print(f"{r['page'] + ': ' + r['preset']:<58.58} {t:>22}  {runs}  load {r['load'][0]:.1f}", flush=True)

@@ -9,7 +9,8 @@ a non-finite loss (status ``diverged``, history kept), or ``request_stop()`` fro
 the next step). Same config and seed ⇒ the same loss curve, also while other runs train in other
 threads of the process: a run draws only from its own generators (batches; init under
 ``global_rng``; dropout and teacher forcing through ``model.use_generator``) and never touches
-process-global torch state (the seed, ``set_num_threads``: the process's owner sets that).
+process-global torch state (the seed; a live run's thread count is set on its own worker thread by
+``train/live.py``; it changes a run's numbers at most in float rounding, see there).
 """
 
 from __future__ import annotations

@@ -24,17 +24,19 @@ trains without recording, rather than not at all.
 
 Threads: a run training alone uses every core (``SEQLAB_THREADS``, default all of them); runs that
 share the machine split them, ``cores // runs holding a slot`` each, re-read by every run at each
-logged step (``_Collector``), so a run speeds up when its neighbour ends. Two facts make this safe:
+logged step (``_Collector``), so a run speeds up when its neighbour ends; while other processes keep
+the machine busier than its cores, every run takes one (``threads_per_run`` says what was measured).
+What changing a running run's count does and does not do:
   * With torch's OpenMP backend (this build; ``torch.__config__.parallel_info()``) the count that
     ``torch.set_num_threads`` sets is the *calling thread's*: that thread's OpenMP ``nthreads`` and
     MKL's thread-local count (``mkl_set_num_threads_local``). A run's worker therefore changes only
     its own count, never a neighbour's mid-step. One catch, measured: a thread that has not yet asked
     copies the count last set anywhere the first time it does, overwriting its own earlier setting;
     ``_use_threads`` asks (``get_num_threads``) before it sets, so that copy happens first.
-  * At these sizes the count does not change a curve: a run trained on 1 thread and on 2 ends with
-    bit-identical held-out losses (measured for lstm, gpt, ssm and bahdanau; torch splits an op
-    over threads only above its grain size, and then elementwise). So a seed still reproduces a run
-    however many neighbours it had.
+  * The count changes a run's numbers at most in float rounding: measured bit-identical for the LSTM,
+    while the GPT's loss differs in the 7th digit from step 5 (tests/test_live.py). So a seed
+    reproduces a run exactly at the same thread count, and to rounding otherwise (training can
+    amplify rounding over many steps, so a long run's curve may drift visibly from its rerun).
 Background jobs (searches, measurements) stay on one thread each: the complexity panel's times are
 declared single-threaded.
 """
@@ -86,6 +88,14 @@ def default_cores() -> int:
         return max(1, int(os.environ["SEQLAB_THREADS"]))
     except (KeyError, ValueError):
         return max(1, os.cpu_count() or 1)
+
+
+def machine_load() -> float:
+    """The 1-minute load average (runnable threads, ours included); 0 where the OS has none (Windows)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
 
 
 def _use_threads(n: int) -> None:
@@ -250,12 +260,18 @@ class RunRegistry:
     train at once, and the queue of jobs waiting for one."""
 
     def __init__(
-        self, max_running: int | None = None, cores: int | None = None, keep_ended: int | None = None, store=None
+        self,
+        max_running: int | None = None,
+        cores: int | None = None,
+        keep_ended: int | None = None,
+        store=None,
+        load: Callable[[], float] | None = None,
     ):
         self.max_running = max_running or default_max_runs()
         self.cores = cores or default_cores()
         self.keep_ended = keep_ended or _env_int("SEQLAB_KEEP_ENDED", KEEP_ENDED)
         self.store = store  # a seqlab.store.RunStore that records every run, or None
+        self._load = load or machine_load
         self._runs: dict[str, LiveRun] = {}
         self._jobs: dict[str, Job] = {}
         self._shared: dict[tuple, Job] = {}  # a keyed job (a measurement) by its key, for every session
@@ -278,9 +294,13 @@ class RunRegistry:
         return cls(store=store)
 
     def threads_per_run(self) -> int:
-        """Each run's share of the cores: all of them alone, split evenly between the slots taken."""
+        """Each run's share of the cores: all of them alone, split evenly between the slots taken — and one
+        thread while the machine is already busier than its cores. Measured here under other processes'
+        load (~12 on 2 cores): a small LSTM alone on 2 threads took 380-1,360 ms per step against 17-38 ms
+        on one (its threads wait at every op for each other's descheduled turn)."""
         with self._lock:
-            return max(1, self.cores // max(1, len(self._slots)))
+            share = max(1, self.cores // max(1, len(self._slots)))
+        return share if share == 1 or self._load() <= self.cores else 1
 
     def running(self) -> list[LiveRun]:
         """Runs holding a slot: admitted and not yet ended (still building counts)."""
