@@ -288,8 +288,13 @@ class Search:
     one). With ``config.resume`` the stored study's own settings are used, except ``budget`` and
     ``workers``, which belong to this session."""
 
-    def __init__(self, config: SearchConfig, clock: Callable[[], float] = time.monotonic):
+    observers = staticmethod(lambda label: [])  # label -> [Observer] for each training (e.g. a recorder)
+
+    def __init__(self, config: SearchConfig, clock: Callable[[], float] = time.monotonic, observers=None):
         import optuna
+
+        if observers is not None:
+            self.observers = observers
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial would drown the CLI's table
         self.clock = clock
@@ -393,7 +398,7 @@ class Search:
             "seed": self.config.seed,
             "time_budget": max(0.5, time_left),
         }
-        trainer = Trainer(RunConfig.from_flat(flat), clock=self.clock)
+        trainer = Trainer(RunConfig.from_flat(flat), self.observers(f"{label(arch)} rung {rung}"), clock=self.clock)
         with self._lock:
             self._training.add(trainer)
         if self._stop.is_set():

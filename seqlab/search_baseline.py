@@ -28,6 +28,8 @@ class RandomSearch:
     """Run with ``run()`` (blocking, e.g. in a worker thread); ``snapshot()`` is safe from any thread.
     ``clock`` times the budget, for the search and its trainings (a test passes a fake one)."""
 
+    observers = staticmethod(lambda label: [])  # the shared training step asks; nothing is recorded here
+
     def __init__(self, config: SearchConfig, clock: Callable[[], float] = time.monotonic):
         self.config = config
         self.clock = clock

@@ -361,3 +361,14 @@ def test_cli_experiments_refuse_bad_input_with_exit_2_and_one_line(capsys, argv,
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and expected in err and "Traceback" not in err
+
+
+def test_an_experiment_from_the_cli_records_each_training_as_one_tagged_group(capsys):
+    from seqlab.store import RunStore
+
+    argv = ["pretrain", "--pretrain-steps", "5", "--finetune-steps", "3", "--eval-size", "16", "--quiet"]
+    assert main(argv) == 0
+    runs = RunStore().list(tag="pretrain")
+    assert len(runs) == 3  # pre-training, then the two fine-tuning arms
+    assert len({r["group_id"] for r in runs}) == 1 and all(r["status"] == "completed" for r in runs)
+    assert sorted(r["name"] for r in runs)[0].startswith("fine-tuning")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..experiments.base import no_observers
 from ..schema import specs
 from .common import add_json_flag, flag, progress_bars
 
@@ -25,6 +26,13 @@ def experiment_config(args: argparse.Namespace, cls):
             value = spec.parse_list(value, f"{cls.section}.{spec.name}")
         data[spec.name] = value
     return cls.build(data)
+
+
+def _recorded(args, name: str, observers):
+    """Every training of the experiment recorded in the run database, as one group tagged ``name``."""
+    from ..store import new_run_id, recorded, usable_store
+
+    return recorded(observers, usable_store(), group_id=f"{name}-{new_run_id('cli', name)}", tag=name, source="cli")
 
 
 def register(sub) -> None:
@@ -51,7 +59,7 @@ def register(sub) -> None:
 def pretrain(args):
     from ..experiments.pretrain import PretrainConfig, run_pretrain
 
-    return run_pretrain(experiment_config(args, PretrainConfig), progress_bars(args))
+    return run_pretrain(experiment_config(args, PretrainConfig), _recorded(args, "pretrain", progress_bars(args)))
 
 
 def show_pretrain(out, args) -> None:
@@ -90,7 +98,7 @@ def scaling(args):
                 flush=True,
             )
 
-    return run_scaling(config, lambda label: [], on_point)
+    return run_scaling(config, _recorded(args, "scaling", no_observers), on_point)
 
 
 def show_scaling(out, args) -> None:
@@ -119,7 +127,7 @@ def show_scaling(out, args) -> None:
 def fewshot(args):
     from ..experiments.fewshot import FewShotConfig, run_fewshot
 
-    return run_fewshot(experiment_config(args, FewShotConfig), progress_bars(args))
+    return run_fewshot(experiment_config(args, FewShotConfig), _recorded(args, "fewshot", progress_bars(args)))
 
 
 def show_fewshot(out, args) -> None:

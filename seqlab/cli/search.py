@@ -3,6 +3,7 @@ stored beside the run database, so ``--study NAME --resume`` continues it."""
 
 from __future__ import annotations
 
+from ..experiments.base import no_observers
 from .common import add_json_flag
 
 
@@ -60,7 +61,12 @@ def run(args):
             "brackets": args.brackets,
         }
     )
-    return Search(config).run()
+    from ..store import new_run_id, recorded, usable_store
+
+    group = f"search-{new_run_id(config.study or 'cli', config.task)}"
+    return Search(
+        config, observers=recorded(no_observers, usable_store(), group_id=group, tag="search", source="cli")
+    ).run()
 
 
 def show(out, args) -> None:

@@ -36,6 +36,15 @@ one (``../../etc/passwd``) or is unknown (the nearest id is suggested), a damage
 from a newer schema (refused, never modified), a home that cannot be written.
 """
 
-from .db import SCHEMA, RunStore, RunWriter, StoreError, check_run_id, new_run_id
+from .db import SCHEMA, RunStore, RunWriter, StoreError, check_run_id, new_run_id, recorded, usable_store
 
-__all__ = ["SCHEMA", "RunStore", "RunWriter", "StoreError", "check_run_id", "new_run_id"]
+__all__ = [
+    "SCHEMA",
+    "RunStore",
+    "RunWriter",
+    "StoreError",
+    "check_run_id",
+    "new_run_id",
+    "recorded",
+    "usable_store",
+]

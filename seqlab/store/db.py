@@ -12,6 +12,7 @@ import re
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -632,3 +633,29 @@ class RunStore:
             sql, params = sql + " AND name = ?", (run_id, name)
         rows = self._query(sql + " ORDER BY name, step", params)
         return [{"name": n, "step": s, "payload": decode_payload(p)} for n, s, p in rows]
+
+
+def recorded(observers, store: RunStore | None, *, group_id: str, tag: str, source: str):
+    """An observer factory (``label -> [Observer]``, what experiments and searches take) that also records
+    each training it makes as one run of the group ``group_id``, named by its label; with no store, the
+    factory as it was (a home that cannot be written costs the record, not the experiment)."""
+    if store is None:
+        return observers
+
+    def make(label: str):
+        short = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40] or "run"
+        run_id = f"{group_id}-{short}-{uuid.uuid4().hex[:4]}"
+        return [*observers(label), store.writer(run_id, group_id=group_id, tag=tag, name=label, source=source)]
+
+    return make
+
+
+def usable_store() -> RunStore | None:
+    """``$SEQLAB_HOME``'s store, or None with a warning on stderr when it cannot be written."""
+    store = RunStore()
+    try:
+        store.ensure_writable()
+    except StoreError as e:
+        print(f"seqlab: warning: not recording: {e}", file=sys.stderr)
+        return None
+    return store

@@ -10,6 +10,7 @@ import streamlit as st
 from ..errors import SeqlabError
 from ..sampling import SampleRecorder, SamplingConfig, sample_text
 from ..schema import field_spec
+from ..store import new_run_id, recorded
 from ..tasks.chars import register_text
 from . import charts
 from .controls import field_widget
@@ -282,7 +283,10 @@ def _claim_work(claim: Claim, config):
             return Progress(snap["steps"], snap["total_steps"], snap["phase"] or "starting")
 
         job.progress_from(progress)
-        return claim.run(config, live.observers)
+        group = f"{claim.name}-{new_run_id('page', 'experiment')}"
+        return claim.run(
+            config, recorded(live.observers, registry().store, group_id=group, tag=claim.name, source="app")
+        )
 
     return work
 

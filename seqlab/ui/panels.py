@@ -15,8 +15,10 @@ import streamlit as st
 from .. import export
 from ..complexity.quick import all_kept, forget, quick_sweep
 from ..errors import SeqlabError
+from ..experiments.base import no_observers
 from ..models.registry import model_class
 from ..presets import LessonWatch, slug, watch_of, watched
+from ..store import new_run_id, recorded
 from ..train.records import detect_blowup
 from . import charts, frames, present
 from .jobview import job_error, job_line, until_ended
@@ -527,10 +529,12 @@ def search_section(page: str) -> None:
     if st.button("Search", key=f"{page}:search", disabled=not families):
         try:
             space = {"families": families, "hidden": [16, 32, 64], "layers": [1, 2], "heads": [2, 4]}
+            config = SearchConfig.build(
+                {"task": task, "space": space, "trials": 8, "min_steps": 60, "budget": float(budget)}
+            )
+            group = f"search-{new_run_id('page', task)}"
             search = Search(
-                SearchConfig.build(
-                    {"task": task, "space": space, "trials": 8, "min_steps": 60, "budget": float(budget)}
-                )
+                config, observers=recorded(no_observers, registry().store, group_id=group, tag="search", source="app")
             )
             st.session_state[f"{page}:search_obj"] = search
             keep_job(f"{page}:search", registry().submit("search", f"search on {task}", owner(), _search_work(search)))
