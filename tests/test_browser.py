@@ -7,6 +7,7 @@ Skipped locally when chromium is missing (`-m "not browser"` skips it always); C
 chromium, and there a missing browser is a failure, not a skip.
 """
 
+import json
 import os
 import re
 import shutil
@@ -115,7 +116,10 @@ def _open(pg, url: str) -> None:
     """Go to ``url`` and wait until its script run has drawn the page and finished.
 
     ``READY`` alone is not enough: the app shell carries it before the first script run has even
-    started (seen: the page's widgets appeared up to 5 s after it on a busy machine)."""
+    started (seen: the page's widgets appeared up to 5 s after it on a busy machine). Each load's
+    seconds are kept in ``LOADS`` and written to test-artifacts/page-loads.json at the end (issue #17's
+    "page loads after the first under 2 s" is a measurement, read there, not a timed assertion)."""
+    start = time.monotonic()
     pg.goto(url)
     pg.wait_for_function(
         # a page that failed shows an exception instead of its title: report it rather than wait
@@ -124,6 +128,21 @@ def _open(pg, url: str) -> None:
         arg=READY,
         timeout=120_000,
     )
+    LOADS.append({"url": url.split("//", 1)[-1].split("/", 1)[-1], "seconds": round(time.monotonic() - start, 3)})
+
+
+LOADS: list[dict] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_page_loads():
+    yield
+    if LOADS:
+        ARTIFACTS.mkdir(exist_ok=True)
+        later = sorted(x["seconds"] for x in LOADS[1:])
+        summary = {"loads": LOADS, "after_first_median_s": later[len(later) // 2] if later else None}
+        summary["after_first_max_s"] = later[-1] if later else None
+        (ARTIFACTS / "page-loads.json").write_text(json.dumps(summary, indent=1))
 
 
 def _until(pg, condition, seconds: float, every_ms: int = 1000):
