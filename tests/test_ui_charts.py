@@ -13,7 +13,7 @@ def finished_snapshot(**flat):
         owner="t",
     )
     run.join(280)  # a wait, not a speed test: under a loaded CI a few hundred steps can take a minute
-    assert not run.alive(), "the run did not finish"
+    assert not run.alive, "the run did not finish"
     return run.snapshot()
 
 
