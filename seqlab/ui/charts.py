@@ -1207,10 +1207,14 @@ def fewshot_chart(result, large: bool = False) -> Figure:
 
 # -- sweeps ----------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=32)
-def _sweep_band_spec(x: str, x_title: str, metric: str, labels: tuple[str, ...], log_x: bool, large: bool) -> dict:
+def _sweep_band_spec(
+    x: str, x_title: str, metric: str, labels: tuple[str, ...], log_x: bool, large: bool, ticks: tuple = ()
+) -> dict:
     color = alt.Color("series:N", title="model", scale=alt.Scale(domain=list(labels), range=COLORS[: len(labels)]))
     scale = alt.Scale(type="log") if log_x else alt.Scale(zero=False)
-    xenc = alt.X("x:Q", title=x_title, scale=scale, axis=alt.Axis(format="~g"))
+    # ticks at the swept values themselves (a grid of lengths 4, 8 is not a continuum of 4.2, 4.4, …)
+    axis = alt.Axis(format="~g", values=list(ticks)) if ticks else alt.Axis(format="~g")
+    xenc = alt.X("x:Q", title=x_title, scale=scale, axis=axis)
     band = (
         alt.Chart(_named("cells"))
         .mark_area(opacity=0.2)
@@ -1247,7 +1251,9 @@ def sweep_band_chart(rows: pd.DataFrame, x: str, x_title: str, metric: str, larg
     ``rows``: series, x, mean, std, lo, hi, n (``seqlab.ui.sweeps.band_rows``)."""
     labels = tuple(dict.fromkeys(rows["series"])) if len(rows) else ()
     log_x = bool(len(rows)) and rows["x"].min() > 0 and rows["x"].max() / rows["x"].min() >= 10
-    return _fig(_sweep_band_spec(x, x_title, metric, labels, log_x, large), cells=rows)
+    ticks = tuple(sorted(set(rows["x"].tolist()))) if len(rows) else ()
+    ticks = ticks if len(ticks) <= 12 else ()
+    return _fig(_sweep_band_spec(x, x_title, metric, labels, log_x, large, ticks), cells=rows)
 
 
 @functools.lru_cache(maxsize=32)
@@ -1265,7 +1271,15 @@ def _sweep_heatmap_spec(x: str, y: str, metric: str, large: bool) -> dict:
             alt.Tooltip("n:Q", title="seeds"),
         ],
     )
-    text = base.mark_text(fontSize=11).encode(text=alt.Text("mean:Q", format=".3g"))
+    # light text on the dark (low) half of viridis, dark text on the light half
+    text = (
+        base.transform_joinaggregate(lo_="min(mean)", hi_="max(mean)")
+        .mark_text(fontSize=11)
+        .encode(
+            text=alt.Text("mean:Q", format=".3g"),
+            color=alt.condition("datum.mean < (datum.lo_ + datum.hi_) / 2", alt.value("white"), alt.value("black")),
+        )
+    )
     return _spec(
         alt.layer(rect, text).properties(
             title=alt.Title(f"Mean final {metric} over {x} × {y}", subtitle="each cell: mean over its seeds"),
