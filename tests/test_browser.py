@@ -419,12 +419,16 @@ def test_history_page_lists_overlays_and_opens_a_run_read_only(browser, tmp_path
 def test_sweeps_page_runs_a_grid_on_the_pool_and_draws_seed_bands_and_a_heatmap(server, page):
     _open(page, f"{server}/sweeps")
     page.get_by_role("button", name="Preset: RNN vs LSTM vs GRU on adding, T=10…200").click()
-    page.wait_for_selector(READY, timeout=120_000)
+    fields = page.get_by_label("more grid fields: NAME=V1,V2 …")
+    # the preset's rerun has drawn its values (READY alone can match before that rerun starts; a value
+    # typed earlier was overwritten by it: the sweep then ran the preset's 45 points)
+    _until(page, lambda: fields.input_value() == "seq_len=10,25,50,100,200", 120, 200)
     for label, value in (("more grid fields: NAME=V1,V2 …", "seq_len=4,8"), ("training steps per point", "40")):
         box = page.get_by_label(label)
         box.fill(value)
         box.press("Enter")
-        page.wait_for_selector(READY, timeout=120_000)
+        _until(page, lambda b=box, v=value: page.query_selector(READY) is not None and b.input_value() == v, 120, 200)
+    assert fields.input_value() == "seq_len=4,8"
     page.get_by_role("button", name="Launch sweep").click()
     # 3 models × 2 lengths × 3 seeds on two worker processes; then the band chart and the heatmap
     seen = _until(page, lambda: _seen(page, lambda d, t: d >= 2 and "18 of 18 points" in t), 540) or _last

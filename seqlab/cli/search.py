@@ -63,10 +63,10 @@ def run(args):
     )
     from ..store import new_run_id, recorded, usable_store
 
+    search = Search(config)  # refuses a bad study before a word about recording is printed
     group = f"search-{new_run_id(config.study or 'cli', config.task)}"
-    return Search(
-        config, observers=recorded(no_observers, usable_store(), group_id=group, tag="search", source="cli")
-    ).run()
+    search.observers = recorded(no_observers, usable_store(), group_id=group, tag="search", source="cli")
+    return search.run()
 
 
 def show(out, args) -> None:
