@@ -188,7 +188,8 @@ def test_eight_sessions_pressing_train_at_once_start_exactly_the_cap_and_leave_n
     assert len({ids[0] for ids, _ in holders}) == MAX_RUNS
     assert all(lines == [] for ids, lines in r["seen"] if not ids)
     assert all(len(lines) == 1 and "stopped" in lines[0] for lines in r["stopped"])
-    # one worker thread per admitted run, and none left once they stop
-    assert training == rest + MAX_RUNS
-    assert after == rest
+    # one worker thread per admitted run, and none left once they stop. Compared training vs after stop, not
+    # vs rest: the pages' complexity measurements (one at a time) may still run at rest and end meanwhile
+    assert training - after == MAX_RUNS, r["threads"]
+    assert after <= rest, r["threads"]
     assert after_mb - before_mb < RSS_GROWTH_BOUND_MB
