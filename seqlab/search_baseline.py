@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from .errors import ConfigError
 from .models.registry import MODELS, incompatibility, model_class
-from .search import Search, SearchConfig, SearchResult, Trial, label, pareto
+from .search import Search, SearchConfig, SearchResult, Trial, label, latest_per_architecture, pareto
 from .tasks.base import LOWER_IS_BETTER
 from .tasks.registry import make_task
 
@@ -96,12 +96,7 @@ class RandomSearch:
     def result(self, seconds: float | None = None) -> SearchResult:
         with self._lock:
             trials = list(self.trials)
-        # each architecture counts with its longest-trained (latest-rung) evaluation
-        final: dict[str, Trial] = {}
-        for t in trials:
-            if t.label not in final or t.rung >= final[t.label].rung:
-                final[t.label] = t
-        latest = list(final.values())
+        latest = latest_per_architecture(trials)  # each architecture at its longest training
         best = max(latest, key=lambda t: (t.rung, t.score)) if latest else None
         return SearchResult(
             task=self.config.task,

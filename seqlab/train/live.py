@@ -84,10 +84,7 @@ QUEUED_PER_OWNER = 3
 
 def default_cores() -> int:
     """The cores the runs of this process share: ``SEQLAB_THREADS``, else every core."""
-    try:
-        return max(1, int(os.environ["SEQLAB_THREADS"]))
-    except (KeyError, ValueError):
-        return max(1, os.cpu_count() or 1)
+    return _env_int("SEQLAB_THREADS", os.cpu_count() or 1)
 
 
 def machine_load() -> float:

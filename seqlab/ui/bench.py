@@ -8,6 +8,7 @@ import statistics
 import time
 
 from ..config import RunConfig
+from ..home import temporary_home
 
 
 def bench_live(
@@ -77,9 +78,6 @@ def bench_complexity_panel(
     quick sweep, the two charts, and their data as Arrow tables, the form the browser receives. Measured in
     a temporary ``SEQLAB_HOME``: the user's kept measurements are neither used nor touched. Target: the
     second visit < 1 s (issue #18). ``lengths``: the panel's own unless given."""
-    import os
-    import tempfile
-
     import pandas as pd
     import pyarrow as pa
 
@@ -98,9 +96,7 @@ def bench_complexity_panel(
                 pa.Table.from_pandas(df)
         return time.perf_counter() - t, kept
 
-    before = os.environ.get("SEQLAB_HOME")
-    with tempfile.TemporaryDirectory() as home:
-        os.environ["SEQLAB_HOME"] = home
+    with temporary_home():
         try:
             quick_sweep.cache_clear()
             first, kept_first = draw()
@@ -110,10 +106,6 @@ def bench_complexity_panel(
             restart, kept_restart = draw()
         finally:
             quick_sweep.cache_clear()
-            if before is None:
-                os.environ.pop("SEQLAB_HOME", None)
-            else:
-                os.environ["SEQLAB_HOME"] = before
     return {
         "models": ",".join(models),
         "lengths": list(lengths),
@@ -130,8 +122,6 @@ def bench_history(runs: int = 1000, records: int = 20, rounds: int = 5) -> dict:
     ``SEQLAB_HOME``): the store's listing, the page's table built from it, and the whole page script run
     headless (``AppTest``: app.py's navigation, the filters, the table sent), first and median of ``rounds``.
     The target is the page under 1 s."""
-    import os
-    import tempfile
     from pathlib import Path
     from types import SimpleNamespace
 
@@ -142,38 +132,30 @@ def bench_history(runs: int = 1000, records: int = 20, rounds: int = 5) -> dict:
     from .history import history_table
 
     models = ("rnn", "lstm", "gru")
-    before = os.environ.get("SEQLAB_HOME")
-    with tempfile.TemporaryDirectory(prefix="seqlab-bench-") as home:
-        os.environ["SEQLAB_HOME"] = home
-        try:
-            store = RunStore(home)
-            for i in range(runs):
-                cfg = RunConfig.from_flat({"model": models[i % 3], "task": "parity", "seed": i % 5})
-                w = store.writer(f"bench-{i:05d}", source="bench", tag="bench" if i % 2 else None)
-                w.on_start(SimpleNamespace(config=cfg, device="cpu"))
-                for s in range(1, records + 1):
-                    w.on_step(StepRecord(s, 1.0 / s, 0.5, [0.1] * 50, 0.01 * s))
-                w.close("completed")
+    with temporary_home(prefix="seqlab-bench-") as home:
+        store = RunStore(home)
+        for i in range(runs):
+            cfg = RunConfig.from_flat({"model": models[i % 3], "task": "parity", "seed": i % 5})
+            w = store.writer(f"bench-{i:05d}", source="bench", tag="bench" if i % 2 else None)
+            w.on_start(SimpleNamespace(config=cfg, device="cpu"))
+            for s in range(1, records + 1):
+                w.on_step(StepRecord(s, 1.0 / s, 0.5, [0.1] * 50, 0.01 * s))
+            w.close("completed")
+        t = time.perf_counter()
+        summaries = RunStore(home).list()
+        list_s = time.perf_counter() - t
+        t = time.perf_counter()
+        table = history_table(summaries)
+        table_s = time.perf_counter() - t
+        app = Path(__file__).resolve().parents[2] / "app.py"
+        at = AppTest.from_file(str(app), default_timeout=60)
+        at.run()
+        page = []
+        for _ in range(rounds + 1):
             t = time.perf_counter()
-            summaries = RunStore(home).list()
-            list_s = time.perf_counter() - t
-            t = time.perf_counter()
-            table = history_table(summaries)
-            table_s = time.perf_counter() - t
-            app = Path(__file__).resolve().parents[2] / "app.py"
-            at = AppTest.from_file(str(app), default_timeout=60)
-            at.run()
-            page = []
-            for _ in range(rounds + 1):
-                t = time.perf_counter()
-                at.switch_page("pages/history.py").run()
-                page.append(time.perf_counter() - t)
-            shown = len(at.dataframe[0].value) if at.dataframe else 0
-        finally:
-            if before is None:
-                os.environ.pop("SEQLAB_HOME", None)
-            else:
-                os.environ["SEQLAB_HOME"] = before
+            at.switch_page("pages/history.py").run()
+            page.append(time.perf_counter() - t)
+        shown = len(at.dataframe[0].value) if at.dataframe else 0
     return {
         "runs": len(table),
         "list_s": list_s,
