@@ -284,7 +284,9 @@ def bench_ssm(n: int = 256, d: int = 64, state: int = 16, rounds: int = 9) -> di
     from .complexity.sweep import fit_slope
 
     def trainer(flat: dict) -> Trainer:
-        return Trainer(RunConfig.from_flat({"hidden": d, "device": "cpu", **flat}))
+        # bare steps never evaluate: the default held-out batch (256) at n ≥ 512 would be refused by the memory
+        # estimate for an evaluation that never runs
+        return Trainer(RunConfig.from_flat({"hidden": d, "device": "cpu", "eval_size": 8, **flat}))
 
     parity = {"model": "selective-ssm", "task": "parity", "seq_len": n, "batch_size": 8, "state_size": state}
     chunks = (8, 16, 32, 64)
