@@ -19,16 +19,30 @@ A job made under a ``key`` (a measurement: a fact about the machine, the same fo
 shared: a second session asking for it gets the same job and becomes one of its *watchers*. Stop
 from one session only removes that watcher; the work stops when no watcher is left, so one session
 can never stop what another still waits for.
+
+At interpreter exit (the server stopped, the CLI interrupted) every run and job still working is asked
+to stop and waited for, up to ``EXIT_WAIT_SECONDS`` in all (``stop_all_at_exit``). Their threads are
+daemons so that they never hold the process open, but a daemon thread still inside a torch op when the
+interpreter finalizes is unwound by ``pthread_exit`` through torch's C++ frames and the process aborts
+("terminate called without an active exception", exit 134) — after losing the run's last records.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
+
+# a stopped run ends at its next step; a step of a big model on a loaded machine took ~1.4 s here, so
+# this leaves room for several while a server's stop stays prompt
+EXIT_WAIT_SECONDS = 10.0
 
 # kinds that wait for a slot; any other kind (a "run") is refused when the server is full
 QUEUED_KINDS = frozenset({"search", "experiment", "sweep", "measure"})
@@ -118,7 +132,16 @@ class Job:
         self.status = "running"
         self._thread = threading.Thread(target=self._run, args=(on_end,), name=f"seqlab-{self.kind}-{self.id}")
         self._thread.daemon = True
-        self._thread.start()
+        working(self)
+        try:
+            self._thread.start()
+        except BaseException:
+            done_working(self)
+            raise
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def _run(self, on_end: Callable[[Job], None]) -> None:
         try:
@@ -135,9 +158,12 @@ class Job:
             self._end(on_end)
 
     def _end(self, on_end: Callable[[Job], None] | None = None) -> None:
-        if on_end is not None:
-            on_end(self)
-        self._ended.set()
+        try:
+            if on_end is not None:
+                on_end(self)
+        finally:
+            self._ended.set()
+            done_working(self)
 
     def cancel(self) -> None:
         """End a job that never started (stopped while queued)."""
@@ -151,6 +177,53 @@ class Job:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job has ended (True) or ``timeout`` passed (False)."""
         return self._ended.wait(timeout)
+
+
+# runs and jobs whose thread was started and has not ended, by id() (a LiveRun, a dataclass, has no hash);
+# each has stop() and join(timeout)
+_working: dict[int, Any] = {}
+_working_lock = threading.Lock()
+_closing = threading.Event()  # set at exit: work started from then on (a queued job given a freed slot) stops at once
+
+
+def working(worker) -> None:
+    """Count ``worker`` (a run or a job) among those ``stop_all_at_exit`` stops; call before its thread starts."""
+    with _working_lock:
+        _working[id(worker)] = worker
+    if _closing.is_set():
+        worker.stop()
+
+
+def done_working(worker) -> None:
+    """The last act of a worker's thread (or of a start that failed)."""
+    with _working_lock:
+        _working.pop(id(worker), None)
+
+
+@atexit.register
+def stop_all_at_exit(timeout: float | None = None) -> list:
+    """Stop every run and job still working and wait for them, ``timeout`` seconds in all (default
+    ``EXIT_WAIT_SECONDS``), so their threads are out of torch and their ends recorded before the
+    interpreter finalizes. Returns those still working after the wait (logged: they may abort the exit)."""
+    wait = EXIT_WAIT_SECONDS if timeout is None else timeout
+    deadline = time.monotonic() + wait
+    _closing.set()
+    stopped: set[int] = set()
+    while True:
+        with _working_lock:
+            workers = list(_working.values())
+        for w in workers:
+            if id(w) not in stopped:
+                stopped.add(id(w))
+                w.stop()
+        left = time.monotonic() - deadline
+        if not workers or left >= 0:
+            break
+        # one at a time, then look again: an ending run may have started a queued job in its slot
+        workers[0].join(min(-left, 0.5))
+    for w in workers:
+        log.warning("%s %s still working %g s after it was asked to stop at exit", type(w).__name__, w.id, wait)
+    return workers
 
 
 def ordinal(n: int) -> str:

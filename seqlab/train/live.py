@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 
 from ..config import RunConfig
 from ..errors import SeqlabError
-from ..jobs import QUEUED_KINDS, SOLO_KINDS, Job, waiting_text
+from ..jobs import QUEUED_KINDS, SOLO_KINDS, Job, done_working, waiting_text, working
 from .engine import Trainer
 from .observers import Observer
 from .records import EvalRecord, RunResult, StepRecord
@@ -184,7 +184,12 @@ class LiveRun:
         self.recorder = recorder
         self.trainer = Trainer(self.config, [_Collector(self), *self.observers, *([recorder] if recorder else [])])
         self._thread = threading.Thread(target=self._work, name=f"seqlab-run-{self.id}", daemon=True)
-        self._thread.start()
+        working(self)  # stopped and joined at interpreter exit (seqlab.jobs.stop_all_at_exit)
+        try:
+            self._thread.start()
+        except BaseException:
+            done_working(self)
+            raise
         return self
 
     def _work(self) -> None:
@@ -199,9 +204,12 @@ class LiveRun:
                 self._record(lambda: self.recorder.close("failed", self.error))
         finally:
             self.t_end = time.monotonic()
-            if self.recorder is not None:
-                self._record(self._keep_snapshots)
-            self._on_end(self)
+            try:
+                if self.recorder is not None:
+                    self._record(self._keep_snapshots)
+                self._on_end(self)
+            finally:
+                done_working(self)
 
     def _keep_snapshots(self) -> None:
         for obs in self.observers:
