@@ -1,10 +1,15 @@
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from seqlab.config import RunConfig
 from seqlab.train import Observer
 from seqlab.train.live import CapacityError, RunRegistry
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cfg(**flat):
@@ -191,3 +196,40 @@ def test_a_runs_history_on_two_threads_equals_one_thread_up_to_float_rounding(mo
     one, two = history(1), history(2)
     assert len(one) == len(two) == 9
     assert max(abs(a - b) / abs(a) for a, b in zip(one, two, strict=True)) <= tolerance
+
+
+# A server or CLI that exits while a run trains: the run's daemon thread must not be inside torch when the
+# interpreter finalizes (it would abort the process with "terminate called without an active exception",
+# exit 134, before the run's end is written); seqlab.jobs.stop_all_at_exit stops and joins it first.
+_EXIT_MID_RUN = """
+import sys, threading
+from seqlab.config import RunConfig
+from seqlab.store import RunStore
+from seqlab.train import Observer
+from seqlab.train.live import RunRegistry
+
+at_step_3 = threading.Event()
+
+class Signal(Observer):
+    def on_step(self, record):
+        if record.step == 3:
+            at_step_3.set()
+
+reg = RunRegistry(store=RunStore(sys.argv[1]))
+config = RunConfig.from_flat({"model": "lstm", "task": "adding", "steps": 10**6})
+(run,) = reg.start_group([("long", config)], owner="a", observers=lambda: [Signal()])
+assert at_step_3.wait(60)
+print(run.id)
+"""
+
+
+def test_exiting_while_a_run_trains_stops_it_cleanly_and_records_its_end(tmp_path):
+    from seqlab.store import RunStore
+
+    root = str(tmp_path / "runs")
+    # before the fix: 6 aborts in 6 tries, and the store kept the run as "interrupted" with 0 steps
+    child = subprocess.run([sys.executable, "-c", _EXIT_MID_RUN, root], capture_output=True, text=True, cwd=ROOT)
+    assert "terminate called" not in child.stderr and child.returncode == 0, child.stderr[-2000:]
+    stored = RunStore(root).load(child.stdout.split()[-1])
+    assert stored["status"] == "stopped" and stored["steps"] >= 3
+    assert [r["step"] for r in stored["history"]["train"]] == list(range(1, stored["steps"] + 1))
