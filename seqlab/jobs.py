@@ -222,7 +222,9 @@ def stop_all_at_exit(timeout: float | None = None) -> list:
         # one at a time, then look again: an ending run may have started a queued job in its slot
         workers[0].join(min(-left, 0.5))
     for w in workers:
-        log.warning("%s %s still working %g s after it was asked to stop at exit", type(w).__name__, w.id, wait)
+        log.warning(
+            "%s %r (%s) still working %g s after it was asked to stop at exit", type(w).__name__, w.label, w.id, wait
+        )
     return workers
 
 

@@ -207,3 +207,24 @@ def test_one_session_may_keep_only_three_jobs_waiting():
     for j in reg.jobs():
         reg.stop_job(j.id, j.owner)
     release.set()
+
+
+def test_at_exit_running_jobs_are_stopped_and_a_queued_job_given_the_freed_slot_stops_too(monkeypatch):
+    from seqlab import jobs
+
+    # the exit flag set here must not outlive the test (what earlier tests left working is stopped too)
+    monkeypatch.setattr(jobs, "_closing", threading.Event())
+    reg = RunRegistry(max_running=1)
+    started, ran_stopped = threading.Event(), []
+    first = reg.submit("search", "first", "a", held(threading.Event(), started))
+    assert started.wait(30)
+
+    def second_work(job):
+        ran_stopped.append(job.stopping)
+        return "unused"
+
+    second = reg.submit("search", "second", "a", second_work)
+    assert second.status == "queued"
+    assert jobs.stop_all_at_exit(timeout=30) == []
+    assert (first.status, second.status, ran_stopped) == ("stopped", "stopped", [True])
+    assert jobs._working == {}
