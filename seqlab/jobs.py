@@ -30,6 +30,7 @@ interpreter finalizes is unwound by ``pthread_exit`` through torch's C++ frames 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures.thread  # noqa: F401 - its exit hook (join the pools' threads) must come before ours
 import logging
 import threading
 import time
@@ -200,7 +201,6 @@ def done_working(worker) -> None:
         _working.pop(id(worker), None)
 
 
-@atexit.register
 def stop_all_at_exit(timeout: float | None = None) -> list:
     """Stop every run and job still working and wait for them, ``timeout`` seconds in all (default
     ``EXIT_WAIT_SECONDS``), so their threads are out of torch and their ends recorded before the
@@ -226,6 +226,15 @@ def stop_all_at_exit(timeout: float | None = None) -> list:
             "%s %r (%s) still working %g s after it was asked to stop at exit", type(w).__name__, w.label, w.id, wait
         )
     return workers
+
+
+# threading's exit hooks run, last registered first, before Python joins the non-daemon threads — a
+# search's trial pool among them, which would otherwise finish every trial in flight first; atexit's
+# hooks run only after that join. So ours goes with threading's, after the pools' own hook.
+try:
+    threading._register_atexit(stop_all_at_exit)
+except AttributeError:  # a Python without the hook (it is CPython's, 3.9+)
+    atexit.register(stop_all_at_exit)
 
 
 def ordinal(n: int) -> str:
