@@ -216,11 +216,11 @@ def stop_all_at_exit(timeout: float | None = None) -> list:
             if id(w) not in stopped:
                 stopped.add(id(w))
                 w.stop()
-        left = time.monotonic() - deadline
-        if not workers or left >= 0:
+        remaining = deadline - time.monotonic()
+        if not workers or remaining <= 0:
             break
         # one at a time, then look again: an ending run may have started a queued job in its slot
-        workers[0].join(min(-left, 0.5))
+        workers[0].join(min(remaining, 0.5))
     for w in workers:
         log.warning(
             "%s %r (%s) still working %g s after it was asked to stop at exit", type(w).__name__, w.label, w.id, wait
