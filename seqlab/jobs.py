@@ -30,7 +30,8 @@ interpreter finalizes is unwound by ``pthread_exit`` through torch's C++ frames 
 from __future__ import annotations
 
 import atexit
-import concurrent.futures.thread  # noqa: F401 - its exit hook (join the pools' threads) must come before ours
+import concurrent.futures.process  # noqa: F401 - their exit hooks (join the pools) must be registered before ours
+import concurrent.futures.thread  # noqa: F401
 import logging
 import threading
 import time
