@@ -552,13 +552,13 @@ def bench_listing(runs: int = 1000, records: int = 20) -> dict:
     }
 
 
-def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row=None) -> list[dict]:
-    """Every preset of ``pages`` (default: all) trained headless as its page trains it: its runs started
-    together in one ``RunRegistry`` group (so in parallel threads, with the registry's split of the
-    cores), the page's observers attached, and a ``LessonWatch`` that stops the group ``margin`` seconds
-    after the lesson holds. A preset whose lesson has not held after ``budget`` seconds is stopped.
-    Per preset: seconds and steps to the lesson, each run's ms per step, and the load average while it
-    ran (the machine may be shared; steps to the lesson do not depend on load, seconds do)."""
+def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row=None, only=None) -> list[dict]:
+    """Every preset of ``pages`` (default: all; ``only``: just these presets) trained headless as its page
+    trains it: its runs started together in one ``RunRegistry`` group (so in parallel threads, with the
+    registry's split of the cores), the page's observers attached, and a ``LessonWatch`` that stops the
+    group ``margin`` seconds after the lesson holds. A preset whose lesson has not held after ``budget``
+    seconds is stopped. Per preset: seconds and steps to the lesson, each run's ms per step, and the load
+    average while it ran (the machine may be shared; steps to the lesson do not depend on load, seconds do)."""
     import os
 
     from .presets import DEFAULTS, PRESETS, LessonWatch, observers, preset_configs, watched
@@ -567,6 +567,8 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
     rows = []
     for page in pages or list(PRESETS):
         for preset in PRESETS[page]:
+            if only is not None and preset not in only:
+                continue
             configs = preset_configs(preset, DEFAULTS[page])
             reg = RunRegistry(max_running=len(configs))
             watch = LessonWatch(preset.lesson, [label for label, _ in configs], margin)

@@ -33,6 +33,7 @@ def register(sub) -> None:
         "--presets", action="store_true", help="instead: every page's presets trained headless, time to lesson each"
     )
     s.add_argument("--page", help="with --presets: only this page's presets")
+    s.add_argument("--preset", help="with --presets and --page: only this preset (its name, or its name as in a link)")
     s.add_argument("--margin", type=float, default=0.0, help="with --presets: seconds to train on after the lesson")
     s.add_argument("--budget", type=float, default=120.0, help="with --presets: give up on a lesson after this long")
     s.add_argument("--export", action="store_true", help="instead: one chart exported to PNG, SVG and CSV")
@@ -287,20 +288,24 @@ def _show_record(rows, args) -> None:
 def _presets(args) -> list:
     from ..bench import bench_presets
     from ..presets import PRESETS
+    from .record import chosen
 
     if args.page is not None and args.page not in PRESETS:
         raise UsageError(f"{args.page!r} has no presets; pages with presets: {', '.join(PRESETS)}", "page")
+    if args.preset is not None and args.page is None:
+        raise UsageError("needs --page (a preset's name is unique within its page)", "preset")
     if args.margin < 0:
         raise UsageError(f"must be ≥ 0 seconds (got {args.margin:g})", "margin")
     if not args.budget > 0:
         raise UsageError(f"must be > 0 seconds (got {args.budget:g})", "budget")
+    only = chosen(args.page, args.preset) if args.preset is not None else None
     on_row = None if args.json else _print_preset
     if on_row is not None:
         print(
             f"{'preset':<58} {'lesson at':>22}  steps to lesson (ms/step)   "
             f"(runs of a preset in parallel, cores split between them; load average shown)"
         )
-    return bench_presets([args.page] if args.page else None, args.margin, args.budget, on_row)
+    return bench_presets([args.page] if args.page else None, args.margin, args.budget, on_row, only)
 
 
 def _print_preset(r: dict) -> None:
