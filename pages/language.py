@@ -26,13 +26,13 @@ st.markdown(
     "grammar, or nested brackets — or your own text, and writes samples as it learns."
 )
 upload_box(PAGE)
-st.markdown("**Sampling** (used by runs you start next, and by *Sample again*)")
-config, _ = sampling_settings(PAGE)
-st.session_state[f"{PAGE}:sampling"] = config
 shown = experiment(PAGE, MODELS, TASKS, DEFAULTS, PRESETS, observers=recorder_factory(PAGE))
 live_panels(PAGE, shown)
 
 st.subheader("What the model writes, as training goes")
+# beside the samples they shape, not above the panels (at 1600×1000 they pushed the panels below the fold)
+st.markdown("**Sampling** (used by runs you start next, and by *Sample again*)")
+config, _ = sampling_settings(PAGE)
 samples_panel(PAGE)
 sample_now(PAGE, config)
 
