@@ -42,10 +42,11 @@ st.markdown(
     "**What to notice.** The loss panel's dashed line is the unigram entropy — the best a model can do "
     "without reading the context; everything below it is learned structure. On a generated corpus each "
     "sample is judged against the rules that made it: sentences the grammar can generate (and how many if "
-    "agreement is ignored), or closing brackets that close the right one. The gradient panel shows how far "
-    "back each character's prediction reaches. Temperature trades accuracy for variety: near 0 the sample "
-    "repeats the most likely sentence, at 1.5 it invents words. BERT is not offered: it reads both sides, so "
-    "it cannot write left to right."
+    "agreement is ignored), or closing brackets that close the right one. For the GPT the gradient panel stays "
+    "flat: every character of the window gets about the same gradient (a fitted decay of ×1.00 per step back "
+    "in a fresh run of the grammar preset). Temperature trades accuracy for variety: near 0 the sample repeats "
+    "the most likely sentence, at 1.5 it invents words. BERT is not offered: it reads both sides, so it cannot "
+    "write left to right."
 )
 
 st.header("Three claims of the language-model papers, measured")

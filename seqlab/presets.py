@@ -343,13 +343,17 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "Luong scores: dot vs general vs concat",
             ("luong",),
-            {"task": "seq-reverse", "seq_len": 15, "steps": 600},
-            "All three learn the anti-diagonal. The simplest score, dot — no attention parameters at all — keeps "
-            "up with the parameterised ones: in the bench run (seed 0) all three passed 80 % sequence accuracy "
-            "by step 350–400 (dot 91 %, general 88 %, concat 90 % when the lesson held). Concat, Bahdanau's "
-            "additive form, costs the most per step: it keeps a d-vector for every (output, source) pair.",
+            # length 12: the lesson at step 250 instead of 350 and cheaper steps (CPU to the lesson 19 → 8 s);
+            # at length 15 it took 31.5 s on this machine
+            {"task": "seq-reverse", "seq_len": 12, "steps": 600},
+            "All three alignment maps turn into the anti-diagonal (output i reads source position n + 1 − i); "
+            "concat's is blurred over the neighbours. In a fresh run (seed 0) at the lesson, step 250, dot's and "
+            "general's rows put 83 % and 86 % of their weight on that position on average over 64 held-out "
+            "sources, concat's 47 %. The simplest score, dot — no attention parameters at all — keeps up with "
+            "the parameterised ones: at step 100 dot and general reversed 55 % and 54 % of the sources exactly, "
+            "concat 35 %; all three passed 80 % by step 250 (concat first, at 200). Concat, Bahdanau's additive "
+            "form, costs the most per step: it keeps a d-vector for every (output, source) pair.",
             sweep=("score", ("dot", "general", "concat")),
-            takes="about half a minute on a 2-core machine (31.5 s measured: three runs share two cores)",
             lesson=Lesson(
                 "Every score function learns to reverse, the parameter-free dot product included.",
                 tuple(at_least(f"luong·{s}", "sequence_accuracy", 0.8) for s in ("dot", "general", "concat")),
@@ -373,8 +377,11 @@ PRESETS: dict[str, list[Preset]] = {
             "Reverse: causal GPT vs bidirectional BERT",
             ("gpt", "bert"),
             {"task": "reverse", "seq_len": 20, "steps": 1500, "layers": 2, "until": "accuracy>=0.99"},
-            "Both solve it; in the attention maps below, the answer rows form an anti-diagonal — output i "
-            "attends to input L+1−i — and GPT's upper triangle stays empty (it may not look ahead).",
+            "Both solve it; in layer 2 of the attention maps below (the sharpest, shown first) the answer rows "
+            "form an anti-diagonal — output i attends to input L+1−i — and GPT's upper triangle stays empty (it "
+            "may not look ahead). In a fresh run at the lesson (step 150) each model's sharpest head put its "
+            "largest weight there for 99 % of the answer rows of 64 held-out examples; layer 1 shows no such "
+            "pattern.",
             lesson=Lesson(
                 "Both reverse the sequence.", (at_least("gpt", "accuracy", 0.95), at_least("bert", "accuracy", 0.95))
             ),
@@ -432,12 +439,13 @@ PRESETS: dict[str, list[Preset]] = {
                 "lr": 3e-3,
                 "batch_size": 64,
             },
-            "Watch the samples and the verdict above each: random letters at step 0, then words, then the first "
-            "sentences the grammar can generate. The run stops a few seconds after its held-out loss falls below "
-            "a quarter of the unigram baseline (2.89 nats per character). Trained on to step 800 (measured "
-            "earlier, in a run not stopped at the lesson) ~60 % of the sampled sentences were "
-            "grammatical, number agreement across the whole subject included (54 of 90 at τ = 0.5, 44 of 76 at "
-            "τ = 0.8), at a held-out loss of 0.52.",
+            "Watch the samples and the verdict above each: random letters at step 0, then words in sentence "
+            "shape. The run stops a few seconds after its held-out loss falls below a quarter of the unigram "
+            "baseline (2.89 nats per character), at step 150 — too early for grammar: in fresh runs the "
+            "160-character samples at steps 150–250 held 0 or 1 grammatical sentences. Trained on to step 800 "
+            "(a fresh run not stopped at the lesson; held-out loss 0.52) the samples were mostly grammatical, "
+            "number agreement across the whole subject included: 66 % of the sentences at τ = 0.5 (82 of 125), "
+            "52 % at τ = 0.8 (56 of 108).",
             lesson=Lesson(
                 "The held-out loss falls below a quarter of the unigram baseline.",
                 (below_baseline("gpt", "loss", 0.25),),
