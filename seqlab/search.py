@@ -327,9 +327,12 @@ class Search:
             config = SearchConfig.build({**study.user_attrs["config"], **session, "study_dir": config.study_dir})
         self.config = config
         if config.backend == "ray" and config.address not in (None, "auto"):
-            from .sweep import probe_ray
+            from .sweep import SweepError, probe_ray
 
-            probe_ray(config.address)  # before the study is created, so a bad address leaves nothing behind
+            try:  # before the study is created, so a bad address leaves nothing behind
+                probe_ray(config.address)
+            except SweepError as e:
+                raise ConfigError(str(e).removeprefix(f"{e.field}: "), "search.address") from None
         self.workers = config.workers or 1  # on Ray, the cluster's CPUs once joined (see _executor)
         self.task = make_task(config.task, config.seq_len, config.task_options)
         families = [f for f in config.space.families if incompatibility(MODELS[f], self.task) is None]
