@@ -49,6 +49,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -493,6 +494,12 @@ class Search:
             out = future.result()
         except _cancelled():
             return None
+        except BrokenProcessPool:  # the pool cannot go on; the study keeps every told trial for a resume
+            raise SeqlabError(
+                "a trial's worker process died (killed, or crashed outside Python); continue with "
+                f"seqlab search --study {self.study.study_name} --resume",
+                "search.workers",
+            ) from None
         observers = self.observers(f"{label(arch)} rung {rung}")
         if observers:
             replay(observers, RunConfig.from_flat(flat), out)
