@@ -324,12 +324,18 @@ def test_bench_search_runs_the_searches_on_their_schedules_and_scores_them_on_on
 
     space = {"families": ["gru", "gpt"], "hidden": [8, 16], "layers": [1], "heads": [2]}  # 4 architectures
     small_bench = {"task": "parity", "seq_len": 3, "trials": 2, "min_steps": 5, "budget": 600, "space": space}
-    out = bench_search(seeds=(0,), config=small_bench)
-    rows = {r["search"]: r for r in out["rows"]}
+    out = bench_search(seeds=(0, 1), config=small_bench, workers=1)
+    rows = {r["search"]: r for r in out["rows"] if r["seed"] == 0}
     assert rows["optuna"]["trainings"] == rows["random+SH"]["trainings"] == 3  # one bracket: 2 → 1
     assert rows["optuna, whole budget"]["trainings"] == 6  # two brackets, then no architecture is left
     assert rows["optuna, whole budget"]["architectures"] == 4
     for r in rows.values():
         # the reference lies 5 % beyond the union's worst point on each axis, so every front has some area
         assert r["hv_params"] > 0 and r["hv_time"] > 0
-    assert out["mean"]["optuna"]["hv_params"] == rows["optuna"]["hv_params"]
+    both = {(r["seed"], r["search"]): r["hv_params"] for r in out["rows"]}
+    diffs = [both[(s, "optuna")] - both[(s, "random+SH")] for s in (0, 1)]
+    assert out["paired"]["optuna"]["hv_params"]["mean"] == pytest.approx(sum(diffs) / 2)
+    assert out["paired"]["optuna"]["hv_params"]["wins"] == sum(d >= 0 for d in diffs)
+    assert out["summary"]["optuna"]["hv_params"]["std"] == pytest.approx(
+        np.std([both[(s, "optuna")] for s in (0, 1)], ddof=1)
+    )
