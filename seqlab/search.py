@@ -4,8 +4,8 @@ Every training is one Optuna trial with three objectives — the held-out metric
 minimised for a loss), the parameter count and the milliseconds per training step (both minimised):
 
     rung 0: ask the sampler for `trials` distinct architectures, train each `min_steps` steps
-    rung r: keep 1/η of rung r-1 by non-dominated sorting on the three objectives, ties broken by
-            crowding distance (NSGA-II's survivors, MO-ASHA's promotion), train them η^r·min_steps steps
+    rung r: keep 1/η of rung r-1 by non-dominated sorting on the three objectives, ties broken by the
+            score (NSGA-II's survivors, MO-ASHA's promotion; see ``promote``), train them η^r·min_steps steps
             (from scratch, same seed) … until one architecture is left or the budget is spent.
 
 With ``brackets`` > 1 (or 0: until the budget is spent) the halving starts again with `trials`
@@ -240,34 +240,19 @@ def front_ranks(rows: Sequence[Sequence[float]]) -> list[int]:
     return ranks
 
 
-def crowding(rows: Sequence[Sequence[float]]) -> list[float]:
-    """NSGA-II's crowding distance (Deb et al. 2002) of rows of one front: the extremes of each objective
-    get infinity, the others the sum over objectives of their neighbours' normalised gap — large where
-    the front is sparse."""
-    n, dist = len(rows), [0.0] * len(rows)
-    for m in range(len(rows[0]) if rows else 0):
-        order = sorted(range(n), key=lambda i: rows[i][m])
-        lo, hi = rows[order[0]][m], rows[order[-1]][m]
-        dist[order[0]] = dist[order[-1]] = math.inf
-        for k in range(1, n - 1):
-            dist[order[k]] += (rows[order[k + 1]][m] - rows[order[k - 1]][m]) / ((hi - lo) or 1.0)
-    return dist
-
-
 def promote(results: list[Trial], keep: int) -> list[Trial]:
-    """The ``keep`` trials that go on to the next rung, chosen as NSGA-II chooses survivors and MO-ASHA
-    promotes (Schmucker et al. 2021): lowest non-dominated rank on (score, log params, log ms/step), then
-    the most isolated on its front (crowding distance), then the highest score. A rule on the score alone
-    would stop every small or fast architecture at the first rung, leaving those ends of the fronts
-    trained least."""
+    """The ``keep`` trials that go on to the next rung: lowest non-dominated rank on (score, log params,
+    log ms/step), as NSGA-II's survivors and MO-ASHA's promotion (Schmucker et al. 2021), then the highest
+    score. A rule on the score alone would stop every small or fast architecture on the front at the first
+    rung. Within a rank, not NSGA-II's crowding distance: it gives the extremes of every objective an
+    infinite claim, and on three objectives most of a rung is one front, so it promoted the cheapest and
+    the slowest architectures whatever they scored — yet their cost, the very thing that makes them
+    extreme, is the same after training; only the score moves. Measured by ``seqlab bench --search``'s
+    single bracket on 8 seeds (memoised trainings): hypervolume over params 0.826 against 0.801 with
+    crowding, over ms/step 0.326 against 0.323."""
     rows = [(-t.score, math.log10(t.params), math.log10(max(t.ms_per_step, 1e-6))) for t in results]
     ranks = front_ranks(rows)
-    crowd = [0.0] * len(rows)
-    for r in set(ranks):
-        members = [i for i in range(len(rows)) if ranks[i] == r]
-        for i, d in zip(members, crowding([rows[i] for i in members]), strict=True):
-            crowd[i] = d
-    order = sorted(range(len(results)), key=lambda i: (ranks[i], -crowd[i], -results[i].score))
+    order = sorted(range(len(results)), key=lambda i: (ranks[i], -results[i].score))
     return [results[i] for i in order[:keep]]
 
 

@@ -104,11 +104,24 @@ def test_promotion_keeps_a_small_model_that_a_score_only_rule_would_drop():
 
     big, bigger, small_ = t("big", 0.80, 10_000, 2.0), t("bigger", 0.81, 20_000, 2.0), t("small", 0.60, 500, 1.0)
     dominated_ = t("dominated", 0.70, 30_000, 3.0)
-    # the first front is big, bigger and small; of those, bigger and small are its ends (infinitely
-    # crowded-apart), so they go on before big, which a score-only rule would have kept instead of small
-    assert [x.label for x in promote([big, bigger, small_, dominated_], 2)] == ["bigger", "small"]
-    assert [x.label for x in promote([big, bigger, small_, dominated_], 3)] == ["bigger", "small", "big"]
+    # the first front is big, bigger and small, by score within it; a score-only rule would keep dominated
+    # (0.70) over small (0.60) as third
+    assert [x.label for x in promote([big, bigger, small_, dominated_], 2)] == ["bigger", "big"]
+    assert [x.label for x in promote([big, bigger, small_, dominated_], 3)] == ["bigger", "big", "small"]
     assert [x.label for x in promote([big, bigger, small_, dominated_], 4)][-1] == "dominated"
+
+
+def test_promotion_prefers_the_better_score_to_the_cheaper_extreme_within_a_front():
+    def t(name, score, params, ms):
+        return Trial({}, name, 0, 10, score, score, params, ms, "completed")
+
+    # one front: each is the cheapest on one cost or the best scorer; crowding distance would call all
+    # three extremes alike, but training changes only the score, so the best scorers go on
+    tiny, fast, good = t("tiny", 0.30, 100, 3.0), t("fast", 0.40, 5_000, 0.5), t("good", 0.90, 8_000, 2.0)
+    assert [x.label for x in promote([tiny, fast, good], 2)] == ["good", "fast"]
+
+
+def test_front_ranks_put_the_dominated_point_on_the_second_front():
     assert front_ranks([(-0.8, 10_000, 2.0), (-0.81, 20_000, 2.0), (-0.6, 500, 1.0), (-0.7, 30_000, 3.0)]) == [
         0,
         0,
