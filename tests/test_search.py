@@ -213,6 +213,24 @@ def test_a_search_on_the_process_pool_records_every_trial_with_the_numbers_train
     _same_as_in_process(out, "pool-check")
 
 
+def test_stop_reaches_trainings_in_the_pool_workers():
+    import threading
+    import time
+
+    search = Search(small(workers=2, min_steps=1_000_000))  # no training here ends on its own
+
+    def stop_once_both_run():
+        while len(search._remote) < 2:
+            time.sleep(0.05)
+        search.stop()
+
+    threading.Thread(target=stop_once_both_run, daemon=True).start()
+    out = search.run()
+    assert out.status == "stopped"
+    # both trainings ended early as stopped and were told, so a resume knows what they reached
+    assert len(out.trials) == 2 and all(t.status == "stopped" and t.steps < 1_000_000 for t in out.trials)
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")  # pinned in requirements.txt: present wherever the suite runs
