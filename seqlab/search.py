@@ -200,12 +200,20 @@ def pareto(trials: list, cost: str) -> list:
 
 
 def latest_per_architecture(trials: Sequence[Trial]) -> list[Trial]:
-    """Each architecture once, at its longest training (its latest rung)."""
+    """Each architecture once, at its longest training: the most steps actually trained, then the latest
+    rung. Not the latest rung alone: a training the budget cut short may have trained fewer steps than
+    the rung before (the benchmark saw a final rung cut at a score of 0.135 after 1.0 one rung earlier),
+    and an architecture is worth what its best-trained evaluation shows."""
     final: dict[str, Trial] = {}
     for t in trials:
-        if t.label not in final or t.rung >= final[t.label].rung:
+        if t.label not in final or (t.steps, t.rung) >= (final[t.label].steps, final[t.label].rung):
             final[t.label] = t
     return list(final.values())
+
+
+def best_of(latest: Sequence[Trial]) -> Trial | None:
+    """The best-scoring architecture among the longest trained (each at its longest training)."""
+    return max(latest, key=lambda t: (t.steps, t.score)) if latest else None
 
 
 def hypervolume(points: Sequence[tuple[float, float]], ref: tuple[float, float]) -> float:
@@ -700,7 +708,7 @@ class Search:
     def result(self, seconds: float | None = None) -> SearchResult:
         trials = self._stored()
         latest = latest_per_architecture(trials)
-        best = max(latest, key=lambda t: (t.rung, t.score)) if latest else None
+        best = best_of(latest)
         return SearchResult(
             task=self.config.task,
             metric=self.metric,
