@@ -335,7 +335,7 @@ class Search:
         self.families = families
         self.metric = self.task.primary_metric
         self.sign = -1.0 if self.metric in LOWER_IS_BETTER else 1.0
-        sampler = optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=startup_trials(config.trials))
+        sampler = optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=max(1, config.trials // 2))
         if config.resume:
             self.study = optuna.load_study(study_name=config.study, storage=storage, sampler=sampler)
             self._fail_stale()
@@ -393,38 +393,6 @@ class Search:
                 continue
             out += [{**arch, "heads": h} for h in s.heads if hidden % h == 0]
         return out
-
-    def design(self, n: int) -> list[dict]:
-        """``n`` distinct architectures spread over the space, fixed by the seed: a Latin hypercube over the
-        choices (McKay et al. 1979): every family, hidden size and depth appears as evenly as ``n`` allows,
-        each dimension shuffled on its own. The first rung's first architectures: independent draws from a
-        space this small pile onto a few families or sizes, and one bracket's front is only as wide as
-        its first rung."""
-        s, rng = self.config.space, random.Random(self.config.seed)
-
-        def column(values: list) -> list:
-            out = [values[i % len(values)] for i in range(n)]
-            rng.shuffle(out)
-            return out
-
-        best: list[dict] = []
-        for _ in range(20):  # shuffles that pair the same values twice are drawn again
-            out, seen = [], set()
-            for family, hidden, layers in zip(column(self.families), column(s.hidden), column(s.layers), strict=True):
-                arch = {"model": family, "hidden": hidden, "layers": layers}
-                if "heads" in model_class(family).Options.model_fields:
-                    heads = [h for h in s.heads if hidden % h == 0]
-                    if not heads:
-                        continue
-                    arch["heads"] = rng.choice(heads)
-                if label(arch) not in seen:
-                    seen.add(label(arch))
-                    out.append(arch)
-            if len(out) > len(best):
-                best = out
-            if len(best) == n:
-                break
-        return best
 
     def _enqueue(self, arch: dict, rung: int, bracket: int) -> None:
         """The next ``ask()`` returns a trial fixed to ``arch``."""
@@ -632,15 +600,11 @@ class Search:
         seen = {t.label for t in stored}
         mine = [t.label for t in stored if t.bracket == bracket]
         rng = random.Random(c.seed + len(seen))
-        # the sampler's start-up trials, as a spread design instead of independent draws (see design)
-        design = [a for a in self.design(startup_trials(c.trials)) if label(a) not in seen] if bracket == 0 else []
         running: dict[Future, object] = {}
         asks = 0
         while not self._stop.is_set() and left() > 0:
             while len(mine) < c.trials and len(running) < self.workers and asks < c.trials * 10:
                 asks += 1
-                if design:  # enqueued just before it is asked, so a stopped rung leaves no waiting trial
-                    self._enqueue(design.pop(0), 0, bracket)
                 trial = self.study.ask()
                 arch = self.suggest(trial)
                 if arch is None or label(arch) in seen:
@@ -814,11 +778,6 @@ def _cancelled() -> tuple[type[BaseException], ...]:
     """What a future's ``result()`` raises for a training Stop cancelled (only Ray cancels)."""
     ray = sys.modules.get("ray")  # only a search on Ray has imported it
     return (ray.exceptions.TaskCancelledError,) if ray else ()
-
-
-def startup_trials(trials: int) -> int:
-    """The sampler's start-up trials before TPE models the study: half the first rung."""
-    return max(1, trials // 2)
 
 
 def _suffix() -> str:

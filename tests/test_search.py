@@ -17,7 +17,6 @@ from seqlab.search import (
     dominated,
     front_ranks,
     hypervolume,
-    label,
     pareto,
     promote,
     storage_path,
@@ -77,19 +76,6 @@ def test_halving_prunes_architectures_at_the_first_rung_and_the_study_records_ev
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) == 7 and sorted(t.user_attrs["rung"] for t in done) == [0, 0, 0, 0, 1, 1, 2]
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
-
-
-def test_the_first_rung_opens_with_a_design_that_spreads_families_and_sizes(searched):
-    wide = {"families": ["lstm", "gru", "gpt", "ssm"], "hidden": [8, 16, 32, 64], "layers": [1, 2], "heads": [2, 4]}
-    for seed in range(5):
-        design = Search(small(space=wide, seed=seed)).design(8)
-        assert len({label(a) for a in design}) == 8
-        for key, values in (("model", wide["families"]), ("hidden", wide["hidden"]), ("layers", wide["layers"])):
-            counts = [sum(a[key] == v for a in design) for v in values]
-            assert counts == [8 // len(values)] * len(values), (seed, key, counts)  # each value equally often
-    # the sampler's start-up trials are the design's: half the first rung, asked first
-    first = [t.label for t in searched.trials if t.rung == 0][:2]
-    assert first == [label(a) for a in Search(small()).design(2)]
 
 
 def _journal(path):
