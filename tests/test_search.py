@@ -107,6 +107,20 @@ def test_promotion_prefers_the_better_score_to_the_cheaper_extreme_within_a_fron
     assert [x.label for x in promote([tiny, fast, good], 2)] == ["good", "fast"]
 
 
+def test_an_architecture_counts_at_its_most_steps_trained_not_at_a_rung_the_budget_cut_short():
+    from seqlab.search import best_of, latest_per_architecture
+
+    def t(name, rung, steps, score, status="completed"):
+        return Trial({}, name, rung, steps, score, score, 1000, 1.0, status)
+
+    full = t("a", 2, 80, 1.0)
+    cut = t("a", 3, 50, 0.135, "time_budget")  # rung 3 was to train 160 steps; the budget ended it at 50
+    other = t("b", 1, 40, 0.9)
+    latest = latest_per_architecture([t("a", 0, 20, 0.5), other, full, cut])
+    assert sorted((x.label, x.rung) for x in latest) == [("a", 2), ("b", 1)]
+    assert best_of(latest) is full
+
+
 def test_front_ranks_put_the_dominated_point_on_the_second_front():
     assert front_ranks([(-0.8, 10_000, 2.0), (-0.81, 20_000, 2.0), (-0.6, 500, 1.0), (-0.7, 30_000, 3.0)]) == [
         0,
