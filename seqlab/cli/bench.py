@@ -248,7 +248,8 @@ def _show_search(rows, args) -> None:
     c = r["config"]
     print(
         f"architecture search on {c['task']} (T={c['seq_len']}), {c['trials']} architectures, {c['min_steps']} steps "
-        f"at the first rung, η={c['eta']}, budget {c['budget']:.0f} s each, same seed per row; hypervolume of "
+        f"at the first rung, η={c['eta']}, one bracket to its end or brackets for {c['budget']:.0f} s, same seed per "
+        "row; hypervolume of "
         f"held-out {r['metric']} vs log10 cost (params; CPU ms per step), larger is better; target: optuna ≥ "
         "random+SH"
     )
