@@ -249,7 +249,8 @@ def _show_search(rows, args) -> None:
     c = r["config"]
     print(
         f"architecture search on {c['task']} (T={c['seq_len']}), {c['trials']} architectures, {c['min_steps']} steps "
-        f"at the first rung, η={c['eta']}, budget {c['budget']:.0f} s each, same seed for all; hypervolume of "
+        f"at the first rung, η={c['eta']}, one bracket to its end or brackets for {c['budget']:.0f} s, same seed per "
+        "row; hypervolume of "
         f"held-out {r['metric']} vs log10 cost (params; CPU ms per step), larger is better; target: optuna ≥ "
         "random+SH"
     )
@@ -260,8 +261,19 @@ def _show_search(rows, args) -> None:
             f"{x['seed']:>4} {x['search']:<20} {x['hv_params']:>9.4f} {x['hv_time']:>10.4f} {x['trainings']:>9} "
             f"{x['seconds']:>6.1f}  {best}"
         )
-    for name, m in r["mean"].items():
-        print(f"mean {name:<20} {m['hv_params']:>9.4f} {m['hv_time']:>10.4f}")
+    print(f"over {len(r['seeds'])} seeds, mean ± std:")
+    for name, m in r["summary"].items():
+        hp, ht = m["hv_params"], m["hv_time"]
+        print(
+            f"  {name:<20} HV params {hp['mean']:.3f} ± {hp['std']:.3f}   HV ms/step {ht['mean']:.3f} ± {ht['std']:.3f}"
+        )
+    print("paired difference to random+SH, seed by seed (mean ± std; seeds at least as good):")
+    for name, d in r["paired"].items():
+        hp, ht = d["hv_params"], d["hv_time"]
+        print(
+            f"  {name:<20} HV params {hp['mean']:+.3f} ± {hp['std']:.3f} ({hp['wins']}/{len(r['seeds'])})   "
+            f"HV ms/step {ht['mean']:+.3f} ± {ht['std']:.3f} ({ht['wins']}/{len(r['seeds'])})"
+        )
 
 
 def _record(args) -> list:
