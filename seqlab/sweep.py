@@ -195,12 +195,22 @@ _STOP: Any = None  # the sweep's stop event, set in each pool worker by _init_wo
 _STARTED: Any = None  # a queue the worker reports (index, pid) on as a point starts
 
 
-def _init_worker(stop, started) -> None:
+def _init_worker(stop, started, plugins: list[str]) -> None:
     import torch
 
     global _STOP, _STARTED
     _STOP, _STARTED = stop, started
     torch.set_num_threads(1)  # see the module docstring
+    load_plugins(plugins)
+
+
+def load_plugins(files: list[str]) -> None:
+    """Register the parent's plugin models in this worker, so a point naming one builds it. A file that
+    loaded in the parent but not here (changed since) is logged; its points then fail as unknown models."""
+    from .plugins import load_all
+
+    for e in load_all(files)[1]:
+        logging.getLogger(__name__).warning("sweep worker: %s", e)
 
 
 class _StopOn(Observer):
@@ -245,11 +255,12 @@ def run_point(job: PointJob, stop=None) -> dict:
         return record_failure(store, job, config, error)
 
 
-def run_point_ray(job: PointJob) -> dict:
-    """``run_point`` in a Ray worker: one torch thread, like the pool's workers."""
+def run_point_ray(job: PointJob, plugins: list[str]) -> dict:
+    """``run_point`` in a Ray worker: one torch thread and the parent's plugins, like the pool's workers."""
     import torch
 
     torch.set_num_threads(1)
+    load_plugins(plugins)
     return run_point(job)
 
 
@@ -515,10 +526,13 @@ class Sweep:
         running alone when the pool broke is recorded ``failed``; several that were running together
         are each run again alone, which tells the culprit from its bystanders; the points not yet
         started go on in a new pool."""
+        from .plugins import loaded_files
+
         ctx = mp.get_context("forkserver")
-        # no forkserver preload of torch: workers forked from a server that had imported torch started
-        # faster but trained ~2-3x slower per step (measured: 2.5-5.3 s vs 1.5 s for the same LSTM point,
-        # even with one thread set before the fork), so each worker imports torch itself
+        # workers fork from a server that imported torch and seqlab once (seqlab/sweep_worker.py says what
+        # that saves); it takes effect when the process's forkserver starts, then serves every later sweep
+        ctx.set_forkserver_preload(["seqlab.sweep_worker"])
+        plugins = loaded_files()
         self._mp_stop = ctx.Event()
         if self._stop.is_set():
             self._mp_stop.set()
@@ -528,7 +542,9 @@ class Sweep:
             batch = [alone.pop(0)] if alone else pending
             width = min(self.workers, len(batch))
             running: set[int] = set()
-            with ProcessPoolExecutor(width, ctx, initializer=_init_worker, initargs=(self._mp_stop, started)) as pool:
+            with ProcessPoolExecutor(
+                width, ctx, initializer=_init_worker, initargs=(self._mp_stop, started, plugins)
+            ) as pool:
                 futures = {pool.submit(self.runner, job): job for job in batch}
                 broken, left = False, set(futures)
                 while left:
@@ -586,13 +602,16 @@ class Sweep:
     def _run_ray(self, jobs: list[PointJob], by_index: dict[int, Point]) -> None:
         import ray
 
+        from .plugins import loaded_files
+
         self.prepare()
         started_here, self._ray_owner = self._ray_owner, None
         try:
             # no retries: a point whose worker dies is recorded failed, as on the local pool
             task = ray.remote(num_cpus=1, max_retries=0)(run_point_ray)
             # workers return the history and this process records it: a cluster's workers cannot reach our disk
-            refs = {task.remote(replace(job, store_root=None)): job for job in jobs}
+            plugins = loaded_files()
+            refs = {task.remote(replace(job, store_root=None), plugins): job for job in jobs}
             self._ray_refs = list(refs)
             if self._stop.is_set():
                 self.stop()
@@ -627,10 +646,11 @@ def connect_ray(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
-    env = {"env_vars": {"PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `import seqlab` finds this copy
     if address is None:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env, logging_level=logging.ERROR)
+        _start_local_ray(root)
         return True
+    env = {"env_vars": {"PYTHONPATH": root}}
     # ray.init retries a silent head for a minute: wait for it in a thread, and give up first
     outcome: list = []
 
@@ -650,6 +670,24 @@ def connect_ray(address: str | None) -> bool:
         why = str(outcome[0]).strip().splitlines()[0] if str(outcome[0]).strip() else type(outcome[0]).__name__
         raise SweepError(f"cannot join the Ray cluster at {address!r}: {why}", "address")
     return True
+
+
+def _start_local_ray(root: str) -> None:
+    """A local Ray of 2 CPUs, no dashboard. Its workers find seqlab through the environment they inherit
+    (this process's, via the raylet) rather than a ``runtime_env``: a job with a runtime_env cannot use the
+    workers Ray starts with ``ray.init`` and waits for new ones (measured: the first two tasks began
+    4–5 s later, machine loaded)."""
+    import ray
+
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, before) if p)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    finally:  # the raylet took its copy; this process's environment is left as it was
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
 
 
 # a Ray head's port (GCS) speaks gRPC, i.e. HTTP/2: to the client preface and an empty SETTINGS frame, a
