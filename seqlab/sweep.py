@@ -537,7 +537,10 @@ class Sweep:
         if self._stop.is_set():
             self._mp_stop.set()
         started = ctx.SimpleQueue()
-        pending, alone = list(jobs), []
+        # longest first (steps × length as the guess): the pool ends when its last point does, and a
+        # short last point leaves the other worker idle for less of the tail
+        pending = sorted(jobs, key=lambda j: j.flat.get("steps", 1) * j.flat.get("seq_len", 1), reverse=True)
+        alone: list[PointJob] = []
         while (pending or alone) and not self._stop.is_set():
             batch = [alone.pop(0)] if alone else pending
             width = min(self.workers, len(batch))
