@@ -12,7 +12,10 @@ others go on. Stop ends running points as ``stopped`` and starts no more.
 
 Workers are processes ('forkserver', since forking a process that has run torch is unsafe), each
 with one torch thread: on a shared 2-core box two one-thread processes beat one two-thread process
-because the small per-step ops of these models do not split well across threads.
+because the small per-step ops of these models do not split well across threads. The forkserver imports
+torch and seqlab once for all workers (seqlab/sweep_worker.py); while it does, this process trains the
+first points itself in one of the ``workers`` slots (``_BootHelper``), and the pool hands out the longest
+points first.
 """
 
 from __future__ import annotations
@@ -420,6 +423,7 @@ class Sweep:
         self.on_point, self.runner = on_point, runner
         self._results: dict[int, PointResult] = {}
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()  # a pool's points not yet handed out (see _BootHelper)
         self._stop = threading.Event()
         self._mp_stop = None
         self._ray_refs: list = []
@@ -541,17 +545,45 @@ class Sweep:
         # short last point leaves the other worker idle for less of the tail
         pending = sorted(jobs, key=lambda j: j.flat.get("steps", 1) * j.flat.get("seq_len", 1), reverse=True)
         alone: list[PointJob] = []
+        # a custom runner (tests) may be written for a worker process only
+        helps = self.runner is run_point
         while (pending or alone) and not self._stop.is_set():
             batch = [alone.pop(0)] if alone else pending
             width = min(self.workers, len(batch))
             running: set[int] = set()
+            queue = list(batch)  # not handed out yet: the pool takes from the front, a _BootHelper from the back
+            helper = _BootHelper(self, queue, by_index) if helps and batch is pending and len(batch) > 1 else None
+            helps = False  # the first pool only: later ones fork from a server that is already up
+            if helper is not None:
+                helper.start()  # before the first submit, which waits for the forkserver's preload
             with ProcessPoolExecutor(
                 width, ctx, initializer=_init_worker, initargs=(self._mp_stop, started, plugins)
             ) as pool:
-                futures = {pool.submit(self.runner, job): job for job in batch}
-                broken, left = False, set(futures)
-                while left:
-                    finished, left = wait(left, timeout=0.5, return_when=FIRST_COMPLETED)
+                futures: dict = {}
+                broken, left = False, set()
+                while True:
+                    # hand out one point per free slot, not all at once: the helper's point holds a slot
+                    while not broken and not self._stop.is_set():
+                        with self._queue_lock:
+                            if not queue or len(left) + (helper is not None and helper.busy) >= width:
+                                break
+                            job = queue.pop(0)
+                        try:
+                            f = pool.submit(self.runner, job)
+                        except BrokenProcessPool:
+                            broken = True
+                            break
+                        futures[f] = job
+                        left.add(f)
+                    if helper is not None and broken:
+                        helper.enough.set()
+                    helping = helper is not None and helper.is_alive()
+                    if not left:
+                        if not helping:
+                            break
+                        helper.join(0.1)
+                        continue
+                    finished, left = wait(left, timeout=0.1 if helping else 0.5, return_when=FIRST_COMPLETED)
                     for f in finished:
                         job = futures[f]
                         try:
@@ -563,7 +595,11 @@ class Sweep:
                         running.discard(job.index)
                     while not started.empty():
                         running.add(started.get()[0])
+                    if helper is not None and (running or broken):
+                        helper.enough.set()
                     running -= set(self._results)
+            if helper is not None and helper.error is not None:
+                raise helper.error
             unfinished = [j for j in batch if j.index not in self._results]
             if batch is not pending:  # a point run alone
                 if broken:
@@ -637,6 +673,44 @@ class Sweep:
             self._ray_refs = []
             if started_here:
                 ray.shutdown()
+
+
+class _BootHelper(threading.Thread):
+    """Trains points in the sweep's own process while its first pool's workers start, so the core they
+    leave idle meanwhile does the sweep's work: the forkserver imports torch and seqlab once
+    (seqlab/sweep_worker.py, ≈ 2.5 s of one core) before it can fork a worker. It takes points from the
+    short end of the queue, one at a time, holding one of the sweep's ``workers`` slots while it trains
+    (never more points at once than ``workers``), and takes no more once a worker has started a point:
+    a point that kills its process should kill a worker, not the sweep."""
+
+    def __init__(self, sweep: Sweep, queue: list[PointJob], by_index: dict[int, Point]):
+        super().__init__(daemon=True, name="seqlab-sweep-boot")
+        self.sweep, self.queue, self.by_index = sweep, queue, by_index
+        self.enough = threading.Event()  # set once a worker has started a point, or the pool broke
+        # its slot is held from the start, before the pool's first point, until it quits (read under the
+        # sweep's queue lock): between two of its points the pool must not take the slot
+        self.busy = True
+        self.error: BaseException | None = None  # what run_point raised here, re-raised by the sweep's thread
+
+    def run(self) -> None:
+        import torch
+
+        # torch's count is this thread's own with OpenMP; asking first keeps a later copy from overwriting it
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
+        sweep = self.sweep
+        try:
+            while not self.enough.is_set() and not sweep.stopping:
+                with sweep._queue_lock:
+                    if not self.queue:
+                        return
+                    job = self.queue.pop()
+                sweep._done(self.by_index[job.index], job.run_id, run_point(job, sweep._stop))
+        except BaseException as e:  # as in _run_here, the exception is the sweep's: its own thread raises it
+            self.error = e
+        finally:
+            with sweep._queue_lock:
+                self.busy = False
 
 
 def connect_ray(address: str | None) -> bool:
