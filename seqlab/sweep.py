@@ -753,13 +753,20 @@ def _start_local_ray(root: str) -> None:
     """A local Ray of 2 CPUs, no dashboard. Its workers find seqlab through the environment they inherit
     (this process's, via the raylet) rather than a ``runtime_env``: a job with a runtime_env cannot use the
     workers Ray starts with ``ray.init`` and waits for new ones (measured: the first two tasks began
-    4–5 s later, machine loaded)."""
+    4–5 s later, machine loaded). Its workers import torch and seqlab as they start (Ray's
+    ``preload_python_modules``, the pool's preload: seqlab/sweep_worker.py), not in their first task."""
     import ray
 
     before = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, before) if p)
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            _system_config={"preload_python_modules": ["seqlab.sweep_worker"]},
+        )
     finally:  # the raylet took its copy; this process's environment is left as it was
         if before is None:
             os.environ.pop("PYTHONPATH", None)
