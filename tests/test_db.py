@@ -1,4 +1,5 @@
 import hashlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -165,6 +166,18 @@ def test_list_filters_sorts_and_limits(tmp_path):
     assert [r["id"] for r in store.group("g")] == ["a", "b"]
     with pytest.raises(StoreError, match=r"sort: cannot sort by 'stpes'; did you mean 'steps'"):
         store.list(sort="stpes")
+
+
+def test_runs_sort_takes_a_descending_key_after_a_space_as_typed(tmp_path, capsys, monkeypatch):
+    from seqlab.cli import main
+
+    store = RunStore(tmp_path)
+    fake_db_run(store, "a", records=3)
+    fake_db_run(store, "b", records=9)
+    monkeypatch.setenv("SEQLAB_HOME", str(tmp_path))
+    assert main(["runs", "--sort", "-steps", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["id"] for r in listed["runs"]] == ["b", "a"]
 
 
 def test_rename_tag_and_delete_change_only_their_run(tmp_path):

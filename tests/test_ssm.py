@@ -144,16 +144,21 @@ def test_a_nan_input_spreads_through_the_chunked_scan_exactly_as_through_the_loo
         assert torch.equal(a.isnan(), b.isnan()), name
 
 
-def test_chunked_scan_stays_finite_and_exact_at_n_4096_with_strong_decays():
+@pytest.mark.parametrize("dt_shift", [3.0, -4.0])
+def test_chunked_scan_stays_finite_and_exact_at_n_4096_in_value_and_gradient(dt_shift):
     from seqlab.models.ssm import selective_scan, selective_scan_sequential
 
-    # Δ ≈ 3 and A down to −16: a chunk of 64 decays by e^{-3000}; a cumulative-sum form would overflow
-    inputs = _scan_inputs(4096, d=3, N=16, B=1, dt_shift=3.0)
-    fast = selective_scan(*inputs, chunk=64)
-    grads = torch.autograd.grad(fast.square().sum(), inputs)
+    # Δ ≈ 3 and A down to −16: a chunk of 64 (the default, √4096) decays by e^{-3000}, where a cumulative-sum
+    # form would overflow; Δ ≈ 0.02: states remember hundreds of steps, over which rounding could accumulate
+    inputs = _scan_inputs(4096, d=3, N=16, B=1, dt_shift=dt_shift)
+    fast = selective_scan(*inputs)
+    g_y = torch.randn(fast.shape, generator=torch.Generator().manual_seed(1))
+    grads = torch.autograd.grad(fast, inputs, g_y)
     assert all(torch.isfinite(g).all() for g in (fast, *grads))
     ref = selective_scan_sequential(*inputs)
     assert torch.allclose(fast, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+    for name, a, b in zip(("dt", "A", "B", "C", "x"), grads, torch.autograd.grad(ref, inputs, g_y), strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item()), name
 
 
 def test_selective_layer_forward_and_step_modes_agree():

@@ -84,7 +84,7 @@ def load_plugins(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        argv = load_plugins(sys.argv[1:] if argv is None else list(argv))
+        argv = runs.glue_descending(load_plugins(sys.argv[1:] if argv is None else list(argv)))
         args = build_parser().parse_args(argv)
         set_process_threads(args)
         render(args, args.func(args), args.view)

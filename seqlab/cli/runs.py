@@ -8,6 +8,18 @@ import time
 from .common import UsageError, add_json_flag, one_line, warn
 
 
+def glue_descending(argv: list[str]) -> list[str]:
+    """``--sort -steps`` → ``--sort=-steps``: argparse reads a value with a leading dash as an unknown flag
+    and refuses it, though a descending sort key is the natural thing to type."""
+    out: list[str] = []
+    for a in argv:
+        if out and out[-1] == "--sort" and a.startswith("-") and a[1:2].isalpha():
+            out[-1] = f"--sort={a}"
+        else:
+            out.append(a)
+    return out
+
+
 def register(sub) -> None:
     s = sub.add_parser(
         "runs", help="list the recorded runs ($SEQLAB_HOME/seqlab.db), show one, or rename/tag/delete/import"
@@ -22,7 +34,7 @@ def register(sub) -> None:
         "--sort",
         default="-created",
         help="created, name, model, task, status, steps, seconds or "
-        "final_loss; a leading - sorts descending, as in --sort=-steps (default: newest first)",
+        "final_loss; a leading - sorts descending, as in --sort -steps (default: newest first)",
     )
     s.add_argument("--limit", type=int, help="at most this many runs")
     add_json_flag(s)

@@ -22,7 +22,7 @@ is lost and a scan runs over time instead. Per channel d and state entry n,
 
 Each step is an affine map s ↦ a s + b, and composing two of them is again one:
 (a₂, b₂) ∘ (a₁, b₁) = (a₂a₁, a₂b₁ + b₂), so time can be cut into K chunks of L steps and scanned on two
-levels (``selective_scan``). Step j of every chunk is one slice (B, K, d, N), and the recurrence runs over
+levels (``selective_scan``). Step j of every chunk is one slice (B, K, N, d), and the recurrence runs over
 the L slices for all chunks at once: first from h = 0, which leaves each chunk's end state; then a carry
 over the K chunk ends,
 
@@ -40,6 +40,14 @@ G_t = C_t ∂L/∂y_t + a_{t+1} G_{t+1}, with ∂L/∂b_t = G_t and ∂L/∂a_t 
 other temporary one slice; autograd through the same forward takes twice as long as the loop. The decays use
 exp2 (about 3× faster than exp on the CPUs measured). ``selective_scan_sequential`` is the plain loop: the
 reference the tests hold the scan to, and the recurrent step mode.
+
+What bounds it: every slice operation costs ~0.2 ns per state entry (B·d·N of them per step; exp2 ~0.45 ns)
+whatever the slice size, and forward plus backward need ~20 of them per entry (a_t, the two passes, y_t; the
+backward's two passes and five gradient sums) plus ~2.5 ms of interpreter at n = 256 — so at batch 8, d = 64,
+N = 16 the scan costs ~13 ms where the rest of the training step costs ~9 ms. Measured and slower (issue 18):
+whole (L, B, K, N, d) tensors instead of slices (2.6×), the masked (L × L) segment-sum form of
+Mamba-2 (30× at L = 4: with A per channel and state it holds B·n·L·d·N decays, and its masked exponentials give
+NaN gradients at n = 4096); torch.compile of one chunk's forward fuses it 2.2× faster but compiles for ~50 s.
 """
 
 from __future__ import annotations
@@ -240,52 +248,52 @@ def _by_time(t: torch.Tensor, T: int) -> torch.Tensor:
     return t.movedim(0, 2).reshape(Bsz, K * L, *t.shape[3:])[:, :T]
 
 
-def _sum_last_(t: torch.Tensor, ones: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """out ← t summed over its last dimension, as a matrix-vector product: ~1.7× faster than ``sum(-1)`` over
-    the short (N) last dimension, which does not vectorise well. t and out contiguous."""
-    return torch.mv(t.view(-1, t.shape[-1]), ones, out=out.view(-1))
-
-
 def auto_chunk(T: int) -> int:
     """L ≈ √T: forward and backward each run ~2L + T/L Python-level steps, so both terms stay small."""
     return max(1, round(math.sqrt(T)))
 
 
 class _SelectiveScanFn(torch.autograd.Function):
+    # The state of a step is kept as (N, d), d contiguous: the sums over N (y_t, ∂L/∂(Δ_t x_t), ∂L/∂Δ_t) are
+    # then a batched vector-matrix product or a sum over an outer dimension (22-30 µs a slice at batch 8, d = 64,
+    # N = 16) instead of a sum over a 16-float inner dimension (55-87 µs); only the two sums over d, which are
+    # cheap either way, pay for it. Each input's L step views are taken at once by ``unbind`` (one call, not L
+    # index operations: ~600 fewer calls of ~2 µs a forward and backward at n = 256).
     @staticmethod
     def forward(ctx, dt, A, B, C, x, L: int):
         T = dt.shape[1]
         L = min(L, T)
         K = -(-T // L)  # padded steps (Δ = 0: a = 1, b = 0) only repeat the last state
         dtj, dtxj, Bj, Cj = (_by_position(t, K, L) for t in (dt, dt * x, B, C))
-        A2 = A * _LOG2E
-        # a_t = e^{Δ_t A} and below the states s_t, one (B, K, d, N) tensor per step j of a chunk: whole
-        # (B, n, d, N) tensors pass glibc's mmap threshold (32 MB, n ≳ 1000 here) and are then page-faulted
+        A2 = (A * _LOG2E).T.contiguous()  # (N, d)
+        dtxc, Bc = dtxj[..., None, :], Bj[..., None]  # (L, B, K, 1, d), (L, B, K, N, 1): b_t = Δ_t x_t ⊗ B_t
+        # a_t = e^{Δ_t A} and below the states s_t, one (B, K, N, d) tensor per step j of a chunk: whole
+        # (B, n, N, d) tensors pass glibc's mmap threshold (32 MB, n ≳ 1000 here) and are then page-faulted
         # afresh on every call, which made the scan 2× slower at n = 1024
-        a = [torch.mul(dtj[j][..., None], A2).exp2_() for j in range(L)]
-        Bc, dtxc = Bj[..., None, :], dtxj[..., None]  # b_t = Δ_t x_t ⊗ B_t, never formed whole
+        a = [torch.mul(dt_j, A2).exp2_() for dt_j in dtj[..., None, :].unbind(0)]
         if K > 1:
-            # each chunk's own end state from h = 0 (the last chunk's is not needed) ...
-            h = torch.mul(dtxc[0][:, :-1], Bc[0][:, :-1])
+            # each chunk's own end state from h = 0 (the last chunk's is not needed; b_t never formed whole) ...
+            dtx_h, B_h = dtxc[:, :, :-1].unbind(0), Bc[:, :, :-1].unbind(0)
+            h = torch.mul(dtx_h[0], B_h[0])
             for j in range(1, L):
-                h.mul_(a[j][:, :-1]).addcmul_(dtxc[j][:, :-1], Bc[j][:, :-1])
+                h.mul_(a[j][:, :-1]).addcmul_(dtx_h[j], B_h[j])
             # ... and its whole decay, one exponential of the summed Δ (exponent ≤ 0: no overflow)
-            P = torch.mul(dtj[:, :, :-1].sum(0)[..., None], A2).exp2_()
-            h_in = torch.zeros_like(a[0])  # (B, K, d, N): the state entering each chunk
+            P = torch.mul(dtj[:, :, :-1].sum(0)[..., None, :], A2).exp2_()
+            h_in = torch.zeros_like(a[0])  # (B, K, N, d): the state entering each chunk
+            h_k, P_k, h_in_k = h.unbind(1), P.unbind(1), h_in.unbind(1)
             for k in range(1, K):
-                torch.addcmul(h[:, k - 1], P[:, k - 1], h_in[:, k - 1], out=h_in[:, k])
+                torch.addcmul(h_k[k - 1], P_k[k - 1], h_in_k[k - 1], out=h_in_k[k])
         s = [torch.empty_like(a[0]) for _ in range(L)]  # the true states, kept for backward
         y = torch.empty_like(dtj)
-        Cc = Cj[..., None, :]
-        tmp, ones = torch.empty_like(a[0]), A.new_ones(A.shape[-1])
-        for j in range(L):
+        steps = zip(dtxc.unbind(0), Bc.unbind(0), Cj[..., None, :].unbind(0), y[..., None, :].unbind(0), strict=True)
+        for j, (dtx_j, B_j, C_j, y_j) in enumerate(steps):
             if j:
-                torch.mul(a[j], s[j - 1], out=s[j]).addcmul_(dtxc[j], Bc[j])
+                torch.mul(a[j], s[j - 1], out=s[j]).addcmul_(dtx_j, B_j)
             elif K > 1:
-                torch.mul(a[0], h_in, out=s[0]).addcmul_(dtxc[0], Bc[0])
+                torch.mul(a[0], h_in, out=s[0]).addcmul_(dtx_j, B_j)
             else:
-                torch.mul(dtxc[0], Bc[0], out=s[0])
-            _sum_last_(torch.mul(s[j], Cc[j], out=tmp), ones, y[j])  # y_t = Σ_n C_t s_t
+                torch.mul(dtx_j, B_j, out=s[0])
+            torch.matmul(C_j, s[j], out=y_j)  # y_t = Σ_n C_t s_t
         ctx.save_for_backward(dt, x, dtj, dtxj, A, Bj, Cj, *a, *s)
         return _by_time(y, T)
 
@@ -295,26 +303,39 @@ class _SelectiveScanFn(torch.autograd.Function):
         L, _, K = dtj.shape[:3]
         a, s = a_s[:L], a_s[L:]
         T = dt.shape[1]
-        gc = _by_position(g_y, K, L)[..., None]
-        Cc = Cj[..., None, :]
+        gc = _by_position(g_y, K, L)[..., None, :]  # (L, B, K, 1, d)
+        Cc = Cj[..., None]  # (L, B, K, N, 1)
+        A_T = A.T.contiguous()  # (N, d)
         # G_t = ∂L/∂s_t = C_t g_t + a_{t+1} G_{t+1}: the same two levels, from the end
         if K > 1:
-            Gl = torch.mul(gc[L - 1][:, 1:], Cc[L - 1][:, 1:])  # each chunk's G at its first step, from G = 0 after it
+            g_l, C_l = gc[:, :, 1:].unbind(0), Cc[:, :, 1:].unbind(0)
+            Gl = torch.mul(g_l[L - 1], C_l[L - 1])  # each chunk's G at its first step, from G = 0 after it
             for j in range(L - 2, -1, -1):
-                Gl.mul_(a[j + 1][:, 1:]).addcmul_(gc[j][:, 1:], Cc[j][:, 1:])
-            Q = torch.mul(dtj[1:, :, 1:].sum(0)[..., None], A * _LOG2E).exp2_()  # a_1⋯a_{L-1} of each chunk
-            E = torch.zeros_like(a[0])  # (B, K, d, N): a_{t+1} G_{t+1} entering each chunk's last step
+                Gl.mul_(a[j + 1][:, 1:]).addcmul_(g_l[j], C_l[j])
+            Q = torch.mul(dtj[1:, :, 1:].sum(0)[..., None, :], A_T * _LOG2E).exp2_()  # a_1⋯a_{L-1} of each chunk
+            E = torch.zeros_like(a[0])  # (B, K, N, d): a_{t+1} G_{t+1} entering each chunk's last step
+            a0_k, Gl_k, Q_k, E_k = a[0][:, 1:].unbind(1), Gl.unbind(1), Q.unbind(1), E.unbind(1)
             for k in range(K - 2, -1, -1):
-                torch.mul(a[0][:, k + 1], torch.addcmul(Gl[:, k], Q[:, k], E[:, k + 1]), out=E[:, k])
+                torch.mul(a0_k[k], torch.addcmul(Gl_k[k], Q_k[k], E_k[k + 1]), out=E_k[k])
         g_dtx, g_dt, g_B, g_C = (torch.empty_like(t) for t in (dtj, dtj, Bj, Cj))
         g_A = torch.zeros_like(a[0])
-        Bc, dtc = Bj[..., None, :], dtj[..., None]
-        aG, g_dtA, tmp, ones = (*(torch.empty_like(a[0]) for _ in range(3)), A.new_ones(A.shape[-1]))
-        G = torch.addcmul(E, gc[L - 1], Cc[L - 1]) if K > 1 else torch.mul(gc[L - 1], Cc[L - 1])
-        for j in range(L - 1, -1, -1):
-            _sum_last_(torch.mul(G, Bc[j], out=tmp), ones, g_dtx[j])  # ∂L/∂(Δ_t x_t) = Σ_n G_t B_t
-            torch.matmul(dtxj[j][..., None, :], G, out=g_B[j][..., None, :])  # Σ_d G_t Δ_t x_t
-            torch.matmul(gc[j].transpose(-1, -2), s[j], out=g_C[j][..., None, :])  # Σ_d g_t s_t
+        g_j, C_j = gc.unbind(0), Cc.unbind(0)
+        steps = zip(
+            dtj[..., None, :].unbind(0),
+            dtxj[..., None, :].unbind(0),
+            Bj[..., None, :].unbind(0),
+            g_dtx[..., None, :].unbind(0),
+            g_dt.unbind(0),
+            g_B.unbind(0),
+            g_C.unbind(0),
+            strict=True,
+        )
+        aG, g_dtA, tmp = (torch.empty_like(a[0]) for _ in range(3))
+        G = torch.addcmul(E, g_j[L - 1], C_j[L - 1]) if K > 1 else torch.mul(g_j[L - 1], C_j[L - 1])
+        for j, (dt_j, dtx_j, B_j, g_dtx_j, g_dt_j, g_B_j, g_C_j) in reversed(list(enumerate(steps))):
+            torch.matmul(B_j, G, out=g_dtx_j)  # ∂L/∂(Δ_t x_t) = Σ_n G_t B_t
+            torch.sum(torch.mul(G, dtx_j, out=tmp), -1, out=g_B_j)  # Σ_d G_t Δ_t x_t
+            torch.sum(torch.mul(s[j], g_j[j], out=tmp), -1, out=g_C_j)  # Σ_d g_t s_t
             if j:
                 prev = s[j - 1]
             else:  # a chunk's first step follows the previous chunk's last (s_{-1} = 0)
@@ -322,12 +343,13 @@ class _SelectiveScanFn(torch.autograd.Function):
                 prev[:, 1:] = s[L - 1][:, :-1]
             torch.mul(G, a[j], out=aG)
             torch.mul(aG, prev, out=g_dtA)  # ∂L/∂(Δ_t A) = G_t a_t s_{t-1}
-            _sum_last_(torch.mul(g_dtA, A, out=tmp), ones, g_dt[j])
-            g_A.addcmul_(g_dtA, dtc[j])
+            torch.sum(torch.mul(g_dtA, A_T, out=tmp), -2, out=g_dt_j)
+            g_A.addcmul_(g_dtA, dt_j)
             if j:
-                G, aG = aG.addcmul_(gc[j - 1], Cc[j - 1]), G  # G_{t-1} = a_t G_t + C_{t-1} g_{t-1}
+                G, aG = aG.addcmul_(g_j[j - 1], C_j[j - 1]), G  # G_{t-1} = a_t G_t + C_{t-1} g_{t-1}
         g_dtx = _by_time(g_dtx, T)
-        return _by_time(g_dt, T) + g_dtx * x, g_A.sum((0, 1)), _by_time(g_B, T), _by_time(g_C, T), g_dtx * dt, None
+        g_A = g_A.sum((0, 1)).T
+        return _by_time(g_dt, T) + g_dtx * x, g_A, _by_time(g_B, T), _by_time(g_C, T), g_dtx * dt, None
 
 
 def selective_scan(dt, A, B, C, x, chunk: int | None = None):
