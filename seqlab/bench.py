@@ -3,6 +3,7 @@ ratio of interleaved medians is the number to trust, not an absolute time)."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -361,26 +362,50 @@ SWEEP_SEEDS = [0, 1, 2, 3]
 def bench_sweep(ray: bool = True) -> dict:
     """Wall time of the same 24 runs one after another in this process, on a 2-worker local pool, and as
     Ray tasks on a fresh local Ray (2 CPUs) — start-up included for both, each in its own empty store so
-    nothing is resumed. Targets: pool ≥ 1.7× faster than serial; Ray ≤ 1.3× the pool's time."""
+    nothing is resumed. Targets: pool ≥ 1.7× faster than serial; Ray ≤ 1.3× the pool's time.
+
+    Every backend runs one torch thread per run (the serial one too: a fair baseline is the workers' own
+    setting, not two threads that these small ops do not use well). ``breakdown`` splits each wall time:
+    ``startup`` (Ray's ``ray.init``, before any task), ``training`` (the runs' own seconds, summed) and
+    ``overhead`` = wall − startup − training / width: what the backend costs beyond training on ``width``
+    cores (a pool's worker start-up, a tail where one worker is idle, recording, shipping results)."""
     import tempfile
 
     from .store import RunStore
     from .sweep import Sweep, plan_sweep
 
     plan = plan_sweep(SWEEP_BASE, SWEEP_GRID, SWEEP_SEEDS)
-    seconds, losses = {}, {}
-    with tempfile.TemporaryDirectory() as tmp:
-        kinds = [("serial", "local", 1), ("pool", "local", 2)] + ([("ray", "ray", None)] if ray else [])
-        for name, backend, workers in kinds:
-            t = time.perf_counter()
-            out = Sweep(plan, backend=backend, workers=workers, store=RunStore(f"{tmp}/{name}")).run()
-            seconds[name] = time.perf_counter() - t
-            losses[name] = [r.result.get("final_loss") for r in sorted(out.results, key=lambda r: r.point.index)]
+    seconds, losses, breakdown = {}, {}, {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            kinds = [("serial", "local", 1), ("pool", "local", 2)] + ([("ray", "ray", None)] if ray else [])
+            for name, backend, workers in kinds:
+                t = time.perf_counter()
+                sweep = Sweep(plan, backend=backend, workers=workers, store=RunStore(f"{tmp}/{name}"))
+                sweep.prepare()
+                startup = time.perf_counter() - t
+                out = sweep.run()
+                seconds[name] = time.perf_counter() - t
+                results = sorted(out.results, key=lambda r: r.point.index)
+                losses[name] = [r.result.get("final_loss") for r in results]
+                training = sum(r.result.get("seconds") or 0.0 for r in results)
+                width = workers or 2  # the local Ray has 2 CPUs
+                breakdown[name] = {
+                    "startup": startup,
+                    "training": training,
+                    "overhead": seconds[name] - startup - training / width,
+                }
+    finally:
+        torch.set_num_threads(threads)
     row = {
         "runs": len(plan.points),
         "seconds": seconds,
+        "breakdown": breakdown,
         "pool_speedup": seconds["serial"] / seconds["pool"],
         "same_numbers": all(v == losses["serial"] for v in losses.values()),
+        "load": os.getloadavg()[0],
     }
     if ray:
         row["ray_over_pool"] = seconds["ray"] / seconds["pool"]

@@ -236,6 +236,12 @@ def _show_sweep(rows, args) -> None:
         f"{r['pool_speedup']:.2f}× (target ≥ 1.7×); Ray {s['ray']:.1f} s → {r['ray_over_pool']:.2f}× the pool "
         f"(target ≤ 1.3×); start-up included; identical losses on every backend: {r['same_numbers']}"
     )
+    for name, b in r["breakdown"].items():
+        print(
+            f"  {name}: start-up {b['startup']:.1f} s, training {b['training']:.1f} s summed, "
+            f"overhead {b['overhead']:.1f} s beyond training on its cores"
+        )
+    print(f"  1-minute load average at the end: {r['load']:.1f} (on 2 cores; above 2, other work shared them)")
 
 
 def _search(args) -> list:
