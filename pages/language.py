@@ -26,13 +26,13 @@ st.markdown(
     "grammar, or nested brackets — or your own text, and writes samples as it learns."
 )
 upload_box(PAGE)
-st.markdown("**Sampling** (used by runs you start next, and by *Sample again*)")
-config, _ = sampling_settings(PAGE)
-st.session_state[f"{PAGE}:sampling"] = config
 shown = experiment(PAGE, MODELS, TASKS, DEFAULTS, PRESETS, observers=recorder_factory(PAGE))
 live_panels(PAGE, shown)
 
 st.subheader("What the model writes, as training goes")
+# beside the samples they shape, not above the panels (at 1600×1000 they pushed the panels below the fold)
+st.markdown("**Sampling** (used by runs you start next, and by *Sample again*)")
+config, _ = sampling_settings(PAGE)
 samples_panel(PAGE)
 sample_now(PAGE, config)
 
@@ -42,10 +42,11 @@ st.markdown(
     "**What to notice.** The loss panel's dashed line is the unigram entropy — the best a model can do "
     "without reading the context; everything below it is learned structure. On a generated corpus each "
     "sample is judged against the rules that made it: sentences the grammar can generate (and how many if "
-    "agreement is ignored), or closing brackets that close the right one. The gradient panel shows how far "
-    "back each character's prediction reaches. Temperature trades accuracy for variety: near 0 the sample "
-    "repeats the most likely sentence, at 1.5 it invents words. BERT is not offered: it reads both sides, so "
-    "it cannot write left to right."
+    "agreement is ignored), or closing brackets that close the right one. For the GPT the gradient panel stays "
+    "flat: every character of the window gets about the same gradient (a fitted decay of ×1.00 per step back "
+    "in a fresh run of the grammar preset). Temperature trades accuracy for variety: near 0 the sample repeats "
+    "the most likely sentence, at 1.5 it invents words. BERT is not offered: it reads both sides, so it cannot "
+    "write left to right."
 )
 
 st.header("Three claims of the language-model papers, measured")

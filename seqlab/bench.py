@@ -3,6 +3,7 @@ ratio of interleaved medians is the number to trust, not an absolute time)."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -361,26 +362,50 @@ SWEEP_SEEDS = [0, 1, 2, 3]
 def bench_sweep(ray: bool = True) -> dict:
     """Wall time of the same 24 runs one after another in this process, on a 2-worker local pool, and as
     Ray tasks on a fresh local Ray (2 CPUs) — start-up included for both, each in its own empty store so
-    nothing is resumed. Targets: pool ≥ 1.7× faster than serial; Ray ≤ 1.3× the pool's time."""
+    nothing is resumed. Targets: pool ≥ 1.7× faster than serial; Ray ≤ 1.3× the pool's time.
+
+    Every backend runs one torch thread per run (the serial one too: a fair baseline is the workers' own
+    setting, not two threads that these small ops do not use well). ``breakdown`` splits each wall time:
+    ``startup`` (Ray's ``ray.init``, before any task), ``training`` (the runs' own seconds, summed) and
+    ``overhead`` = wall − startup − training / width: what the backend costs beyond training on ``width``
+    cores (a pool's worker start-up, a tail where one worker is idle, recording, shipping results)."""
     import tempfile
 
     from .store import RunStore
     from .sweep import Sweep, plan_sweep
 
     plan = plan_sweep(SWEEP_BASE, SWEEP_GRID, SWEEP_SEEDS)
-    seconds, losses = {}, {}
-    with tempfile.TemporaryDirectory() as tmp:
-        kinds = [("serial", "local", 1), ("pool", "local", 2)] + ([("ray", "ray", None)] if ray else [])
-        for name, backend, workers in kinds:
-            t = time.perf_counter()
-            out = Sweep(plan, backend=backend, workers=workers, store=RunStore(f"{tmp}/{name}")).run()
-            seconds[name] = time.perf_counter() - t
-            losses[name] = [r.result.get("final_loss") for r in sorted(out.results, key=lambda r: r.point.index)]
+    seconds, losses, breakdown = {}, {}, {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            kinds = [("serial", "local", 1), ("pool", "local", 2)] + ([("ray", "ray", None)] if ray else [])
+            for name, backend, workers in kinds:
+                t = time.perf_counter()
+                sweep = Sweep(plan, backend=backend, workers=workers, store=RunStore(f"{tmp}/{name}"))
+                sweep.prepare()
+                startup = time.perf_counter() - t
+                out = sweep.run()
+                seconds[name] = time.perf_counter() - t
+                results = sorted(out.results, key=lambda r: r.point.index)
+                losses[name] = [r.result.get("final_loss") for r in results]
+                training = sum(r.result.get("seconds") or 0.0 for r in results)
+                width = workers or 2  # the local Ray has 2 CPUs
+                breakdown[name] = {
+                    "startup": startup,
+                    "training": training,
+                    "overhead": seconds[name] - startup - training / width,
+                }
+    finally:
+        torch.set_num_threads(threads)
     row = {
         "runs": len(plan.points),
         "seconds": seconds,
+        "breakdown": breakdown,
         "pool_speedup": seconds["serial"] / seconds["pool"],
         "same_numbers": all(v == losses["serial"] for v in losses.values()),
+        "load": os.getloadavg()[0],
     }
     if ray:
         row["ray_over_pool"] = seconds["ray"] / seconds["pool"]
@@ -398,61 +423,124 @@ SEARCH_BENCH = {
 }
 
 
-def bench_search(seeds: tuple[int, ...] = (0, 1, 2), config: dict | None = None) -> dict:
-    """The Optuna search (``seqlab.search``) against the random search it replaced
-    (``seqlab.search_baseline``), the same settings, seed and wall-clock budget for each, run one after
-    the other per seed (rotating which goes first). Three searches: today's (one halving bracket, then
-    it ends, budget left or not), the Optuna search on the same single bracket (same trainings: the
-    sampler and the promotion rule alone differ), and the Optuna search using the whole budget
-    (brackets until it ends). A front is scored by its hypervolume over (held-out score, log10 cost),
-    against a reference point shared by a seed's searches: 5 % of the span below the worst score and
-    above the largest cost any of them saw."""
-    import math
+SEARCHES = {"random+SH": 1, "optuna": 1, "optuna, whole budget": 0}  # name -> halving brackets (0: until the budget)
+ONE_BRACKET_BUDGET = 3600.0  # never reached: a single bracket of SEARCH_BENCH trains ~20-60 s
 
-    from .search import Search, SearchConfig, hypervolume, latest_per_architecture
+
+def _one_search(name: str, config: dict) -> dict:
+    """One search of the benchmark, in a worker process or here: its architectures' latest trials as plain
+    numbers, so only data crosses back."""
+    import tempfile
+
+    torch.set_num_threads(1)  # ms/step is thread CPU time, comparable at one thread (seqlab.search)
+    from .search import Search, SearchConfig, latest_per_architecture
     from .search_baseline import RandomSearch
 
+    cls = RandomSearch if name == "random+SH" else Search
+    with tempfile.TemporaryDirectory() as tmp:  # each its own journal: no two processes write one file
+        t = time.perf_counter()
+        brackets = SEARCHES[name]
+        # one bracket runs to its end: a budget cut on a loaded machine would compare cut trainings, not searches
+        budget = config["budget"] if brackets == 0 else ONE_BRACKET_BUDGET
+        out = cls(SearchConfig.build({**config, "brackets": brackets, "budget": budget, "study_dir": tmp})).run()
+        seconds = time.perf_counter() - t
+    return {
+        "points": [(t.score, t.params, t.ms_per_step) for t in latest_per_architecture(out.trials)],
+        "trainings": len(out.trials),
+        "best": out.best.label if out.best else None,
+        "best_metric": out.best.metric if out.best else None,
+        "metric": out.metric,
+        "seconds": seconds,
+    }
+
+
+def mean_std(values: list[float]) -> dict:
+    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def bench_search(seeds: tuple[int, ...] = tuple(range(6)), config: dict | None = None, workers: int = 2) -> dict:
+    """The Optuna search (``seqlab.search``) against the random search it replaced
+    (``seqlab.search_baseline``), the same settings and seed for each. Three searches: today's (one
+    halving bracket, then it ends), the Optuna search on the same single bracket (as many trainings: the
+    sampler and the promotion rule alone differ), and the Optuna search using the whole wall-clock
+    ``budget`` (brackets until it ends). The two single brackets always run to their end: on this shared
+    machine a 60 s budget cut the final rung of some and not of others (seen: 60.5 s vs 22.4 s for one
+    seed's two brackets under load), which compares luck; the old search's one bracket uncut is also the
+    most it could give under any budget, so the whole-budget comparison stays fair to it.
+    A front is scored by its hypervolume over (held-out score, log10 cost), against a reference point
+    shared by a seed's searches: 5 % of the span below the worst score and above the largest cost any of
+    them saw.
+
+    Seeds differ more than searches do (one seed's hypervolumes span 0.67–1.01 where the searches differ by
+    0.05), so besides each search's mean ± std over seeds the result has the paired difference to
+    random+SH, seed by seed. Every search runs serially in its own process, ``workers`` at once (one torch
+    thread each, as a search's own pool): the searches are independent, and a search itself on the pool
+    would have twice the CPU of the serial baseline in the same wall-clock budget."""
+    import math
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .search import hypervolume
+
     base = {**SEARCH_BENCH, **(config or {})}
-    order = [("random+SH", RandomSearch, 1), ("optuna", Search, 1), ("optuna, whole budget", Search, 0)]
+    # the longest (whole-budget) searches first, so the pool's two lanes end together
+    jobs = [(seed, name) for name in reversed(SEARCHES) for seed in seeds]
+    if workers > 1:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(workers, mp.get_context("forkserver")) as pool:
+            futures = {job: pool.submit(_one_search, job[1], {**base, "seed": job[0]}) for job in jobs}
+            done = {job: f.result() for job, f in futures.items()}
+    else:
+        done = {job: _one_search(job[1], {**base, "seed": job[0]}) for job in jobs}
     rows = []
     for seed in seeds:
-        results = {}
-        for name, cls, brackets in order[seed % 3 :] + order[: seed % 3]:
-            t = time.perf_counter()
-            out = cls(SearchConfig.build({**base, "seed": seed, "brackets": brackets})).run()
-            results[name] = (out, time.perf_counter() - t)
-        hv: dict[str, list[float]] = {name: [] for name in results}
-        for cost in ("params", "ms_per_step"):
-            pts = {
-                name: [(t.score, math.log10(getattr(t, cost))) for t in latest_per_architecture(out.trials)]
-                for name, (out, _) in results.items()
-            }
+        results = {name: done[(seed, name)] for name in SEARCHES}
+        hv: dict[str, list[float]] = {name: [] for name in SEARCHES}
+        for k in (1, 2):  # params, ms/step
+            pts = {name: [(p[0], math.log10(p[k])) for p in r["points"]] for name, r in results.items()}
             union = [p for ps in pts.values() for p in ps]
             (s_lo, s_hi), (c_lo, c_hi) = [(min(v), max(v)) for v in zip(*union, strict=True)]
             ref = (s_lo - 0.05 * (s_hi - s_lo or 1), c_hi + 0.05 * (c_hi - c_lo or 1))
             for name, ps in pts.items():
                 hv[name].append(hypervolume(ps, ref))
-        for name, _, _ in order:
-            out, seconds = results[name]
-            hv_params, hv_time = hv[name]
+        for name, r in results.items():
             rows.append(
                 {
                     "seed": seed,
                     "search": name,
-                    "hv_params": hv_params,
-                    "hv_time": hv_time,
-                    "trainings": len(out.trials),
-                    "architectures": len(latest_per_architecture(out.trials)),
-                    "best": out.best.label if out.best else None,
-                    "best_metric": out.best.metric if out.best else None,
-                    "seconds": seconds,
+                    "hv_params": hv[name][0],
+                    "hv_time": hv[name][1],
+                    "trainings": r["trainings"],
+                    "architectures": len(r["points"]),
+                    "best": r["best"],
+                    "best_metric": r["best_metric"],
+                    "seconds": r["seconds"],
                 }
             )
-    mean = {
-        name: {k: statistics.mean(r[k] for r in rows if r["search"] == name) for k in ("hv_params", "hv_time")}
-        for name, _, _ in order
+    keys = ("hv_params", "hv_time")
+    by = {(r["seed"], r["search"]): r for r in rows}
+    summary = {name: {k: mean_std([by[(s, name)][k] for s in seeds]) for k in keys} for name in SEARCHES}
+    paired = {
+        name: {
+            k: {
+                **mean_std(d := [by[(s, name)][k] - by[(s, "random+SH")][k] for s in seeds]),
+                "wins": sum(x >= 0 for x in d),
+            }
+            for k in keys
+        }
+        for name in SEARCHES
+        if name != "random+SH"
     }
-    return {"config": base, "metric": out.metric, "rows": rows, "mean": mean}
+    mean = {name: {k: summary[name][k]["mean"] for k in keys} for name in SEARCHES}
+    return {
+        "config": base,
+        "seeds": list(seeds),
+        "metric": results["random+SH"]["metric"],
+        "rows": rows,
+        "mean": mean,
+        "summary": summary,
+        "paired": paired,
+    }
 
 
 def bench_record(
@@ -555,13 +643,13 @@ def bench_listing(runs: int = 1000, records: int = 20) -> dict:
     }
 
 
-def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row=None) -> list[dict]:
-    """Every preset of ``pages`` (default: all) trained headless as its page trains it: its runs started
-    together in one ``RunRegistry`` group (so in parallel threads, with the registry's split of the
-    cores), the page's observers attached, and a ``LessonWatch`` that stops the group ``margin`` seconds
-    after the lesson holds. A preset whose lesson has not held after ``budget`` seconds is stopped.
-    Per preset: seconds and steps to the lesson, each run's ms per step, and the load average while it
-    ran (the machine may be shared; steps to the lesson do not depend on load, seconds do)."""
+def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row=None, only=None) -> list[dict]:
+    """Every preset of ``pages`` (default: all; ``only``: just these presets) trained headless as its page
+    trains it: its runs started together in one ``RunRegistry`` group (so in parallel threads, with the
+    registry's split of the cores), the page's observers attached, and a ``LessonWatch`` that stops the
+    group ``margin`` seconds after the lesson holds. A preset whose lesson has not held after ``budget``
+    seconds is stopped. Per preset: seconds and steps to the lesson, each run's ms per step, and the load
+    average while it ran (the machine may be shared; steps to the lesson do not depend on load, seconds do)."""
     import os
 
     from .presets import DEFAULTS, PRESETS, LessonWatch, observers, preset_configs, watched
@@ -570,6 +658,8 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
     rows = []
     for page in pages or list(PRESETS):
         for preset in PRESETS[page]:
+            if only is not None and preset not in only:
+                continue
             configs = preset_configs(preset, DEFAULTS[page])
             reg = RunRegistry(max_running=len(configs))
             watch = LessonWatch(preset.lesson, [label for label, _ in configs], margin)

@@ -163,6 +163,11 @@ def load_env() -> list[PluginError]:
     return load_all(env_paths())[1]
 
 
+def loaded_files() -> list[str]:
+    """The plugin files this process loaded, in loading order: what a sweep's worker processes load too."""
+    return [str(path) for path, done in _loaded.items() if isinstance(done, tuple)]
+
+
 def plugin_models() -> list[str]:
     """Names of the models plugins registered, in loading order."""
     return [n for n in MODELS if n not in BUILTIN]

@@ -19,7 +19,16 @@ from collections.abc import Callable
 
 from .errors import ConfigError
 from .models.registry import MODELS, incompatibility, model_class
-from .search import Search, SearchConfig, SearchResult, Trial, label, latest_per_architecture, pareto
+from .search import (
+    Search,
+    SearchConfig,
+    SearchResult,
+    Trial,
+    best_of,
+    label,
+    latest_per_architecture,
+    pareto,
+)
 from .tasks.base import LOWER_IS_BETTER
 from .tasks.registry import make_task
 
@@ -58,7 +67,7 @@ class RandomSearch:
         return arch
 
     # trains and measures exactly as the Optuna search does, so the benchmark compares the searches alone
-    evaluate = Search.evaluate
+    evaluate, flat, _trial = Search.evaluate, Search.flat, Search._trial
 
     def run(self) -> SearchResult:
         c, rng, t0 = self.config, random.Random(self.config.seed), self.clock()
@@ -97,7 +106,7 @@ class RandomSearch:
         with self._lock:
             trials = list(self.trials)
         latest = latest_per_architecture(trials)  # each architecture at its longest training
-        best = max(latest, key=lambda t: (t.rung, t.score)) if latest else None
+        best = best_of(latest)
         return SearchResult(
             task=self.config.task,
             metric=self.metric,

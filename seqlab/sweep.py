@@ -12,7 +12,10 @@ others go on. Stop ends running points as ``stopped`` and starts no more.
 
 Workers are processes ('forkserver', since forking a process that has run torch is unsafe), each
 with one torch thread: on a shared 2-core box two one-thread processes beat one two-thread process
-because the small per-step ops of these models do not split well across threads.
+because the small per-step ops of these models do not split well across threads. The forkserver imports
+torch and seqlab once for all workers (seqlab/sweep_worker.py); while it does, this process trains the
+first points itself in one of the ``workers`` slots (``_BootHelper``), and the pool hands out the longest
+points first.
 """
 
 from __future__ import annotations
@@ -195,12 +198,22 @@ _STOP: Any = None  # the sweep's stop event, set in each pool worker by _init_wo
 _STARTED: Any = None  # a queue the worker reports (index, pid) on as a point starts
 
 
-def _init_worker(stop, started) -> None:
+def _init_worker(stop, started, plugins: list[str]) -> None:
     import torch
 
     global _STOP, _STARTED
     _STOP, _STARTED = stop, started
     torch.set_num_threads(1)  # see the module docstring
+    load_plugins(plugins)
+
+
+def load_plugins(files: list[str]) -> None:
+    """Register the parent's plugin models in this worker, so a point naming one builds it. A file that
+    loaded in the parent but not here (changed since) is logged; its points then fail as unknown models."""
+    from .plugins import load_all
+
+    for e in load_all(files)[1]:
+        logging.getLogger(__name__).warning("sweep worker: %s", e)
 
 
 class _StopOn(Observer):
@@ -245,11 +258,12 @@ def run_point(job: PointJob, stop=None) -> dict:
         return record_failure(store, job, config, error)
 
 
-def run_point_ray(job: PointJob) -> dict:
-    """``run_point`` in a Ray worker: one torch thread, like the pool's workers."""
+def run_point_ray(job: PointJob, plugins: list[str]) -> dict:
+    """``run_point`` in a Ray worker: one torch thread and the parent's plugins, like the pool's workers."""
     import torch
 
     torch.set_num_threads(1)
+    load_plugins(plugins)
     return run_point(job)
 
 
@@ -409,6 +423,7 @@ class Sweep:
         self.on_point, self.runner = on_point, runner
         self._results: dict[int, PointResult] = {}
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()  # a pool's points not yet handed out (see _BootHelper)
         self._stop = threading.Event()
         self._mp_stop = None
         self._ray_refs: list = []
@@ -515,24 +530,60 @@ class Sweep:
         running alone when the pool broke is recorded ``failed``; several that were running together
         are each run again alone, which tells the culprit from its bystanders; the points not yet
         started go on in a new pool."""
+        from .plugins import loaded_files
+
         ctx = mp.get_context("forkserver")
-        # no forkserver preload of torch: workers forked from a server that had imported torch started
-        # faster but trained ~2-3x slower per step (measured: 2.5-5.3 s vs 1.5 s for the same LSTM point,
-        # even with one thread set before the fork), so each worker imports torch itself
+        # workers fork from a server that imported torch and seqlab once (seqlab/sweep_worker.py says what
+        # that saves); it takes effect when the process's forkserver starts, then serves every later sweep
+        ctx.set_forkserver_preload(["seqlab.sweep_worker"])
+        plugins = loaded_files()
         self._mp_stop = ctx.Event()
         if self._stop.is_set():
             self._mp_stop.set()
         started = ctx.SimpleQueue()
-        pending, alone = list(jobs), []
+        # longest first (steps × length as the guess): the pool ends when its last point does, and a
+        # short last point leaves the other worker idle for less of the tail
+        pending = sorted(jobs, key=lambda j: j.flat.get("steps", 1) * j.flat.get("seq_len", 1), reverse=True)
+        alone: list[PointJob] = []
+        # a custom runner (tests) may be written for a worker process only
+        helps = self.runner is run_point
         while (pending or alone) and not self._stop.is_set():
             batch = [alone.pop(0)] if alone else pending
             width = min(self.workers, len(batch))
             running: set[int] = set()
-            with ProcessPoolExecutor(width, ctx, initializer=_init_worker, initargs=(self._mp_stop, started)) as pool:
-                futures = {pool.submit(self.runner, job): job for job in batch}
-                broken, left = False, set(futures)
-                while left:
-                    finished, left = wait(left, timeout=0.5, return_when=FIRST_COMPLETED)
+            queue = list(batch)  # not handed out yet: the pool takes from the front, a _BootHelper from the back
+            helper = _BootHelper(self, queue, by_index) if helps and batch is pending and len(batch) > 1 else None
+            helps = False  # the first pool only: later ones fork from a server that is already up
+            if helper is not None:
+                helper.start()  # before the first submit, which waits for the forkserver's preload
+            with ProcessPoolExecutor(
+                width, ctx, initializer=_init_worker, initargs=(self._mp_stop, started, plugins)
+            ) as pool:
+                futures: dict = {}
+                broken, left = False, set()
+                while True:
+                    # hand out one point per free slot, not all at once: the helper's point holds a slot
+                    while not broken and not self._stop.is_set():
+                        with self._queue_lock:
+                            if not queue or len(left) + (helper is not None and helper.busy) >= width:
+                                break
+                            job = queue.pop(0)
+                        try:
+                            f = pool.submit(self.runner, job)
+                        except BrokenProcessPool:
+                            broken = True
+                            break
+                        futures[f] = job
+                        left.add(f)
+                    if helper is not None and broken:
+                        helper.enough.set()
+                    helping = helper is not None and helper.is_alive()
+                    if not left:
+                        if not helping:
+                            break
+                        helper.join(0.1)
+                        continue
+                    finished, left = wait(left, timeout=0.1 if helping else 0.5, return_when=FIRST_COMPLETED)
                     for f in finished:
                         job = futures[f]
                         try:
@@ -544,7 +595,11 @@ class Sweep:
                         running.discard(job.index)
                     while not started.empty():
                         running.add(started.get()[0])
+                    if helper is not None and (running or broken):
+                        helper.enough.set()
                     running -= set(self._results)
+            if helper is not None and helper.error is not None:
+                raise helper.error
             unfinished = [j for j in batch if j.index not in self._results]
             if batch is not pending:  # a point run alone
                 if broken:
@@ -586,13 +641,16 @@ class Sweep:
     def _run_ray(self, jobs: list[PointJob], by_index: dict[int, Point]) -> None:
         import ray
 
+        from .plugins import loaded_files
+
         self.prepare()
         started_here, self._ray_owner = self._ray_owner, None
         try:
             # no retries: a point whose worker dies is recorded failed, as on the local pool
             task = ray.remote(num_cpus=1, max_retries=0)(run_point_ray)
             # workers return the history and this process records it: a cluster's workers cannot reach our disk
-            refs = {task.remote(replace(job, store_root=None)): job for job in jobs}
+            plugins = loaded_files()
+            refs = {task.remote(replace(job, store_root=None), plugins): job for job in jobs}
             self._ray_refs = list(refs)
             if self._stop.is_set():
                 self.stop()
@@ -617,6 +675,44 @@ class Sweep:
                 ray.shutdown()
 
 
+class _BootHelper(threading.Thread):
+    """Trains points in the sweep's own process while its first pool's workers start, so the core they
+    leave idle meanwhile does the sweep's work: the forkserver imports torch and seqlab once
+    (seqlab/sweep_worker.py, ≈ 2.5 s of one core) before it can fork a worker. It takes points from the
+    short end of the queue, one at a time, holding one of the sweep's ``workers`` slots while it trains
+    (never more points at once than ``workers``), and takes no more once a worker has started a point:
+    a point that kills its process should kill a worker, not the sweep."""
+
+    def __init__(self, sweep: Sweep, queue: list[PointJob], by_index: dict[int, Point]):
+        super().__init__(daemon=True, name="seqlab-sweep-boot")
+        self.sweep, self.queue, self.by_index = sweep, queue, by_index
+        self.enough = threading.Event()  # set once a worker has started a point, or the pool broke
+        # its slot is held from the start, before the pool's first point, until it quits (read under the
+        # sweep's queue lock): between two of its points the pool must not take the slot
+        self.busy = True
+        self.error: BaseException | None = None  # what run_point raised here, re-raised by the sweep's thread
+
+    def run(self) -> None:
+        import torch
+
+        # torch's count is this thread's own with OpenMP; asking first keeps a later copy from overwriting it
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
+        sweep = self.sweep
+        try:
+            while not self.enough.is_set() and not sweep.stopping:
+                with sweep._queue_lock:
+                    if not self.queue:
+                        return
+                    job = self.queue.pop()
+                sweep._done(self.by_index[job.index], job.run_id, run_point(job, sweep._stop))
+        except BaseException as e:  # as in _run_here, the exception is the sweep's: its own thread raises it
+            self.error = e
+        finally:
+            with sweep._queue_lock:
+                self.busy = False
+
+
 def connect_ray(address: str | None) -> bool:
     """Join the Ray cluster at ``address`` ('auto' or HOST:PORT), or start a local one (2 CPUs, no
     dashboard) when None. True if a Ray was started or joined here (so the caller shuts it down);
@@ -627,10 +723,11 @@ def connect_ray(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
-    env = {"env_vars": {"PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `import seqlab` finds this copy
     if address is None:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env, logging_level=logging.ERROR)
+        _start_local_ray(root)
         return True
+    env = {"env_vars": {"PYTHONPATH": root}}
     # ray.init retries a silent head for a minute: wait for it in a thread, and give up first
     outcome: list = []
 
@@ -650,6 +747,31 @@ def connect_ray(address: str | None) -> bool:
         why = str(outcome[0]).strip().splitlines()[0] if str(outcome[0]).strip() else type(outcome[0]).__name__
         raise SweepError(f"cannot join the Ray cluster at {address!r}: {why}", "address")
     return True
+
+
+def _start_local_ray(root: str) -> None:
+    """A local Ray of 2 CPUs, no dashboard. Its workers find seqlab through the environment they inherit
+    (this process's, via the raylet) rather than a ``runtime_env``: a job with a runtime_env cannot use the
+    workers Ray starts with ``ray.init`` and waits for new ones (measured: the first two tasks began
+    4–5 s later, machine loaded). Its workers import torch and seqlab as they start (Ray's
+    ``preload_python_modules``, the pool's preload: seqlab/sweep_worker.py), not in their first task."""
+    import ray
+
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, before) if p)
+    try:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            _system_config={"preload_python_modules": ["seqlab.sweep_worker"]},
+        )
+    finally:  # the raylet took its copy; this process's environment is left as it was
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
 
 
 # a Ray head's port (GCS) speaks gRPC, i.e. HTTP/2: to the client preface and an empty SETTINGS frame, a

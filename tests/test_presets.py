@@ -193,6 +193,22 @@ def test_bench_trains_a_tiny_preset_to_its_lesson_and_stops_it_there(monkeypatch
     assert row["seconds_to_lesson"] > 0
 
 
+def test_bench_trains_only_the_preset_it_is_given(monkeypatch):
+    never = Lesson("never", (at_least("gru", "accuracy", 2.0),))
+    settings = {"task": "parity", "seq_len": 3, "hidden": 8, "steps": 5, "eval_every": 5}
+    skipped, chosen = (
+        Preset("skipped", ("gru",), settings, "", lesson=never),
+        Preset("chosen", ("gru",), settings, "", lesson=never),
+    )
+    monkeypatch.setitem(PRESETS, "tiny", [skipped, chosen])
+    monkeypatch.setitem(DEFAULTS, "tiny", {"model": "gru", "task": "parity"})
+    monkeypatch.setattr(presets, "_observers", lambda page: [])
+    from seqlab.bench import bench_presets
+
+    (row,) = bench_presets(["tiny"], margin=0.0, budget=60, only=[chosen])
+    assert row["preset"] == "chosen" and row["steps"] == {"gru": 5} and row["seconds_to_lesson"] is None
+
+
 def test_page_says_when_the_lesson_became_visible_and_stops_the_runs_after_it(monkeypatch):
     from pagetest import app, train
 

@@ -90,11 +90,38 @@ def test_promotion_keeps_a_small_model_that_a_score_only_rule_would_drop():
 
     big, bigger, small_ = t("big", 0.80, 10_000, 2.0), t("bigger", 0.81, 20_000, 2.0), t("small", 0.60, 500, 1.0)
     dominated_ = t("dominated", 0.70, 30_000, 3.0)
-    # the first front is big, bigger and small; of those, bigger and small are its ends (infinitely
-    # crowded-apart), so they go on before big, which a score-only rule would have kept instead of small
-    assert [x.label for x in promote([big, bigger, small_, dominated_], 2)] == ["bigger", "small"]
-    assert [x.label for x in promote([big, bigger, small_, dominated_], 3)] == ["bigger", "small", "big"]
+    # the first front is big, bigger and small, by score within it; a score-only rule would keep dominated
+    # (0.70) over small (0.60) as third
+    assert [x.label for x in promote([big, bigger, small_, dominated_], 2)] == ["bigger", "big"]
+    assert [x.label for x in promote([big, bigger, small_, dominated_], 3)] == ["bigger", "big", "small"]
     assert [x.label for x in promote([big, bigger, small_, dominated_], 4)][-1] == "dominated"
+
+
+def test_promotion_prefers_the_better_score_to_the_cheaper_extreme_within_a_front():
+    def t(name, score, params, ms):
+        return Trial({}, name, 0, 10, score, score, params, ms, "completed")
+
+    # one front: each is the cheapest on one cost or the best scorer; crowding distance would call all
+    # three extremes alike, but training changes only the score, so the best scorers go on
+    tiny, fast, good = t("tiny", 0.30, 100, 3.0), t("fast", 0.40, 5_000, 0.5), t("good", 0.90, 8_000, 2.0)
+    assert [x.label for x in promote([tiny, fast, good], 2)] == ["good", "fast"]
+
+
+def test_an_architecture_counts_at_its_most_steps_trained_not_at_a_rung_the_budget_cut_short():
+    from seqlab.search import best_of, latest_per_architecture
+
+    def t(name, rung, steps, score, status="completed"):
+        return Trial({}, name, rung, steps, score, score, 1000, 1.0, status)
+
+    full = t("a", 2, 80, 1.0)
+    cut = t("a", 3, 50, 0.135, "time_budget")  # rung 3 was to train 160 steps; the budget ended it at 50
+    other = t("b", 1, 40, 0.9)
+    latest = latest_per_architecture([t("a", 0, 20, 0.5), other, full, cut])
+    assert sorted((x.label, x.rung) for x in latest) == [("a", 2), ("b", 1)]
+    assert best_of(latest) is full
+
+
+def test_front_ranks_put_the_dominated_point_on_the_second_front():
     assert front_ranks([(-0.8, 10_000, 2.0), (-0.81, 20_000, 2.0), (-0.6, 500, 1.0), (-0.7, 30_000, 3.0)]) == [
         0,
         0,
@@ -160,10 +187,64 @@ def test_brackets_go_on_with_new_architectures_until_the_space_is_spent():
     assert sorted((t.bracket, t.rung) for t in out.trials if t.rung > 0) == [(0, 1), (0, 1), (0, 2), (1, 1)]
 
 
-def test_two_workers_train_the_same_schedule():
-    out = Search(small(workers=2)).run()
+def _same_as_in_process(out, study: str) -> None:
+    """Each stored trial's numbers are what this process trains for its architecture and rung (one torch
+    thread, the same seed), so a worker trains what the parent asked; cost and score both."""
+    here = Search(small(study=study))
+    for t in out.trials:
+        again = here.evaluate(t.arch, t.steps, t.rung, 3600)
+        assert (again.metric, again.params) == (t.metric, t.params), t.label
+
+
+def test_a_search_on_the_process_pool_records_every_trial_with_the_numbers_trained_in_process(tmp_path):
+    from seqlab.experiments.base import no_observers
+    from seqlab.store import RunStore, recorded
+
+    store = RunStore(tmp_path / "runs")
+    search = Search(small(workers=2), observers=recorded(no_observers, store, group_id="g", tag="search", source="t"))
+    out = search.run()
     rungs = [t.rung for t in out.trials]
     assert rungs.count(0) == 4 and rungs.count(1) == 2 and rungs.count(2) == 1
+    assert all(t.status == "completed" and 0 < t.ms_per_step < 1000 for t in out.trials)
+    # the parent replayed each worker's run into the store: one completed run per trial, same held-out numbers
+    runs = store.group("g")
+    assert sorted(r["metrics"]["accuracy"] for r in runs) == sorted(t.metric for t in out.trials)
+    assert {r["status"] for r in runs} == {"completed"}
+    _same_as_in_process(out, "pool-check")
+
+
+def test_stop_reaches_trainings_in_the_pool_workers():
+    import threading
+    import time
+
+    search = Search(small(workers=2, min_steps=1_000_000))  # no training here ends on its own
+
+    def stop_once_both_run():
+        while len(search._remote) < 2:
+            time.sleep(0.05)
+        search.stop()
+
+    threading.Thread(target=stop_once_both_run, daemon=True).start()
+    out = search.run()
+    assert out.status == "stopped"
+    # both trainings ended early as stopped and were told, so a resume knows what they reached
+    assert len(out.trials) == 2 and all(t.status == "stopped" and t.steps < 1_000_000 for t in out.trials)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")  # pinned in requirements.txt: present wherever the suite runs
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_a_search_on_ray_takes_the_clusters_cpus_and_records_every_trial(local_ray):
+    search = Search(small(backend="ray", trials=2))
+    out = search.run()
+    assert search.workers == 2 and [t.rung for t in out.trials] == [0, 0, 1]
+    assert local_ray.is_initialized()  # joined, not started, here: left running for its owner
+    _same_as_in_process(out, "ray-check")
 
 
 points = st.lists(st.tuples(st.floats(0, 1, allow_nan=False), st.integers(1, 10**6)), min_size=1, max_size=25)
@@ -288,12 +369,18 @@ def test_bench_search_runs_the_searches_on_their_schedules_and_scores_them_on_on
 
     space = {"families": ["gru", "gpt"], "hidden": [8, 16], "layers": [1], "heads": [2]}  # 4 architectures
     small_bench = {"task": "parity", "seq_len": 3, "trials": 2, "min_steps": 5, "budget": 600, "space": space}
-    out = bench_search(seeds=(0,), config=small_bench)
-    rows = {r["search"]: r for r in out["rows"]}
+    out = bench_search(seeds=(0, 1), config=small_bench, workers=1)
+    rows = {r["search"]: r for r in out["rows"] if r["seed"] == 0}
     assert rows["optuna"]["trainings"] == rows["random+SH"]["trainings"] == 3  # one bracket: 2 → 1
     assert rows["optuna, whole budget"]["trainings"] == 6  # two brackets, then no architecture is left
     assert rows["optuna, whole budget"]["architectures"] == 4
     for r in rows.values():
         # the reference lies 5 % beyond the union's worst point on each axis, so every front has some area
         assert r["hv_params"] > 0 and r["hv_time"] > 0
-    assert out["mean"]["optuna"]["hv_params"] == rows["optuna"]["hv_params"]
+    both = {(r["seed"], r["search"]): r["hv_params"] for r in out["rows"]}
+    diffs = [both[(s, "optuna")] - both[(s, "random+SH")] for s in (0, 1)]
+    assert out["paired"]["optuna"]["hv_params"]["mean"] == pytest.approx(sum(diffs) / 2)
+    assert out["paired"]["optuna"]["hv_params"]["wins"] == sum(d >= 0 for d in diffs)
+    assert out["summary"]["optuna"]["hv_params"]["std"] == pytest.approx(
+        np.std([both[(s, "optuna")] for s in (0, 1)], ddof=1)
+    )

@@ -4,6 +4,7 @@ train, resumes, records failures, and runs the same points on the pool, in-proce
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -140,6 +141,30 @@ def test_stop_ends_running_points_as_stopped_and_starts_no_more(tmp_path):
     assert {store.summary(p["run_id"])["status"] for p in out["points"]} == {"stopped"}
 
 
+@pytest.fixture
+def indrnn_plugin():
+    from seqlab import plugins
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "indrnn.py"
+    assert plugins.load(example) == ("indrnn",)
+    yield
+    plugins.forget(example)
+
+
+def _same_points(a: dict, b: dict) -> bool:
+    return [(p["settings"], p["final_loss"]) for p in a["points"]] == [
+        (p["settings"], p["final_loss"]) for p in b["points"]
+    ]
+
+
+def test_a_plugin_model_trains_in_pool_workers_with_the_numbers_it_has_in_process(tmp_path, indrnn_plugin):
+    plan = plan_sweep(TINY, {"model": ["indrnn", "rnn"]}, [0, 1])
+    pool = Sweep(plan, workers=2, store=RunStore(tmp_path / "pool")).run().to_json()
+    here = Sweep(plan, workers=1, store=RunStore(tmp_path / "here")).run().to_json()
+    assert pool["counts"] == {"completed": 4} and here["counts"] == {"completed": 4}
+    assert _same_points(pool, here)
+
+
 def _training(store):
     return [s for s in store.list(status="running") if s["steps"]]  # records reach the store once a second
 
@@ -181,6 +206,14 @@ def test_ray_backend_gives_the_same_points_and_numbers_as_the_local_run(tmp_path
     local = RunStore(tmp_path / "here").load(here["points"][0]["run_id"])
     assert gathered["result"]["status"] == "completed" and len(gathered["history"]["eval"]) == 2
     assert [e["loss"] for e in gathered["history"]["eval"]] == [e["loss"] for e in local["history"]["eval"]]
+
+
+def test_a_plugin_model_trains_on_ray_workers_with_the_numbers_it_has_in_process(tmp_path, local_ray, indrnn_plugin):
+    plan = plan_sweep(TINY, {"model": ["indrnn"]}, [0, 1])
+    on_ray = Sweep(plan, backend="ray", store=RunStore(tmp_path / "ray")).run().to_json()
+    here = Sweep(plan, workers=1, store=RunStore(tmp_path / "here")).run().to_json()
+    assert on_ray["counts"] == {"completed": 2}
+    assert _same_points(on_ray, here)
 
 
 def test_cli_grid_sweep_json_has_a_cell_per_setting_with_seed_stats(capsys):

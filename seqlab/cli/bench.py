@@ -33,6 +33,7 @@ def register(sub) -> None:
         "--presets", action="store_true", help="instead: every page's presets trained headless, time to lesson each"
     )
     s.add_argument("--page", help="with --presets: only this page's presets")
+    s.add_argument("--preset", help="with --presets and --page: only this preset (its name, or its name as in a link)")
     s.add_argument("--margin", type=float, default=0.0, help="with --presets: seconds to train on after the lesson")
     s.add_argument("--budget", type=float, default=120.0, help="with --presets: give up on a lesson after this long")
     s.add_argument("--export", action="store_true", help="instead: one chart exported to PNG, SVG and CSV")
@@ -235,6 +236,12 @@ def _show_sweep(rows, args) -> None:
         f"{r['pool_speedup']:.2f}× (target ≥ 1.7×); Ray {s['ray']:.1f} s → {r['ray_over_pool']:.2f}× the pool "
         f"(target ≤ 1.3×); start-up included; identical losses on every backend: {r['same_numbers']}"
     )
+    for name, b in r["breakdown"].items():
+        print(
+            f"  {name}: start-up {b['startup']:.1f} s, training {b['training']:.1f} s summed, "
+            f"overhead {b['overhead']:.1f} s beyond training on its cores"
+        )
+    print(f"  1-minute load average at the end: {r['load']:.1f} (on 2 cores; above 2, other work shared them)")
 
 
 def _search(args) -> list:
@@ -248,7 +255,8 @@ def _show_search(rows, args) -> None:
     c = r["config"]
     print(
         f"architecture search on {c['task']} (T={c['seq_len']}), {c['trials']} architectures, {c['min_steps']} steps "
-        f"at the first rung, η={c['eta']}, budget {c['budget']:.0f} s each, same seed for all; hypervolume of "
+        f"at the first rung, η={c['eta']}, one bracket to its end or brackets for {c['budget']:.0f} s, same seed per "
+        "row; hypervolume of "
         f"held-out {r['metric']} vs log10 cost (params; CPU ms per step), larger is better; target: optuna ≥ "
         "random+SH"
     )
@@ -259,8 +267,19 @@ def _show_search(rows, args) -> None:
             f"{x['seed']:>4} {x['search']:<20} {x['hv_params']:>9.4f} {x['hv_time']:>10.4f} {x['trainings']:>9} "
             f"{x['seconds']:>6.1f}  {best}"
         )
-    for name, m in r["mean"].items():
-        print(f"mean {name:<20} {m['hv_params']:>9.4f} {m['hv_time']:>10.4f}")
+    print(f"over {len(r['seeds'])} seeds, mean ± std:")
+    for name, m in r["summary"].items():
+        hp, ht = m["hv_params"], m["hv_time"]
+        print(
+            f"  {name:<20} HV params {hp['mean']:.3f} ± {hp['std']:.3f}   HV ms/step {ht['mean']:.3f} ± {ht['std']:.3f}"
+        )
+    print("paired difference to random+SH, seed by seed (mean ± std; seeds at least as good):")
+    for name, d in r["paired"].items():
+        hp, ht = d["hv_params"], d["hv_time"]
+        print(
+            f"  {name:<20} HV params {hp['mean']:+.3f} ± {hp['std']:.3f} ({hp['wins']}/{len(r['seeds'])})   "
+            f"HV ms/step {ht['mean']:+.3f} ± {ht['std']:.3f} ({ht['wins']}/{len(r['seeds'])})"
+        )
 
 
 def _record(args) -> list:
@@ -287,20 +306,24 @@ def _show_record(rows, args) -> None:
 def _presets(args) -> list:
     from ..bench import bench_presets
     from ..presets import PRESETS
+    from .record import chosen
 
     if args.page is not None and args.page not in PRESETS:
         raise UsageError(f"{args.page!r} has no presets; pages with presets: {', '.join(PRESETS)}", "page")
+    if args.preset is not None and args.page is None:
+        raise UsageError("needs --page (a preset's name is unique within its page)", "preset")
     if args.margin < 0:
         raise UsageError(f"must be ≥ 0 seconds (got {args.margin:g})", "margin")
     if not args.budget > 0:
         raise UsageError(f"must be > 0 seconds (got {args.budget:g})", "budget")
+    only = chosen(args.page, args.preset) if args.preset is not None else None
     on_row = None if args.json else _print_preset
     if on_row is not None:
         print(
             f"{'preset':<58} {'lesson at':>22}  steps to lesson (ms/step)   "
             f"(runs of a preset in parallel, cores split between them; load average shown)"
         )
-    return bench_presets([args.page] if args.page else None, args.margin, args.budget, on_row)
+    return bench_presets([args.page] if args.page else None, args.margin, args.budget, on_row, only)
 
 
 def _print_preset(r: dict) -> None:

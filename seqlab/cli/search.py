@@ -24,10 +24,18 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--study", help="the study's name (default: a fresh one); letters, digits, '.', '_', '-'")
     s.add_argument(
-        "--resume", action="store_true", help="continue --study with its stored settings (only --budget, --workers new)"
+        "--resume",
+        action="store_true",
+        help="continue --study with its stored settings (only --budget, --workers, --backend, --address new)",
     )
     s.add_argument("--study-dir", help="folder of studies.journal (default: $SEQLAB_HOME, else ~/.seqlab)")
-    s.add_argument("--workers", type=int, default=1, help="trials trained at once, in threads")
+    s.add_argument(
+        "--workers",
+        type=int,
+        help="trials trained at once; above 1, on a local process pool (default: 1; on Ray, the cluster's CPUs)",
+    )
+    s.add_argument("--backend", choices=("local", "ray"), default="local", help="where the trainings run")
+    s.add_argument("--address", help="with --backend ray: auto or HOST:PORT of the cluster (default: a local Ray)")
     s.add_argument(
         "--brackets", type=int, default=1, help="halving brackets of --trials new architectures; 0: until --budget"
     )
@@ -59,6 +67,8 @@ def run(args):
             "study_dir": args.study_dir,
             "workers": args.workers,
             "brackets": args.brackets,
+            "backend": args.backend,
+            "address": args.address,
         }
     )
     from ..store import new_run_id, recorded, usable_store

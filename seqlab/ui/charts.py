@@ -872,11 +872,13 @@ def _pareto_spec(cost: str, metric: str, large: bool) -> dict:
 
 
 def pareto_chart(result, cost: str = "params", large: bool = False) -> Figure:
-    """Every architecture's latest evaluation (a ``seqlab.search.SearchResult``), with the Pareto front
-    of score vs ``cost``."""
+    """Every architecture at its longest training (a ``seqlab.search.SearchResult``), with the Pareto
+    front of score vs ``cost``."""
+    from ..search import latest_per_architecture
+
     front = result.pareto_params if cost == "params" else result.pareto_time
     front_labels = {t.label for t in front}
-    latest = {t.label: t for t in result.trials}
+    latest = {t.label: t for t in latest_per_architecture(result.trials)}
     rows = [
         {
             **{k: v for k, v in t.to_json().items() if k != "arch"},

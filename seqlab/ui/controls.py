@@ -210,7 +210,8 @@ def controls(
             args=(page,),
         )
     tcls = task_class(task_name)
-    c1, c2, c3 = st.columns(3)
+    # four columns, not three: the seeds box on a row of its own pushed the panels below a 1000-px fold
+    c1, c2, c3, c4 = st.columns(4)
     with c1:
         _number(tcls.seq_len_meaning, _k(page, "seq_len"), tcls.default_seq_len, min_value=1, max_value=100_000, step=1)
         _field_widget(
@@ -224,6 +225,7 @@ def controls(
             page, "steps", TrainConfig.model_fields["steps"], label="steps", help_text="maximum optimizer steps"
         )
         _field_widget(page, "seed", TrainConfig.model_fields["seed"], label="random seed")
+    with c4:
         _number(
             "repeat over seeds",
             _k(page, "seeds"),

@@ -38,20 +38,30 @@ def upload_box(page: str) -> None:
         st.success(f"{file.name}: {len(data):,} bytes, ready (corpus = text, id {text_id}).")
 
 
+# the sampling widgets' defaults; also what a run samples with before the widgets were first drawn
+SAMPLING_DEFAULTS = {"prompt": "the ", "temperature": 0.8, "top_k": 0}
+
+
+def _sampling(prompt: str, temperature: float, top_k: int) -> SamplingConfig:
+    return SamplingConfig.build(prompt=prompt, length=160, temperature=temperature, top_k=int(top_k) or None)
+
+
 def sampling_settings(page: str) -> tuple[SamplingConfig | None, str | None]:
     """Prompt, temperature, top-k; returns (config, error)."""
     c1, c2, c3 = st.columns([2, 1, 1])
-    prompt = c1.text_input("prompt", value="the ", key=f"{page}:prompt", help="the text each sample continues")
+    prompt = c1.text_input(
+        "prompt", value=SAMPLING_DEFAULTS["prompt"], key=f"{page}:prompt", help="the text each sample continues"
+    )
     temperature = c2.number_input(
-        "temperature τ", value=0.8, min_value=0.0, step=0.1, format="%g", key=f"{page}:temperature",
-        help="> 0; small = nearly greedy, 1 = the model's own distribution, large = flatter",
+        "temperature τ", value=SAMPLING_DEFAULTS["temperature"], min_value=0.0, step=0.1, format="%g",
+        key=f"{page}:temperature", help="> 0; small = nearly greedy, 1 = the model's own distribution, large = flatter",
     )  # fmt: skip
     top_k = c3.number_input(
-        "top-k (0 = all)", value=0, min_value=0, step=1, key=f"{page}:top_k_sampling",
+        "top-k (0 = all)", value=SAMPLING_DEFAULTS["top_k"], min_value=0, step=1, key=f"{page}:top_k_sampling",
         help="sample only among the k most likely characters",
     )  # fmt: skip
     try:
-        config = SamplingConfig.build(prompt=prompt, length=160, temperature=temperature, top_k=int(top_k) or None)
+        config = _sampling(prompt, temperature, top_k)
     except SeqlabError as e:
         st.error(str(e))
         return None, str(e)
@@ -59,10 +69,19 @@ def sampling_settings(page: str) -> tuple[SamplingConfig | None, str | None]:
 
 
 def recorder_factory(page: str):
-    """Observers for a new run: a SampleRecorder with the page's sampling settings at Train time."""
+    """Observers for a new run: a SampleRecorder with the page's sampling settings at Train time, read from
+    the widgets' state (the page draws them under the panels, after Train has started the runs)."""
 
     def make():
-        config = st.session_state.get(f"{page}:sampling") or SamplingConfig(length=160)
+        ss = st.session_state
+        try:
+            config = _sampling(
+                ss.get(f"{page}:prompt", SAMPLING_DEFAULTS["prompt"]),
+                ss.get(f"{page}:temperature", SAMPLING_DEFAULTS["temperature"]),
+                ss.get(f"{page}:top_k_sampling", SAMPLING_DEFAULTS["top_k"]),
+            )
+        except SeqlabError:  # refused beside the widgets; the run samples with the defaults meanwhile
+            config = SamplingConfig(length=160)
         return [SampleRecorder(config)]
 
     return make

@@ -512,7 +512,8 @@ def search_section(page: str) -> None:
 
     st.markdown(
         "Let the machine choose: an Optuna study proposes architectures (multi-objective TPE), trains each "
-        "briefly, keeps the half that best covers the fronts of accuracy, size and speed and trains those twice "
+        "briefly, keeps the half nearest the front of accuracy, size and speed (the more accurate first) and "
+        "trains those twice "
         "as long — *successive halving* (Jamieson & Talwalkar 2016) — within a time budget. Every point below is "
         "one architecture at its longest training, read from the study on disk; the front shows what no other "
         "choice beats on both axes."
