@@ -34,9 +34,10 @@ st.markdown(
     "**What to notice.** In the heatmap, each row is one training step and each column one input position; "
     "brightness is how much learning signal reaches that input, and the caption under the profile gives it as "
     "one number: the fitted decay per step back. In a default run (adding, T = 50) the tanh RNN's gradient "
-    "shrinks about ×0.6 per step, so its first input gets ~10⁻⁹ of the last one's signal; after 600 steps "
-    "its loss was still on the baseline. The LSTM's left edge starts dark too (about ×0.8 per step); when its "
-    "loss leaves the baseline (around step 700–1,000) its rows brighten across the whole sequence, ×1.00 per "
+    "shrinks about ×0.6–0.7 per step over its first 1,000 steps (steeper later: ×0.3–0.5 from step 1,500), "
+    "so its first input gets ~10⁻⁹ of the last one's signal; its loss stayed on the baseline for all 3,000 "
+    "steps. The LSTM's left edge starts dark too (×0.82 per step); when its loss leaves the baseline (at step "
+    "700 in that run: MSE 0.13, then 0.01 by step 800) its rows brighten across the whole sequence, ×1.00 per "
     "step. On the right, the measured time per step grows with the length n along the dashed linear line "
     "(noisy while other runs train): a recurrent model cannot be parallelised over time."
 )
