@@ -38,6 +38,7 @@ st.markdown(
     "so its first input gets ~10⁻⁹ of the last one's signal; its loss stayed on the baseline for all 3,000 "
     "steps. The LSTM's left edge starts dark too (×0.82 per step); when its loss leaves the baseline (at step "
     "700 in that run: MSE 0.13, then 0.01 by step 800) its rows brighten across the whole sequence, ×1.00 per "
-    "step. On the right, the measured time per step grows with the length n along the dashed linear line "
-    "(noisy while other runs train): a recurrent model cannot be parallelised over time."
+    "step. On the right, the measured time per step grows with the length n (here the LSTM's from 2.6 ms at "
+    "n = 16 to 13.8 ms at 256; below the dashed linear line at small n, where fixed costs dominate, and noisy "
+    "while other runs train): a recurrent model cannot be parallelised over time."
 )
