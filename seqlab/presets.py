@@ -430,7 +430,6 @@ PRESETS: dict[str, list[Preset]] = {
             "Recall needs content-dependent memory: which value to keep depends on which key came before it. "
             "The selective SSM gates its state by the input and climbs past 90 % (at step 950 in a fresh run); the "
             "time-invariant S4D kernel stalls near 35 % (measured: 35 % at step 400; chance is 12.5 %).",
-            takes="about half a minute on a 2-core machine (32.5 s measured at load 5-6)",
             lesson=Lesson(
                 "The selective SSM recalls; the time-invariant one stalls.",
                 (at_least("selective-ssm", "accuracy", 0.9), at_most("ssm", "accuracy", 0.5)),
