@@ -26,3 +26,12 @@ def _fresh_seqlab_home(tmp_path, monkeypatch):
 def _one_thread():
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray (2 CPUs, no dashboard) for one test module's Ray tests, shut down after them."""
+    ray = pytest.importorskip("ray")  # pinned in requirements.txt: present wherever the suite runs
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

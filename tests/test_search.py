@@ -231,14 +231,6 @@ def test_stop_reaches_trainings_in_the_pool_workers():
     assert len(out.trials) == 2 and all(t.status == "stopped" and t.steps < 1_000_000 for t in out.trials)
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")  # pinned in requirements.txt: present wherever the suite runs
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def test_a_search_on_ray_takes_the_clusters_cpus_and_records_every_trial(local_ray):
     search = Search(small(backend="ray", trials=2))
     out = search.run()

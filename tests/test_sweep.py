@@ -182,14 +182,6 @@ def test_a_ray_address_that_refuses_or_stays_silent_is_refused_within_ten_second
     assert e.value.field == "address" and "no answer within 1 s" in str(e.value)
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")  # pinned in requirements.txt: present wherever the suite runs
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def test_ray_backend_gives_the_same_points_and_numbers_as_the_local_run(tmp_path, local_ray):
     plan = plan_sweep(TINY, {"model": ["rnn", "gru"]}, [0, 1])
     on_ray = Sweep(plan, backend="ray", store=RunStore(tmp_path / "ray")).run().to_json()
