@@ -48,7 +48,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -461,13 +461,13 @@ class Search:
             return _RayTrainings(self, c.address, c.workers)
         if self.workers == 1:
             return ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqlab-trial")
-        import multiprocessing as mp
+        from .sweep import worker_context, worker_pool
 
-        ctx = mp.get_context("forkserver")  # forking a process that has run torch is unsafe (see seqlab.sweep)
+        ctx = worker_context()
         self._mp_stop = ctx.Event()
         if self._stop.is_set():
             self._mp_stop.set()
-        return ProcessPoolExecutor(self.workers, ctx, initializer=_init_worker, initargs=(self._mp_stop,))
+        return worker_pool(ctx, self.workers, self._mp_stop)
 
     def _submit(self, pool, arch: dict, steps: int, rung: int, time_left: float, number: int) -> Future:
         if isinstance(pool, ThreadPoolExecutor):
@@ -652,14 +652,10 @@ class Search:
 
     # -- control and reading --------------------------------------------------------------------
     def stop(self) -> None:
-        self._stop.set()
-        if self._mp_stop is not None:
-            self._mp_stop.set()
-        if self._ray_refs:
-            import ray
+        from .sweep import stop_workers
 
-            for ref in list(self._ray_refs):
-                ray.cancel(ref)
+        self._stop.set()
+        stop_workers(self._mp_stop, self._ray_refs)
         with self._lock:
             trainers = list(self._training)
         for tr in trainers:
@@ -697,26 +693,17 @@ def warm_up() -> None:
     import torch._dynamo  # noqa: F401
 
 
-_STOP = None  # the search's stop event, set in each pool worker by _init_worker
-
-
-def _init_worker(stop) -> None:
-    import torch
-
-    global _STOP
-    _STOP = stop
-    torch.set_num_threads(1)  # ms/step is the thread's CPU time, comparable at one thread only
-
-
 def train_trial(flat: dict) -> dict:
     """One trial's training where a worker runs it: the run's summary with its history
     (``RunResult.to_json``) and ``cpu_seconds``, the training thread's CPU time at one torch thread."""
     import torch
 
-    from .sweep import _StopOn
+    from . import sweep
 
-    torch.set_num_threads(1)  # a Ray worker has not been through _init_worker
-    observers = [_StopOn(_STOP)] if _STOP is not None else []
+    # ms/step is the thread's CPU time, comparable at one thread only (a Ray worker has not been through
+    # the pool's initializer, which sets it and the stop event: seqlab.sweep.worker_pool)
+    torch.set_num_threads(1)
+    observers = [sweep._StopOn(sweep._STOP)] if sweep._STOP is not None else []
     warm_up()
     cpu = time.thread_time()
     result = Trainer(RunConfig.from_flat(flat), observers).run()

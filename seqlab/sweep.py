@@ -207,6 +207,34 @@ def _init_worker(stop, started, plugins: list[str]) -> None:
     load_plugins(plugins)
 
 
+def worker_context():
+    """The 'forkserver' context (forking a process that has run torch is unsafe) whose server imports torch
+    and seqlab once for every worker it forks (seqlab/sweep_worker.py says what that saves); the preload
+    takes effect when the process's forkserver starts, then serves every later pool."""
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["seqlab.sweep_worker"])
+    return ctx
+
+
+def worker_pool(ctx, workers: int, stop, started=None) -> ProcessPoolExecutor:
+    """A pool of one-thread workers that hold ``stop`` (as ``_STOP``: a training ends when it is set), load
+    the parent's plugin models, and report each point they start on ``started`` (a queue, or None)."""
+    from .plugins import loaded_files
+
+    return ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(stop, started, loaded_files()))
+
+
+def stop_workers(mp_stop, ray_refs: list) -> None:
+    """End what runs elsewhere: pool workers see their shared stop event, Ray tasks are cancelled."""
+    if mp_stop is not None:
+        mp_stop.set()
+    if ray_refs:
+        import ray
+
+        for ref in list(ray_refs):
+            ray.cancel(ref)
+
+
 def load_plugins(files: list[str]) -> None:
     """Register the parent's plugin models in this worker, so a point naming one builds it. A file that
     loaded in the parent but not here (changed since) is logged; its points then fail as unknown models."""
@@ -433,13 +461,7 @@ class Sweep:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._mp_stop is not None:
-            self._mp_stop.set()
-        if self._ray_refs:
-            import ray
-
-            for ref in list(self._ray_refs):
-                ray.cancel(ref)
+        stop_workers(self._mp_stop, self._ray_refs)
 
     @property
     def stopping(self) -> bool:
@@ -530,13 +552,7 @@ class Sweep:
         running alone when the pool broke is recorded ``failed``; several that were running together
         are each run again alone, which tells the culprit from its bystanders; the points not yet
         started go on in a new pool."""
-        from .plugins import loaded_files
-
-        ctx = mp.get_context("forkserver")
-        # workers fork from a server that imported torch and seqlab once (seqlab/sweep_worker.py says what
-        # that saves); it takes effect when the process's forkserver starts, then serves every later sweep
-        ctx.set_forkserver_preload(["seqlab.sweep_worker"])
-        plugins = loaded_files()
+        ctx = worker_context()
         self._mp_stop = ctx.Event()
         if self._stop.is_set():
             self._mp_stop.set()
@@ -556,9 +572,7 @@ class Sweep:
             helps = False  # the first pool only: later ones fork from a server that is already up
             if helper is not None:
                 helper.start()  # before the first submit, which waits for the forkserver's preload
-            with ProcessPoolExecutor(
-                width, ctx, initializer=_init_worker, initargs=(self._mp_stop, started, plugins)
-            ) as pool:
+            with worker_pool(ctx, width, self._mp_stop, started) as pool:
                 futures: dict = {}
                 broken, left = False, set()
                 while True:
