@@ -134,12 +134,7 @@ class Job:
         self.status = "running"
         self._thread = threading.Thread(target=self._run, args=(on_end,), name=f"seqlab-{self.kind}-{self.id}")
         self._thread.daemon = True
-        working(self)
-        try:
-            self._thread.start()
-        except BaseException:
-            done_working(self)
-            raise
+        start_working(self, self._thread)
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -194,6 +189,16 @@ def working(worker) -> None:
         _working[id(worker)] = worker
     if _closing.is_set():
         worker.stop()
+
+
+def start_working(worker, thread: threading.Thread) -> None:
+    """Start ``worker``'s ``thread``, counted among those ``stop_all_at_exit`` stops from before it runs."""
+    working(worker)
+    try:
+        thread.start()
+    except BaseException:
+        done_working(worker)
+        raise
 
 
 def done_working(worker) -> None:

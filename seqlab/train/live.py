@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 
 from ..config import RunConfig
 from ..errors import SeqlabError
-from ..jobs import QUEUED_KINDS, SOLO_KINDS, Job, done_working, waiting_text, working
+from ..jobs import QUEUED_KINDS, SOLO_KINDS, Job, done_working, start_working, waiting_text
 from .engine import Trainer
 from .observers import Observer
 from .records import EvalRecord, RunResult, StepRecord
@@ -184,12 +184,7 @@ class LiveRun:
         self.recorder = recorder
         self.trainer = Trainer(self.config, [_Collector(self), *self.observers, *([recorder] if recorder else [])])
         self._thread = threading.Thread(target=self._work, name=f"seqlab-run-{self.id}", daemon=True)
-        working(self)  # stopped and joined at interpreter exit (seqlab.jobs.stop_all_at_exit)
-        try:
-            self._thread.start()
-        except BaseException:
-            done_working(self)
-            raise
+        start_working(self, self._thread)  # stopped and joined at interpreter exit (seqlab.jobs.stop_all_at_exit)
         return self
 
     def _work(self) -> None:
