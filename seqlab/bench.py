@@ -454,10 +454,6 @@ def _one_search(name: str, config: dict) -> dict:
     }
 
 
-def mean_std(values: list[float]) -> dict:
-    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
-
-
 def bench_search(seeds: tuple[int, ...] = tuple(range(6)), config: dict | None = None, workers: int = 2) -> dict:
     """The Optuna search (``seqlab.search``) against the random search it replaced
     (``seqlab.search_baseline``), the same settings and seed for each. Three searches: today's (one
@@ -480,6 +476,7 @@ def bench_search(seeds: tuple[int, ...] = tuple(range(6)), config: dict | None =
     from concurrent.futures import ProcessPoolExecutor
 
     from .search import hypervolume
+    from .sweep import stats
 
     base = {**SEARCH_BENCH, **(config or {})}
     # the longest (whole-budget) searches first, so the pool's two lanes end together
@@ -519,11 +516,11 @@ def bench_search(seeds: tuple[int, ...] = tuple(range(6)), config: dict | None =
             )
     keys = ("hv_params", "hv_time")
     by = {(r["seed"], r["search"]): r for r in rows}
-    summary = {name: {k: mean_std([by[(s, name)][k] for s in seeds]) for k in keys} for name in SEARCHES}
+    summary = {name: {k: stats([by[(s, name)][k] for s in seeds]) for k in keys} for name in SEARCHES}
     paired = {
         name: {
             k: {
-                **mean_std(d := [by[(s, name)][k] - by[(s, "random+SH")][k] for s in seeds]),
+                **stats(d := [by[(s, name)][k] - by[(s, "random+SH")][k] for s in seeds]),
                 "wins": sum(x >= 0 for x in d),
             }
             for k in keys
