@@ -422,10 +422,10 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "Selectivity: SSM vs selective SSM on recall",
             ("ssm", "selective-ssm"),
-            # lr 1e-2: the selective SSM passed 90 % at step ~550 (at its default 3e-3, ~800); since main's
-            # selective-scan rework (121afeb, 3a735f9, d121c58) seed 0 passes it at step 950 (seed 1: 74 % there)
-            # steps 2000: the step it passes 90 % is chaotic in the seed and the scan's rounding (measured at one
-            # thread, chunked scan: seed 0 at 950, seed 1 not by 1500; the sequential reference loop: 1450, 1100)
+            # lr 1e-2 (at its default 3e-3 the lesson came ~250 steps later); steps 2000: the step the selective
+            # SSM passes 90 % is chaotic in the seed and the scan's rounding (measured at one thread, chunked scan:
+            # seed 0 at 950 — 550 before the scan's latest speed-ups — seed 1 not by 1500; the sequential
+            # reference loop: 1450, 1100)
             {"task": "recall", "seq_len": 4, "steps": 2000, "lr": 0.01, "until": "accuracy>=0.9"},
             "Recall needs content-dependent memory: which value to keep depends on which key came before it. "
             "The selective SSM gates its state by the input and climbs past 90 % (at step 950 in a fresh run); the "
