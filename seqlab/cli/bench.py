@@ -125,6 +125,12 @@ def _show_ssm(rows, args) -> None:
         f"({r['scan_speedup']:.2f}×); the step with a free scan {r['rest_ms']:.1f} ms: at best "
         f"{r['speedup_if_scan_were_free']:.2f}× faster than the loop"
     )
+    budget, one = r["scan_budget_ms_for_5x"], r["state_pass_ms"]
+    print(
+        f"for 5× the scan may cost {budget:.1f} ms of the step = {max(budget, 0) / one:.1f} elementwise passes over "
+        f"its state (B·n·N·d floats; one pass {one:.2f} ms at one thread); its forward alone makes 4 (the decays, "
+        "the update's product and sum, the readout), its backward about twice as many"
+    )
     rec = r["recall_ms"]
     print(
         f"recall, 12 pairs, d={r['d']}, 2 layers: loop {rec['loop']:.1f} ms, "
