@@ -9,6 +9,10 @@ A file is loaded once per process (Streamlit reruns a page on every click) under
 from its resolved path, so two files called ``model.py`` do not replace each other. A file that cannot
 be loaded registers nothing and raises one ``PluginError`` naming it; the result, error included, is
 remembered, so a broken file is reported the same way on every rerun without being executed again.
+
+Other processes get the same models from ``shipped()``: each loaded file's path *and the text it was loaded
+from*. A pool worker or a local Ray worker loads the file itself; a Ray worker on another machine, where the
+path does not exist (or holds another text), loads a copy of the text (``load_shipped``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import importlib.util
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 from .errors import CapabilityError, SeqlabError
@@ -39,6 +44,7 @@ class PluginError(SeqlabError):
 
 _loaded: dict[Path, tuple[str, ...] | PluginError] = {}  # resolved path -> registered names, or why not
 _origin: dict[str, Path] = {}  # plugin model name -> the file that registered it
+_sources: dict[Path, bytes] = {}  # resolved path -> the text it was loaded from (what other processes get)
 
 
 def _module_name(path: Path) -> str:
@@ -65,7 +71,10 @@ def _execute(path: Path, shown: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look classes up by module name
     try:
-        spec.loader.exec_module(module)
+        # compiled from the bytes kept for shipping, so another process runs exactly the text this one ran
+        data = path.read_bytes()
+        exec(compile(data, str(path), "exec", dont_inherit=True), module.__dict__)
+        _sources[path] = data
     except CapabilityError as e:
         raise PluginError(shown, str(e).removeprefix("model.capabilities: ")) from None
     except (SyntaxError, ImportError) as e:
@@ -163,9 +172,40 @@ def load_env() -> list[PluginError]:
     return load_all(env_paths())[1]
 
 
-def loaded_files() -> list[str]:
-    """The plugin files this process loaded, in loading order: what a sweep's worker processes load too."""
-    return [str(path) for path, done in _loaded.items() if isinstance(done, tuple)]
+def shipped() -> list[tuple[str, bytes]]:
+    """The plugin files this process loaded, in loading order, each with the text it was loaded from: what a
+    sweep's or a search's worker processes load (``load_shipped``), here or on another machine."""
+    return [(str(path), _sources[path]) for path, done in _loaded.items() if isinstance(done, tuple)]
+
+
+def _copy_here(path: Path, data: bytes) -> Path:
+    """A file holding ``data`` under this machine's temp dir, named after ``path`` and kept per text (one
+    copy per distinct text however many workers ask; written whole, then renamed into place)."""
+    where = Path(tempfile.gettempdir()) / "seqlab-plugins" / hashlib.sha1(data).hexdigest()[:12] / path.name
+    if not (where.is_file() and where.read_bytes() == data):
+        where.parent.mkdir(parents=True, exist_ok=True)
+        part = where.parent / f".{where.name}.{os.getpid()}.part"
+        part.write_bytes(data)
+        os.replace(part, where)
+    return where
+
+
+def load_shipped(items) -> tuple[list[str], list[PluginError]]:
+    """Register the models of plugins shipped from another process (``shipped()``): the file itself where
+    this machine has it with the same text, else a copy of the text (a cluster node without the file, or a
+    file edited since). Returns (names, errors) as ``load_all``."""
+    names, errors = [], []
+    for path, data in items:
+        p = Path(path)
+        try:
+            if not (p.is_file() and p.read_bytes() == data):
+                p = _copy_here(p, data)
+            names += load(p)
+        except PluginError as e:
+            errors.append(e)
+        except OSError as e:
+            errors.append(PluginError(path, f"not on this machine, and its text could not be written here: {e}"))
+    return names, errors
 
 
 def plugin_models() -> list[str]:
@@ -191,4 +231,5 @@ def forget(path: str | Path) -> None:
         for name in done:
             MODELS.pop(name, None)
             _origin.pop(name, None)
+    _sources.pop(resolved, None)
     sys.modules.pop(_module_name(resolved), None)

@@ -693,13 +693,15 @@ def warm_up() -> None:
     import torch._dynamo  # noqa: F401
 
 
-def train_trial(flat: dict) -> dict:
+def train_trial(flat: dict, plugins: list[tuple[str, bytes]] = ()) -> dict:
     """One trial's training where a worker runs it: the run's summary with its history
-    (``RunResult.to_json``) and ``cpu_seconds``, the training thread's CPU time at one torch thread."""
+    (``RunResult.to_json``) and ``cpu_seconds``, the training thread's CPU time at one torch thread.
+    ``plugins``: the parent's (``plugins.shipped()``), for a Ray worker (a pool's initializer loads them)."""
     import torch
 
     from . import sweep
 
+    sweep.load_plugins(plugins)
     # ms/step is the thread's CPU time, comparable at one thread only (a Ray worker has not been through
     # the pool's initializer, which sets it and the stop event: seqlab.sweep.worker_pool)
     torch.set_num_threads(1)
@@ -735,6 +737,7 @@ class _RayTrainings:
     def __init__(self, search: Search, address: str | None, workers: int | None):
         import ray
 
+        from .plugins import shipped
         from .sweep import connect_ray
 
         self.search, self.owner = search, connect_ray(address)
@@ -742,9 +745,10 @@ class _RayTrainings:
             search.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         # no retries: a training whose worker dies fails, as on the local pool
         self.task = ray.remote(num_cpus=1, max_retries=0)(train_trial)
+        self.plugins = shipped()  # a search's families may name plugin models
 
     def submit(self, fn, flat: dict) -> Future:
-        ref = self.task.remote(flat)
+        ref = self.task.remote(flat, self.plugins)
         self.search._ray_refs.append(ref)
         if self.search._stop.is_set():
             self.search.stop()

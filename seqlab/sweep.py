@@ -198,7 +198,7 @@ _STOP: Any = None  # the sweep's stop event, set in each pool worker by _init_wo
 _STARTED: Any = None  # a queue the worker reports (index, pid) on as a point starts
 
 
-def _init_worker(stop, started, plugins: list[str]) -> None:
+def _init_worker(stop, started, plugins: list[tuple[str, bytes]]) -> None:
     import torch
 
     global _STOP, _STARTED
@@ -219,9 +219,9 @@ def worker_context():
 def worker_pool(ctx, workers: int, stop, started=None) -> ProcessPoolExecutor:
     """A pool of one-thread workers that hold ``stop`` (as ``_STOP``: a training ends when it is set), load
     the parent's plugin models, and report each point they start on ``started`` (a queue, or None)."""
-    from .plugins import loaded_files
+    from .plugins import shipped
 
-    return ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(stop, started, loaded_files()))
+    return ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(stop, started, shipped()))
 
 
 def stop_workers(mp_stop, ray_refs: list) -> None:
@@ -235,12 +235,13 @@ def stop_workers(mp_stop, ray_refs: list) -> None:
             ray.cancel(ref)
 
 
-def load_plugins(files: list[str]) -> None:
-    """Register the parent's plugin models in this worker, so a point naming one builds it. A file that
-    loaded in the parent but not here (changed since) is logged; its points then fail as unknown models."""
-    from .plugins import load_all
+def load_plugins(plugins: list[tuple[str, bytes]]) -> None:
+    """Register the parent's plugin models (``plugins.shipped()``: paths and texts) in this worker, so a point
+    naming one builds it, on this machine or another. One that does not load here is logged; its points then
+    fail as unknown models."""
+    from .plugins import load_shipped
 
-    for e in load_all(files)[1]:
+    for e in load_shipped(plugins)[1]:
         logging.getLogger(__name__).warning("sweep worker: %s", e)
 
 
@@ -286,7 +287,7 @@ def run_point(job: PointJob, stop=None) -> dict:
         return record_failure(store, job, config, error)
 
 
-def run_point_ray(job: PointJob, plugins: list[str]) -> dict:
+def run_point_ray(job: PointJob, plugins: list[tuple[str, bytes]]) -> dict:
     """``run_point`` in a Ray worker: one torch thread and the parent's plugins, like the pool's workers."""
     import torch
 
@@ -655,7 +656,7 @@ class Sweep:
     def _run_ray(self, jobs: list[PointJob], by_index: dict[int, Point]) -> None:
         import ray
 
-        from .plugins import loaded_files
+        from .plugins import shipped
 
         self.prepare()
         started_here, self._ray_owner = self._ray_owner, None
@@ -663,7 +664,7 @@ class Sweep:
             # no retries: a point whose worker dies is recorded failed, as on the local pool
             task = ray.remote(num_cpus=1, max_retries=0)(run_point_ray)
             # workers return the history and this process records it: a cluster's workers cannot reach our disk
-            plugins = loaded_files()
+            plugins = shipped()
             refs = {task.remote(replace(job, store_root=None), plugins): job for job in jobs}
             self._ray_refs = list(refs)
             if self._stop.is_set():

@@ -108,3 +108,52 @@ def test_the_recurrent_page_trains_the_plugin_and_draws_its_cell_panel(monkeypat
     assert any(x and x.startswith("Gradient reaching each input") for x in t)
     probe = chart_data(at, "Exact ‖∂L/∂h_t‖ in the cell")  # declared cell_trace=True: the probe ran at step 50
     assert len(probe) == 6 and (probe["step"] == 50).all()
+
+
+def _plugin_copy(tmp_path, title: str) -> Path:
+    """examples/indrnn.py under another file name, with ``title`` as its model's title."""
+    text = EXAMPLE.read_text()
+    old = next(line for line in text.splitlines() if "title=" in line)
+    path = tmp_path / "my_indrnn.py"
+    path.write_text(text.replace(old, f'        title="{title}",'))
+    return path
+
+
+def test_a_plugin_edited_since_it_was_shipped_loads_the_text_that_was_shipped(tmp_path, forget_plugins):
+    path = _plugin_copy(tmp_path, "Shipped")
+    plugins.load(path)
+    items = plugins.shipped()
+    assert items == [(str(path.resolve()), path.read_bytes())]
+    plugins.forget(path)
+    _plugin_copy(tmp_path, "Edited since")  # the same path, another text: as a worker on another machine may find it
+    names, errors = plugins.load_shipped(items)
+    assert (names, errors) == (["indrnn"], []) and MODELS["indrnn"].info.title == "Shipped"
+    assert plugins.shipped()[0][0] != str(path.resolve())  # the copy of the shipped text, not the edited file
+
+
+def test_a_worker_without_the_plugin_file_trains_its_model_with_the_numbers_of_this_process(tmp_path, forget_plugins):
+    """A Ray worker on another machine: a fresh process where the file does not exist gets the model from the
+    shipped text (sweep.load_plugins via search.train_trial) and trains it to the same numbers as here."""
+    import pickle
+    import subprocess
+    import sys
+
+    from seqlab.search import train_trial
+
+    path = _plugin_copy(tmp_path, "IndRNN copy")
+    plugins.load(path)
+    flat = {"model": "indrnn", "task": "parity", "seq_len": 6, "hidden": 8, "steps": 12, "eval_every": 6, "seed": 3}
+    here = train_trial(flat)
+    (tmp_path / "job.pkl").write_bytes(pickle.dumps((flat, plugins.shipped())))
+    path.unlink()
+    code = (
+        "import pickle, sys\nfrom seqlab.search import train_trial\n"
+        "flat, items = pickle.loads(open(sys.argv[1], 'rb').read())\n"
+        "print(train_trial(flat, items)['final_loss'])"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "job.pkl")], capture_output=True, text=True, cwd=root, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split()[-1]) == here["final_loss"]
