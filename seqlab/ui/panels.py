@@ -387,12 +387,16 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
                 st.rerun()
         preset = active_preset(page) if presets else None
         fold = preset is not None and not presenting
-        if fold:
-            _preset_note(preset)
-            replay_control(page, preset)
         # the note, then Train, then the panels, all above the fold; changing the task or the models ends
         # the preset (``active_preset``) and the settings open again where they were
-        with st.expander(PRESET_SETTINGS) if fold else nullcontext():
+        folded = nullcontext()
+        if fold:
+            _preset_note(preset)
+            folded = st.expander(PRESET_SETTINGS)
+            # a recording's Replay sits by Train; how to make one is for the teacher setting up, so it folds too
+            # (two lines on the seq2seq page)
+            replay_control(page, preset, hint=folded)
+        with folded:
             configs, error = controls(page, tuple(models), tuple(tasks))
         if not presenting:
             run_bar(page, configs, error, observers, preset)
@@ -697,9 +701,9 @@ def _speed_text(speed: float | None) -> str:
     return "full speed (every record at once)" if speed is None else f"{speed:g}× the recorded speed"
 
 
-def replay_control(page: str, preset) -> None:
+def replay_control(page: str, preset, hint=None) -> None:
     """ "Replay the recorded run" for a loaded preset that has a recording (``seqlab record``); a fresh install
-    has none, and the control then only says how to make one."""
+    has none, and the control then only says how to make one, here or in the container ``hint``."""
     from ..replay import SPEEDS, Replay, latest_recording, recording_tag
     from .history import run_store
 
@@ -709,7 +713,7 @@ def replay_control(page: str, preset) -> None:
     except SeqlabError:
         newest = []  # an unusable store: the page trains as before; the History page says what is wrong
     if not newest:
-        st.caption(
+        (hint or st).caption(
             f"No recording of this preset yet: `python -m seqlab record --page {page} --preset "
             f"{slug(preset.name)}` trains and keeps one, to replay here without training."
         )
