@@ -373,6 +373,53 @@ def test_presentation_mode_at_1280x720_shows_the_three_panels_above_the_fold_wit
         pg.close()
 
 
+# a loaded preset's note (its box: top and bottom) and the three panels' headings (text, top, bottom), in
+# page coordinates
+PRESET_LAYOUT = """() => {
+    const box = e => { const r = e.getBoundingClientRect(); return [Math.round(r.top), Math.round(r.bottom)]; };
+    const note = [...document.querySelectorAll('[data-testid="stAlert"]')]
+        .find(e => e.innerText.startsWith('What to notice'));
+    const heads = [...document.querySelectorAll('.st-key-seqlab-panels h5')].map(h => [h.innerText, ...box(h)]);
+    return {note: note ? [...box(note), note.innerText] : null, heads, scrolled: window.scrollY
+            + (document.querySelector('[data-testid="stMain"]')?.scrollTop || 0)};
+}"""
+
+
+@pytest.mark.parametrize(
+    "page_name, preset_name",
+    [
+        ("language", "Brackets: GPT vs LSTM on Dyck words"),  # the longest note: six lines at this width
+        ("emerging", "Selectivity: SSM vs selective SSM on recall"),  # the tallest settings (recall's options)
+    ],
+)
+def test_a_loaded_presets_note_and_the_three_panel_titles_fit_a_1600x1000_screen(
+    server, browser, page_name, preset_name
+):
+    """Normal mode, sidebar open: the note is read before the panels and both are in sight without scrolling
+    (before the settings folded under the note, these presets put the panels' titles at 1,084 and 1,117 px)."""
+    from seqlab.presets import PRESETS, slug
+
+    preset = next(p for p in PRESETS[page_name] if p.name == preset_name)
+    pg = browser.new_page(viewport={"width": 1600, "height": 1000})
+    try:
+        _open(pg, f"{server}/{page_name}?preset={slug(preset_name)}")  # the picker shows it; the button loads it
+        pg.get_by_role("button", name="Load preset").click()
+        loaded = """sel => document.querySelector(sel) && document.querySelectorAll('.st-key-seqlab-panels h5').length
+            === 3 && [...document.querySelectorAll('[data-testid="stAlert"]')].some(e =>
+            e.innerText.startsWith('What to notice'))"""
+        pg.wait_for_function(loaded, arg=READY, timeout=120_000)
+        got = pg.evaluate(PRESET_LAYOUT)
+        pg.screenshot(path=str(ARTIFACTS / f"preset-{page_name}-1600x1000.png"))
+        assert got["scrolled"] == 0 and got["note"] is not None, got
+        top, bottom, text = got["note"]
+        assert preset.lesson.sentence in " ".join(text.split()), text  # the whole note, its lesson included
+        assert [h[0] for h in got["heads"]] == ["Loss", "Gradient by time step", "Complexity scaling"]
+        assert all(bottom < head_top and head_bottom <= 900 for _, head_top, head_bottom in got["heads"]), got
+        assert not _exceptions(pg)
+    finally:
+        pg.close()
+
+
 def test_history_page_lists_overlays_and_opens_a_run_read_only(browser, tmp_path, monkeypatch):
     """Its own server on a home holding two recorded runs: the table lists them, ticking both rows draws
     them over each other, and a run's link opens it read-only; a traversal id gets a note."""

@@ -8,6 +8,7 @@ from seqlab.presets import DEFAULTS, PRESETS, Preset
 from seqlab.replay import Replay, StoredRun, latest_recording, record_preset, recording_tag
 from seqlab.store import RunStore
 from seqlab.ui.history import history_table, run_again_link
+from seqlab.ui.panels import PRESET_SETTINGS
 
 PAGE = "pages/history.py"
 
@@ -150,6 +151,8 @@ def test_a_recorded_tiny_preset_replays_instantly_with_the_recorded_loss_points(
 
     at = _load_preset(real.name)
     assert at.button(key="recurrent:replay_start").label == "Replay the recorded run"
+    (settings,) = [e for e in at.expander if e.label == PRESET_SETTINGS]
+    assert not [b for b in settings.button if b.key == "recurrent:replay_start"]  # beside Train, not folded
     at.radio(key="recurrent:replay_speed").set_value("instantly")
     at.button(key="recurrent:replay_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -163,4 +166,5 @@ def test_a_recorded_tiny_preset_replays_instantly_with_the_recorded_loss_points(
 def test_a_fresh_install_offers_no_replay_but_says_how_to_record_one():
     at = _load_preset(PRESETS["recurrent"][0].name)
     assert not [b for b in at.button if b.key == "recurrent:replay_start"]
-    assert any("seqlab record --page recurrent --preset vanishing-gradients" in c.value for c in at.caption)
+    (settings,) = [e for e in at.expander if e.label == PRESET_SETTINGS]  # for the teacher: folded away
+    assert any("seqlab record --page recurrent --preset vanishing-gradients" in c.value for c in settings.caption)

@@ -10,6 +10,7 @@ from seqlab.diagnostics.decay import gradient_decay
 from seqlab.errors import ConfigError
 from seqlab.tasks.registry import make_task
 from seqlab.ui import charts
+from seqlab.ui.panels import PRESET_SETTINGS
 
 
 def test_gradient_decay_recovers_the_rate_of_a_geometric_profile_and_skips_underflow():
@@ -96,3 +97,20 @@ def test_in_presentation_mode_a_presets_note_stays_out_of_the_folded_settings():
     assert len(notes) == 1
     assert not [s for s in settings.success if s.value.startswith("**What to notice**")]
     assert settings.selectbox(key="recurrent:preset").value == "Memory: copy with delay 20"
+
+
+def test_a_loaded_preset_folds_its_settings_under_its_note_until_its_task_changes():
+    link = {"models": "rnn,lstm", "task": "copy", "seq_len": "3", "delay": "20"}
+    at = app({**link, "preset": "memory-copy-with-delay-20"}, "pages/recurrent.py")
+    (settings,) = [e for e in at.expander if e.label == PRESET_SETTINGS]
+    notes = [s.value for s in at.success if s.value.startswith("**What to notice** (Memory: copy with delay 20)")]
+    assert len(notes) == 1 and not [s for s in settings.success if s.value.startswith("**What to notice**")]
+    assert settings.number_input(key="recurrent:delay").value == 20  # the link's settings, folded
+    assert [b.key for b in settings.button if b.key == "recurrent:train"] == []  # Train stays in sight
+    assert at.button(key="recurrent:train").disabled is False
+    settings.number_input(key="recurrent:steps").set_value(1234).run()  # a change inside keeps the preset
+    assert [e.label for e in at.expander].count(PRESET_SETTINGS) == 1
+    at.selectbox(key="recurrent:task").set_value("adding").run()  # not the preset's runs any more
+    assert PRESET_SETTINGS not in [e.label for e in at.expander]
+    assert not [s for s in at.success if s.value.startswith("**What to notice**")]
+    assert at.number_input(key="recurrent:steps").value == 1234  # what was set folded stays, unfolded

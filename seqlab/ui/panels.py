@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 
 import streamlit as st
 
@@ -37,6 +38,9 @@ from .state import (
 POLL_SECONDS = frames.LIVE_POLL_SECONDS
 QUICK_LENGTHS = (16, 32, 64, 128, 256)
 SATURATION_SHOWN = 0.005  # below half a percent of units the saturation chart is a flat line
+# a loaded preset's settings fold under its note: open, they and the note put the three panels at 956–1,117 px
+# from the top at 1600×1000, and on the Selectivity preset the open settings alone reach 934 px
+PRESET_SETTINGS = "The preset's settings — open to see or change them"
 
 
 def show(fig: charts.Figure, key: str | None = None) -> None:
@@ -363,8 +367,9 @@ def model_cards(models: list[str]) -> None:
 
 def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(), observers=None) -> list[str]:
     """The top of every training page: settings from the link (with notes on what was ignored), the
-    classic-demo presets with their "what to notice", the controls, Train / Stop / Reset, and the URL
-    kept in sync. Returns the names of the models being trained (for the panels and model cards)."""
+    classic-demo presets with their "what to notice", the controls (folded under a loaded preset's note),
+    Train / Stop / Reset, and the URL kept in sync. Returns the names of the models being trained (for the
+    panels and model cards)."""
     from .controls import active_preset, apply_preset, controls, preset_picker, seed_state, sync_url
 
     notes = seed_state(page, defaults, tuple(models), tuple(tasks), tuple(initial), presets)
@@ -381,10 +386,18 @@ def experiment(page: str, models, tasks, defaults: dict, presets=(), initial=(),
                 apply_preset(page, next(p for p in presets if p.name == choice), defaults)
                 st.rerun()
         preset = active_preset(page) if presets else None
-        if preset is not None and not presenting:
+        fold = preset is not None and not presenting
+        # the note, then Train, then the panels, all above the fold; changing the task or the models ends
+        # the preset (``active_preset``) and the settings open again where they were
+        folded = nullcontext()
+        if fold:
             _preset_note(preset)
-            replay_control(page, preset)
-        configs, error = controls(page, tuple(models), tuple(tasks))
+            folded = st.expander(PRESET_SETTINGS)
+            # a recording's Replay sits by Train; how to make one is for the teacher setting up, so it folds too
+            # (two lines on the seq2seq page)
+            replay_control(page, preset, hint=folded)
+        with folded:
+            configs, error = controls(page, tuple(models), tuple(tasks))
         if not presenting:
             run_bar(page, configs, error, observers, preset)
     if presenting:
@@ -688,9 +701,9 @@ def _speed_text(speed: float | None) -> str:
     return "full speed (every record at once)" if speed is None else f"{speed:g}× the recorded speed"
 
 
-def replay_control(page: str, preset) -> None:
+def replay_control(page: str, preset, hint=None) -> None:
     """ "Replay the recorded run" for a loaded preset that has a recording (``seqlab record``); a fresh install
-    has none, and the control then only says how to make one."""
+    has none, and the control then only says how to make one, here or in the container ``hint``."""
     from ..replay import SPEEDS, Replay, latest_recording, recording_tag
     from .history import run_store
 
@@ -700,7 +713,7 @@ def replay_control(page: str, preset) -> None:
     except SeqlabError:
         newest = []  # an unusable store: the page trains as before; the History page says what is wrong
     if not newest:
-        st.caption(
+        (hint or st).caption(
             f"No recording of this preset yet: `python -m seqlab record --page {page} --preset "
             f"{slug(preset.name)}` trains and keeps one, to replay here without training."
         )
