@@ -87,6 +87,19 @@ def default_cores() -> int:
     return _env_int("SEQLAB_THREADS", os.cpu_count() or 1)
 
 
+# A run's step must do at least this much work before a second thread pays for itself; see ``step_work``
+# and ``RunRegistry.threads_per_run`` for what was measured on this 2-core machine.
+PARALLEL_WORK = 200_000_000
+
+
+def step_work(trainer: Trainer) -> int:
+    """The work of one training step, as parameters one token uses × tokens per batch (≈ a sixth of the
+    step's FLOPs, forward + backward: measured 6.5 × for a small LSTM, 6.4 × for a 4-layer char GPT), read
+    from what the model declares (``active_param_count``) and the task's length, so it costs nothing at
+    start and needs no timing."""
+    return trainer.model.active_param_count() * trainer.config.train.batch_size * trainer.task.spec.length
+
+
 def machine_load() -> float:
     """The 1-minute load average (runnable threads, ours included); 0 where the OS has none (Windows)."""
     try:
@@ -132,13 +145,13 @@ class _Collector(Observer):
         self.run = run
 
     def on_start(self, trainer) -> None:
-        _use_threads(self.run._threads())
+        _use_threads(self.run._threads(self.run.work))
         with self.run._lock:
             self.run.status = "running"
             self.run.t_start = time.monotonic()
 
     def on_step(self, record: StepRecord) -> None:
-        _use_threads(self.run._threads())  # a neighbour started or ended: take this run's new share
+        _use_threads(self.run._threads(self.run.work))  # a neighbour started or ended: take this run's new share
         with self.run._lock:
             self.run._train.append(record)
 
@@ -164,7 +177,8 @@ class LiveRun:
     def __post_init__(self):
         self._lock = threading.Lock()
         self._on_end: Callable[[LiveRun], None] = lambda run: None
-        self._threads: Callable[[], int] = lambda: 1  # this run's share of the cores (the registry's)
+        self._threads: Callable[[int], int] = lambda work: 1  # thread count for a step's work (the registry's)
+        self.work = 0  # step_work of its trainer, once built
         self._train: list[StepRecord] = []
         self._eval: list[EvalRecord] = []
         self.trainer: Trainer | None = None
@@ -183,6 +197,7 @@ class LiveRun:
         self.observers = list(extra_observers)
         self.recorder = recorder
         self.trainer = Trainer(self.config, [_Collector(self), *self.observers, *([recorder] if recorder else [])])
+        self.work = step_work(self.trainer)
         self._thread = threading.Thread(target=self._work, name=f"seqlab-run-{self.id}", daemon=True)
         start_working(self, self._thread)  # stopped and joined at interpreter exit (seqlab.jobs.stop_all_at_exit)
         return self
@@ -266,12 +281,14 @@ class RunRegistry:
         keep_ended: int | None = None,
         store=None,
         load: Callable[[], float] | None = None,
+        parallel_work: int = PARALLEL_WORK,
     ):
         self.max_running = max_running or default_max_runs()
         self.cores = cores or default_cores()
         self.keep_ended = keep_ended or _env_int("SEQLAB_KEEP_ENDED", KEEP_ENDED)
         self.store = store  # a seqlab.store.RunStore that records every run, or None
         self._load = load or machine_load
+        self.parallel_work = parallel_work
         self._runs: dict[str, LiveRun] = {}
         self._jobs: dict[str, Job] = {}
         self._shared: dict[tuple, Job] = {}  # a keyed job (a measurement) by its key, for every session
@@ -293,11 +310,13 @@ class RunRegistry:
             store = None
         return cls(store=store)
 
-    def threads_per_run(self) -> int:
-        """Each run's share of the cores: all of them alone, split evenly between the slots taken — and one
-        thread while the machine is already busier than its cores. Measured here under other processes'
-        load (~12 on 2 cores): a small LSTM alone on 2 threads took 380-1,360 ms per step against 17-38 ms
-        on one (its threads wait at every op for each other's descheduled turn)."""
+    def threads_per_run(self, work: int) -> int:
+        """The thread count of a run whose step does ``work`` (``step_work``): one, unless its step is big
+        enough to gain from more (``parallel_work``); then its share of the cores — all of them alone, split
+        evenly between the slots taken — and one again while the machine is already busier than its cores.
+        MEASURED"""
+        if work < self.parallel_work:
+            return 1
         with self._lock:
             share = max(1, self.cores // max(1, len(self._slots)))
         return share if share == 1 or self._load() <= self.cores else 1
