@@ -691,3 +691,91 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
             if on_row is not None:
                 on_row(row)
     return rows
+
+
+# configurations spanning the live rule's threshold (``train.live.PARALLEL_WORK``): preset runs from the
+# smallest step to the largest, and the bigger char GPTs and LSTMs a student may set on the Language page
+THREAD_CONFIGS: dict[str, dict] = {
+    "lstm parity T=6 (GRU vs LSTM)": {"model": "lstm", "task": "parity", "seq_len": 6},
+    "lstm copy h=128 (Memory)": {"model": "lstm", "task": "copy", "seq_len": 3, "delay": 20, "hidden": 128},
+    "lstm adding T=100 B=64 (Vanishing)": {"model": "lstm", "task": "adding", "seq_len": 100, "batch_size": 64},
+    "bahdanau reverse T=20": {"model": "bahdanau", "task": "seq-reverse", "seq_len": 20},
+    "selective-ssm recall": {"model": "selective-ssm", "task": "recall", "seq_len": 4},
+    "ssm copy delay 60": {"model": "ssm", "task": "copy", "seq_len": 3, "delay": 60},
+    "gpt copy T=40 L=2": {"model": "gpt", "task": "copy", "seq_len": 20, "delay": 0, "layers": 2},
+    "bert reverse T=40 L=2": {"model": "bert", "task": "reverse", "seq_len": 20, "layers": 2},
+    "moe reverse T=40 L=2": {"model": "moe", "task": "reverse", "seq_len": 20, "layers": 2},
+    "lstm dyck L=2": {"model": "lstm", "task": "chars", "corpus": "dyck", "seq_len": 64, "layers": 2},
+    "gpt grammar B=64 L=2 (char GPT)": {
+        "model": "gpt",
+        "task": "chars",
+        "corpus": "grammar",
+        "seq_len": 64,
+        "layers": 2,
+        "batch_size": 64,
+    },
+    "lstm chars h=256": {"model": "lstm", "task": "chars", "seq_len": 64, "hidden": 256},
+    "gpt chars d=128 L=2": {"model": "gpt", "task": "chars", "seq_len": 64, "layers": 2, "hidden": 128},
+    "lstm chars h=512": {"model": "lstm", "task": "chars", "seq_len": 64, "hidden": 512},
+    "gpt chars d=128 L=4": {"model": "gpt", "task": "chars", "seq_len": 64, "layers": 4, "hidden": 128},
+}
+
+
+def _runnable_others() -> int:
+    """Threads runnable on the machine right now besides the reader (/proc/loadavg's 4th field); -1 off Linux."""
+    try:
+        with open("/proc/loadavg") as f:
+            return int(f.read().split()[3].split("/")[0]) - 1
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def bench_threads(configs: dict[str, dict] | None = None, rounds: int = 5, block_s: float = 0.25) -> list[dict]:
+    """Per configuration: ms per training step (the engine's logged step, wall clock) on 1 and on 2 threads,
+    medians of ``rounds`` blocks alternating the two, first with nothing added and then beside one busy process
+    of ours (``python -c "while True: pass"``), with the threads runnable on the machine at the end of each block
+    (another helper's tests count too: medians are only as quiet as that), the step's ``step_work`` and the
+    thread count the live rule gives the run alone on an idle machine."""
+    import subprocess
+    import sys
+
+    from .train.live import RunRegistry, step_work
+
+    rule = RunRegistry(max_running=1, cores=2, load=lambda: 0.0)
+    threads = torch.get_num_threads()
+    rows = []
+    try:
+        for label, flat in (configs or THREAD_CONFIGS).items():
+            tr = Trainer(RunConfig.from_flat({**flat, "device": "cpu"}))
+
+            def block(n: int, k: int, tr=tr) -> float:
+                torch.set_num_threads(n)
+                t = time.perf_counter()
+                for _ in range(k):
+                    tr.step()
+                return (time.perf_counter() - t) / k * 1000
+
+            for n in (1, 2, 1):
+                block(n, 2)
+            k = max(2, min(200, round(block_s * 1000 / block(1, 3))))
+            row = {"config": label, "work": step_work(tr), "rule_threads": rule.threads_per_run(step_work(tr))}
+            for cond in ("quiet", "busy"):
+                busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if cond == "busy" else None
+                ms: dict[int, list[float]] = {1: [], 2: []}
+                seen = []
+                try:
+                    for r in range(rounds):
+                        for n in (1, 2) if r % 2 == 0 else (2, 1):
+                            ms[n].append(block(n, k))
+                            seen.append(_runnable_others())
+                finally:
+                    if busy is not None:
+                        busy.kill()
+                        busy.wait()
+                one, two = statistics.median(ms[1]), statistics.median(ms[2])
+                row[cond] = {"ms_1": one, "ms_2": two, "gain": one / two, "runnable": statistics.median(seen)}
+            row["load"] = os.getloadavg()[0]
+            rows.append(row)
+    finally:
+        torch.set_num_threads(threads)
+    return rows

@@ -37,6 +37,9 @@ def register(sub) -> None:
     s.add_argument("--margin", type=float, default=0.0, help="with --presets: seconds to train on after the lesson")
     s.add_argument("--budget", type=float, default=120.0, help="with --presets: give up on a lesson after this long")
     s.add_argument("--export", action="store_true", help="instead: one chart exported to PNG, SVG and CSV")
+    s.add_argument(
+        "--thread-gain", action="store_true", help="instead: ms/step on 1 vs 2 threads, quiet and beside a busy loop"
+    )
     add_json_flag(s)
     s.set_defaults(func=run, view=show)
 
@@ -174,6 +177,30 @@ def _show_live(rows, args) -> None:
         f"{row['poll_seconds']} s ({100 * row['redraw_fraction']:.1f} % of the time); training ran at "
         f"{row['steps_per_s_unwatched']:.1f} steps/s unwatched and {row['steps_per_s_watched']:.1f} "
         f"watched: slowdown {row['slowdown']:.3f} (target ≤ 1.05; a few % of noise here)"
+    )
+
+
+def _thread_gain(args) -> list:
+    from ..bench import bench_threads
+
+    return bench_threads()
+
+
+def _show_thread_gain(rows, args) -> None:
+    print(
+        f"{'configuration':<34} {'work':>7} {'rule':>4} {'quiet 1 / 2 thr ms':>19} {'gain':>5} {'run':>4}"
+        f"  {'busy 1 / 2 thr ms':>18} {'gain':>5} {'run':>4}"
+    )
+    for r in rows:
+        q, b = r["quiet"], r["busy"]
+        print(
+            f"{r['config']:<34} {r['work'] / 1e6:>6.0f}M {r['rule_threads']:>4} {q['ms_1']:>9.1f} {q['ms_2']:>9.1f}"
+            f" {q['gain']:>5.2f} {q['runnable']:>4.0f}  {b['ms_1']:>9.1f} {b['ms_2']:>8.1f} {b['gain']:>5.2f}"
+            f" {b['runnable']:>4.0f}"
+        )
+    print(
+        "work = parameters × tokens per batch; rule = the live rule's threads for the run alone, idle machine; "
+        "gain = 1-thread ms ÷ 2-thread ms (median of interleaved blocks); run = other threads runnable (median)"
     )
 
 
@@ -352,4 +379,5 @@ MODES = {
     "record": (_record, _show_record),
     "presets": (_presets, _show_presets),
     "export": (_export, _show_export),
+    "thread_gain": (_thread_gain, _show_thread_gain),
 }
