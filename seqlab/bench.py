@@ -721,6 +721,10 @@ THREAD_CONFIGS: dict[str, dict] = {
 }
 
 
+# ``while True: pass`` that also ends when its parent does, so a bench killed mid-way leaves no busy loop behind
+BUSY_LOOP = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
+
+
 def _runnable_others() -> int:
     """Threads runnable on the machine right now besides the reader (/proc/loadavg's 4th field); -1 off Linux."""
     try:
@@ -760,7 +764,7 @@ def bench_threads(configs: dict[str, dict] | None = None, rounds: int = 5, block
             k = max(2, min(200, round(block_s * 1000 / block(1, 3))))
             row = {"config": label, "work": step_work(tr), "rule_threads": rule.threads_per_run(step_work(tr))}
             for cond in ("quiet", "busy"):
-                busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if cond == "busy" else None
+                busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if cond == "busy" else None
                 ms: dict[int, list[float]] = {1: [], 2: []}
                 seen = []
                 try:
