@@ -725,21 +725,26 @@ THREAD_CONFIGS: dict[str, dict] = {
 BUSY_LOOP = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
 
 
-def _runnable_others() -> int:
-    """Threads runnable on the machine right now besides the reader (/proc/loadavg's 4th field); -1 off Linux."""
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (/proc/stat: all but idle and iowait); 0 off Linux."""
     try:
-        with open("/proc/loadavg") as f:
-            return int(f.read().split()[3].split("/")[0]) - 1
-    except (OSError, IndexError, ValueError):
-        return -1
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_threads(configs: dict[str, dict] | None = None, rounds: int = 5, block_s: float = 0.25) -> list[dict]:
-    """Per configuration: ms per training step (the engine's logged step, wall clock) on 1 and on 2 threads,
-    medians of ``rounds`` blocks alternating the two, first with nothing added and then beside one busy process
-    of ours (``python -c "while True: pass"``), with the threads runnable on the machine at the end of each block
-    (another helper's tests count too: medians are only as quiet as that), the step's ``step_work`` and the
-    thread count the live rule gives the run alone on an idle machine."""
+def bench_threads(
+    configs: dict[str, dict] | None = None, rounds: int = 7, block_s: float = 0.25, quiet: float = 0.3
+) -> list[dict]:
+    """Per configuration: ms per training step (the engine's logged step, wall clock) on 1 and on 2 threads, in
+    ``rounds`` pairs of blocks (1 then 2 threads, or 2 then 1, alternating), first with nothing added and then
+    beside one busy process of ours (``BUSY_LOOP``). The machine is shared, so each block also measures how many
+    cores other processes kept busy meanwhile (the machine's busy CPU time less ours); medians are over the pairs
+    in which that stayed under ``quiet`` (under 1 + ``quiet`` beside the busy loop, which counts), ``pairs`` says
+    how many of ``rounds`` that left (none: no number). With each step's ``step_work`` and the thread count the
+    live rule gives the run alone on an idle machine."""
     import subprocess
     import sys
 
@@ -752,32 +757,36 @@ def bench_threads(configs: dict[str, dict] | None = None, rounds: int = 5, block
         for label, flat in (configs or THREAD_CONFIGS).items():
             tr = Trainer(RunConfig.from_flat({**flat, "device": "cpu"}))
 
-            def block(n: int, k: int, tr=tr) -> float:
+            def block(n: int, k: int, tr=tr) -> tuple[float, float]:
+                """(ms per step, cores other processes kept busy) over ``k`` steps on ``n`` threads."""
                 torch.set_num_threads(n)
-                t = time.perf_counter()
+                busy0, ours0, t = _busy_seconds(), time.process_time(), time.perf_counter()
                 for _ in range(k):
                     tr.step()
-                return (time.perf_counter() - t) / k * 1000
+                wall = time.perf_counter() - t
+                return wall / k * 1000, (_busy_seconds() - busy0 - (time.process_time() - ours0)) / wall
 
             for n in (1, 2, 1):
                 block(n, 2)
-            k = max(2, min(200, round(block_s * 1000 / block(1, 3))))
+            k = max(2, min(200, round(block_s * 1000 / block(1, 3)[0])))
             row = {"config": label, "work": step_work(tr), "rule_threads": rule.threads_per_run(step_work(tr))}
-            for cond in ("quiet", "busy"):
+            for cond, limit in (("quiet", quiet), ("busy", 1 + quiet)):
                 busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if cond == "busy" else None
-                ms: dict[int, list[float]] = {1: [], 2: []}
-                seen = []
+                kept: list[tuple[float, float]] = []
                 try:
                     for r in range(rounds):
-                        for n in (1, 2) if r % 2 == 0 else (2, 1):
-                            ms[n].append(block(n, k))
-                            seen.append(_runnable_others())
+                        pair = {n: block(n, k) for n in ((1, 2) if r % 2 == 0 else (2, 1))}
+                        if max(others for _, others in pair.values()) < limit:
+                            kept.append((pair[1][0], pair[2][0]))
                 finally:
                     if busy is not None:
                         busy.kill()
                         busy.wait()
-                one, two = statistics.median(ms[1]), statistics.median(ms[2])
-                row[cond] = {"ms_1": one, "ms_2": two, "gain": one / two, "runnable": statistics.median(seen)}
+                row[cond] = {"pairs": len(kept)}
+                if kept:
+                    one, two = (statistics.median(x) for x in zip(*kept, strict=True))
+                    gain = statistics.median(a / b for a, b in kept)
+                    row[cond].update({"ms_1": one, "ms_2": two, "gain": gain})
             row["load"] = os.getloadavg()[0]
             rows.append(row)
     finally:

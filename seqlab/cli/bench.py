@@ -187,20 +187,21 @@ def _thread_gain(args) -> list:
 
 
 def _show_thread_gain(rows, args) -> None:
-    print(
-        f"{'configuration':<34} {'work':>7} {'rule':>4} {'quiet 1 / 2 thr ms':>19} {'gain':>5} {'run':>4}"
-        f"  {'busy 1 / 2 thr ms':>18} {'gain':>5} {'run':>4}"
-    )
+    def cell(c: dict) -> str:
+        if not c["pairs"]:
+            return f"{'(no quiet pair)':>27}"
+        return f"{c['ms_1']:>8.1f} {c['ms_2']:>8.1f} {c['gain']:>5.2f} {c['pairs']:>3}"
+
+    cols = f"{'1 thr ms':>8} {'2 thr ms':>8} {'gain':>5} {'n':>3}"
+    print(f"{'':<34} {'':>7} {'':>4}   {'quiet':<27}   {'beside a busy loop':<27}")
+    print(f"{'configuration':<34} {'work':>7} {'rule':>4}   {cols}   {cols}")
     for r in rows:
-        q, b = r["quiet"], r["busy"]
-        print(
-            f"{r['config']:<34} {r['work'] / 1e6:>6.0f}M {r['rule_threads']:>4} {q['ms_1']:>9.1f} {q['ms_2']:>9.1f}"
-            f" {q['gain']:>5.2f} {q['runnable']:>4.0f}  {b['ms_1']:>9.1f} {b['ms_2']:>8.1f} {b['gain']:>5.2f}"
-            f" {b['runnable']:>4.0f}"
-        )
+        head = f"{r['config']:<34} {r['work'] / 1e6:>6.0f}M {r['rule_threads']:>4}"
+        print(f"{head}   {cell(r['quiet'])}   {cell(r['busy'])}")
     print(
-        "work = parameters × tokens per batch; rule = the live rule's threads for the run alone, idle machine; "
-        "gain = 1-thread ms ÷ 2-thread ms (median of interleaved blocks); run = other threads runnable (median)"
+        "ms per step; work = parameters × tokens per batch; rule = the live rule's threads for the run alone on an "
+        "idle machine; gain = 1-thread ms ÷ 2-thread ms, median over the n pairs of blocks in which other processes "
+        f"kept under 0.3 of a core busy (beside the busy loop: 1.3); 1-minute load at the end: {rows[-1]['load']:.1f}"
     )
 
 

@@ -22,10 +22,17 @@ joins its observers, and when it ends the snapshots of its other observers (atte
 expert load: what the pages draw) are kept with it. A store that cannot be used is logged and the app
 trains without recording, rather than not at all.
 
-Threads: a run training alone uses every core (``SEQLAB_THREADS``, default all of them); runs that
-share the machine split them, ``cores // runs holding a slot`` each, re-read by every run at each
-logged step (``_Collector``), so a run speeds up when its neighbour ends; while other processes keep
-the machine busier than its cores, every run takes one (``threads_per_run`` says what was measured).
+Threads: a run gets more than one thread only when its training step is big enough to gain from them —
+``step_work`` (parameters one token uses × tokens per batch, read once from what the model declares when
+the run is built) at least ``PARALLEL_WORK``; every smaller run trains on one thread, whatever its share.
+A run that qualifies uses every core alone (``SEQLAB_THREADS``, default all of them); runs that share the
+machine split them, ``cores // runs holding a slot`` each, re-read by every run at each logged step
+(``_Collector``), so a run speeds up when its neighbour ends; and while other processes keep the machine
+busier than its cores (the 1-minute load average) it takes one too. The load alone was not enough: it lags
+a minute and misses a browser's bursts, and a small step's threads wait at every operation for each other's
+turn — the GRU-vs-LSTM preset's LSTM went from ≈4 to ≈45 ms per step when its neighbour ended and handed it
+the second core. Measured ms per step on 1 vs 2 threads (``seqlab bench --thread-gain``, quiet blocks, and
+beside one busy loop): ``RunRegistry.threads_per_run``.
 What changing a running run's count does and does not do:
   * With torch's OpenMP backend (this build; ``torch.__config__.parallel_info()``) the count that
     ``torch.set_num_threads`` sets is the *calling thread's*: that thread's OpenMP ``nthreads`` and
@@ -87,9 +94,9 @@ def default_cores() -> int:
     return _env_int("SEQLAB_THREADS", os.cpu_count() or 1)
 
 
-# A run's step must do at least this much work before a second thread pays for itself; see ``step_work``
-# and ``RunRegistry.threads_per_run`` for what was measured on this 2-core machine.
-PARALLEL_WORK = 200_000_000
+# parameters × tokens per batch from which a second thread paid on this 2-core machine: every measured step
+# above it ran ≥ 1.48 × faster on two, none below it more than 1.30 × (``RunRegistry.threads_per_run``)
+PARALLEL_WORK = 300_000_000
 
 
 def step_work(trainer: Trainer) -> int:
@@ -314,7 +321,23 @@ class RunRegistry:
         """The thread count of a run whose step does ``work`` (``step_work``): one, unless its step is big
         enough to gain from more (``parallel_work``); then its share of the cores — all of them alone, split
         evenly between the slots taken — and one again while the machine is already busier than its cores.
-        MEASURED"""
+
+        Measured on this 2-core machine: ms per step on 1 → 2 threads, medians over interleaved pairs of blocks
+        in which other processes kept under 0.3 of a core busy (``seqlab bench --thread-gain``), and "busy" the
+        same beside one busy loop; the step's work (parameters × tokens per batch) in brackets.
+          Below the threshold no gain, or a small one for a lot to lose:
+            LSTM parity T=6, the GRU-vs-LSTM preset's (6 M): 2.8 → 3.0, busy 3.4 → 13.6 (the previous session)
+            GPT copy T=40, the Transformer presets' (130 M): 31 → 25 (× 1.30), busy 26 → 88
+            LSTM on Dyck, 2 layers (138 M): 19.1 → 18.6 (× 1.04), busy 17 → 32
+            MoE on reverse T=40 (215 M): 44 → 44 (× 0.99), busy 52 → 201
+          Above it a clear gain:
+            the char GPT preset, batch 64 (424 M): 90 → 57 (× 1.52), busy 82 → 234
+            GPT on chars, d=128, 2 layers (827 M): 95 → 63 (× 1.48), busy 107 → 765
+            LSTM on chars, hidden 256 (1.1 G): 75 → 42 (× 1.79), busy 85 → 135
+            LSTM on chars, hidden 512 (4.4 G): 323 → 176 (× 1.85), busy 309 → 501
+        Beside a busy process two threads lose at every size (a GPT's many short operations most, × 0.16-0.36;
+        an LSTM's × 0.5-0.7): that case is the load brake's, a minute late. Under other processes' load (~12 on
+        2 cores) a small LSTM alone on 2 threads took 380-1,360 ms per step against 17-38 ms on one."""
         if work < self.parallel_work:
             return 1
         with self._lock:
