@@ -95,8 +95,8 @@ def default_cores() -> int:
 
 
 # parameters × tokens per batch from which a second thread pays on this 2-core machine: every measured step
-# above it ran ≥ 1.48 × faster on two; below it gains were mixed (× 0.99-1.49) and small in ms beside what
-# two threads lose when anything else runs (``RunRegistry.threads_per_run``)
+# above it ran ≥ 1.46 × faster on two, none below it more than 1.35 × (5 ms a step), small beside the 2.5-5 ×
+# two threads lose to anything else running (``RunRegistry.threads_per_run``)
 PARALLEL_WORK = 300_000_000
 
 
@@ -325,26 +325,30 @@ class RunRegistry:
         evenly between the slots taken — and one again while the machine is already busier than its cores.
 
         Measured on this 2-core machine: ms per step on 1 → 2 threads, medians over interleaved pairs of blocks
-        in which other processes kept under 0.3 of a core busy (``seqlab bench --thread-gain``), and "busy" the
-        same beside one busy loop; the step's work (parameters × tokens per batch) in brackets.
-          Below the threshold no gain, or a few ms for a lot to lose:
-            LSTM parity T=6, the GRU-vs-LSTM preset's (6 M): 2.8 → 3.0 (200 steps, the previous session),
-              busy 2.8 → 14.3
-            LSTM copy, hidden 128, the Memory preset's (112 M): 12.2 → 8.2 (× 1.49), busy 11.1 → 28.2
-            GPT copy T=40, the Transformer presets' (130 M): 31 → 25 (× 1.30), busy 26 → 88
-            LSTM on Dyck, 2 layers (138 M): 19.1 → 18.6 (× 1.04), busy 17 → 32
-            MoE on reverse T=40 (215 M): 44 → 44 (× 0.99), busy 52 → 201
-          Above it a clear gain:
-            the char GPT preset, batch 64 (424 M): 90 → 57 (× 1.52), busy 82 → 234
-            GPT on chars, d=128, 2 layers (827 M): 95 → 63 (× 1.48), busy 107 → 765
-            LSTM on chars, hidden 256 (1.1 G): 75 → 42 (× 1.79), busy 85 → 135
-            LSTM on chars, hidden 512 (4.4 G): 323 → 176 (× 1.85), busy 309 → 501
-        Beside a busy process two threads lose at every size (a GPT's many short operations most, × 0.16-0.36;
+        in which other processes kept under 0.3 of a core busy (``seqlab bench --thread-gain``; 5-14 such pairs
+        per row, from 2 passes at 1-minute loads of 3-13), and "busy" the same beside one busy loop; the step's
+        work (parameters × tokens per batch) in brackets.
+          Below the threshold at most × 1.35 (5 ms a step), and 2.5-5 × slower beside anything else:
+            LSTM parity T=6, the GRU-vs-LSTM preset's (6 M): 2.8 → 3.0 (the previous session), busy 2.8 → 14.3
+            selective SSM recall (9 M): 12.6 → 11.8, busy 12.6 → 51
+            S4D SSM copy, delay 60 (38 M): 19.9 → 14.9, busy 18.2 → 60
+            Bahdanau reverse T=20 (43 M): 47.7 → 49.7, busy 41 → 179
+            LSTM adding T=100, batch 64 (112 M): 19.2 → 15.9, busy 22.4 → 67
+            LSTM copy, hidden 128 (112 M): 12.7 → 9.3, busy 11.1 → 28.2
+            GPT copy and BERT reverse T=40 (130 M): 28.0 → 25.6 and 26.3 → 25.2, busy 27 → 94 and 33 → 108
+            LSTM on Dyck, 2 layers (138 M): 19.5 → 15.7, busy 19.9 → 66
+            MoE reverse T=40 (215 M): 44.4 → 43.6, busy 52 → 218
+          Above it at least × 1.46:
+            the char GPT preset, batch 64 (424 M): 84 → 55, busy 82 → 234
+            GPT on chars, d=128, 2 layers (827 M): 92 → 62, busy 124 → 704
+            LSTM on chars, hidden 256 (1.1 G): 75 → 42, busy 85 → 135
+            GPT on chars, d=128, 4 layers (1.6 G): 198 → 126, busy 160 → 931
+            LSTM on chars, hidden 512 (4.4 G): 315 → 176, busy 318 → 537
+        Beside a busy process two threads lose at every size (a GPT's many short operations most, × 0.17-0.36;
         a big LSTM's least, × 0.6-0.7): that case is the load brake's, a minute late. The work does not rank
-        every family alike (the hidden-128 LSTM gains where the MoE, with twice its work, does not: what counts
-        is the size of each operation), but above the threshold every step measured gained clearly, and below
-        it a gain was worth 6 ms a step at most. Under other processes' load (~12 on 2 cores) a small LSTM alone on 2
-        threads took 380-1,360 ms per step against 17-38 ms on one."""
+        every family alike (what counts is the size of each operation: the MoE's routing splits its work
+        into small ones), but the threshold separates every step measured. Under other processes' load (~12 on
+        2 cores) a small LSTM alone on 2 threads took 380-1,360 ms per step against 17-38 ms on one."""
         if work < self.parallel_work:
             return 1
         with self._lock:
