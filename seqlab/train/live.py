@@ -326,10 +326,10 @@ class RunRegistry:
 
         Measured on this 2-core machine: ms per step on 1 → 2 threads, medians over interleaved pairs of blocks
         in which other processes kept under 0.3 of a core busy (``seqlab bench --thread-gain``; 5-14 such pairs
-        per row, from 2 passes at 1-minute loads of 3-13), and "busy" the same beside one busy loop; the step's
+        per row, from 2-4 passes at 1-minute loads of 3-13), and "busy" the same beside one busy loop; the step's
         work (parameters × tokens per batch) in brackets.
           Below the threshold at most × 1.35 (5 ms a step), and 2.5-5 × slower beside anything else:
-            LSTM parity T=6, the GRU-vs-LSTM preset's (6 M): 2.8 → 3.0 (the previous session), busy 2.8 → 14.3
+            LSTM parity T=6, the GRU-vs-LSTM preset's (6 M): 2.4 → 2.5, busy 3.0 → 16.6
             selective SSM recall (9 M): 12.6 → 11.8, busy 12.6 → 51
             S4D SSM copy, delay 60 (38 M): 19.9 → 14.9, busy 18.2 → 60
             Bahdanau reverse T=20 (43 M): 47.7 → 49.7, busy 41 → 179
