@@ -713,3 +713,104 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
             if on_row is not None:
                 on_row(row)
     return rows
+
+
+# configurations spanning the live rule's threshold (``train.live.PARALLEL_WORK``): preset runs from the
+# smallest step to the largest, and the bigger char GPTs and LSTMs a student may set on the Language page
+THREAD_CONFIGS: dict[str, dict] = {
+    "lstm parity T=6 (GRU vs LSTM)": {"model": "lstm", "task": "parity", "seq_len": 6},
+    "lstm copy h=128 (Memory)": {"model": "lstm", "task": "copy", "seq_len": 3, "delay": 20, "hidden": 128},
+    "lstm adding T=100 B=64 (Vanishing)": {"model": "lstm", "task": "adding", "seq_len": 100, "batch_size": 64},
+    "bahdanau reverse T=20": {"model": "bahdanau", "task": "seq-reverse", "seq_len": 20},
+    "selective-ssm recall": {"model": "selective-ssm", "task": "recall", "seq_len": 4},
+    "ssm copy delay 60": {"model": "ssm", "task": "copy", "seq_len": 3, "delay": 60},
+    "gpt copy T=40 L=2": {"model": "gpt", "task": "copy", "seq_len": 20, "delay": 0, "layers": 2},
+    "bert reverse T=40 L=2": {"model": "bert", "task": "reverse", "seq_len": 20, "layers": 2},
+    "moe reverse T=40 L=2": {"model": "moe", "task": "reverse", "seq_len": 20, "layers": 2},
+    "lstm dyck L=2": {"model": "lstm", "task": "chars", "corpus": "dyck", "seq_len": 64, "layers": 2},
+    "gpt grammar B=64 L=2 (char GPT)": {
+        "model": "gpt",
+        "task": "chars",
+        "corpus": "grammar",
+        "seq_len": 64,
+        "layers": 2,
+        "batch_size": 64,
+    },
+    "lstm chars h=256": {"model": "lstm", "task": "chars", "seq_len": 64, "hidden": 256},
+    "gpt chars d=128 L=2": {"model": "gpt", "task": "chars", "seq_len": 64, "layers": 2, "hidden": 128},
+    "lstm chars h=512": {"model": "lstm", "task": "chars", "seq_len": 64, "hidden": 512},
+    "gpt chars d=128 L=4": {"model": "gpt", "task": "chars", "seq_len": 64, "layers": 4, "hidden": 128},
+}
+
+
+# ``while True: pass`` that also ends when its parent does, so a bench killed mid-way leaves no busy loop behind
+BUSY_LOOP = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (/proc/stat: all but idle and iowait); 0 off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_threads(
+    configs: dict[str, dict] | None = None, rounds: int = 7, block_s: float = 0.25, quiet: float = 0.3
+) -> list[dict]:
+    """Per configuration: ms per training step (the engine's logged step, wall clock) on 1 and on 2 threads, in
+    ``rounds`` pairs of blocks (1 then 2 threads, or 2 then 1, alternating), first with nothing added and then
+    beside one busy process of ours (``BUSY_LOOP``). The machine is shared, so each block also measures how many
+    cores other processes kept busy meanwhile (the machine's busy CPU time less ours); medians are over the pairs
+    in which that stayed under ``quiet`` (under 1 + ``quiet`` beside the busy loop, which counts), ``pairs`` says
+    how many of ``rounds`` that left (none: no number). With each step's ``step_work`` and the thread count the
+    live rule gives the run alone on an idle machine."""
+    import subprocess
+    import sys
+
+    from .train.live import RunRegistry, step_work
+
+    rule = RunRegistry(max_running=1, cores=2, load=lambda: 0.0)
+    threads = torch.get_num_threads()
+    rows = []
+    try:
+        for label, flat in (configs or THREAD_CONFIGS).items():
+            tr = Trainer(RunConfig.from_flat({**flat, "device": "cpu"}))
+
+            def block(n: int, k: int, tr=tr) -> tuple[float, float]:
+                """(ms per step, cores other processes kept busy) over ``k`` steps on ``n`` threads."""
+                torch.set_num_threads(n)
+                busy0, ours0, t = _busy_seconds(), time.process_time(), time.perf_counter()
+                for _ in range(k):
+                    tr.step()
+                wall = time.perf_counter() - t
+                return wall / k * 1000, (_busy_seconds() - busy0 - (time.process_time() - ours0)) / wall
+
+            for n in (1, 2, 1):
+                block(n, 2)
+            k = max(2, min(200, round(block_s * 1000 / block(1, 3)[0])))
+            row = {"config": label, "work": step_work(tr), "rule_threads": rule.threads_per_run(step_work(tr))}
+            for cond, limit in (("quiet", quiet), ("busy", 1 + quiet)):
+                busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if cond == "busy" else None
+                kept: list[tuple[float, float]] = []
+                try:
+                    for r in range(rounds):
+                        pair = {n: block(n, k) for n in ((1, 2) if r % 2 == 0 else (2, 1))}
+                        if max(others for _, others in pair.values()) < limit:
+                            kept.append((pair[1][0], pair[2][0]))
+                finally:
+                    if busy is not None:
+                        busy.kill()
+                        busy.wait()
+                row[cond] = {"pairs": len(kept)}
+                if kept:
+                    one, two = (statistics.median(x) for x in zip(*kept, strict=True))
+                    gain = statistics.median(a / b for a, b in kept)
+                    row[cond].update({"ms_1": one, "ms_2": two, "gain": gain})
+            row["load"] = os.getloadavg()[0]
+            rows.append(row)
+    finally:
+        torch.set_num_threads(threads)
+    return rows

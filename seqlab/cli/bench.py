@@ -37,6 +37,9 @@ def register(sub) -> None:
     s.add_argument("--margin", type=float, default=0.0, help="with --presets: seconds to train on after the lesson")
     s.add_argument("--budget", type=float, default=120.0, help="with --presets: give up on a lesson after this long")
     s.add_argument("--export", action="store_true", help="instead: one chart exported to PNG, SVG and CSV")
+    s.add_argument(
+        "--thread-gain", action="store_true", help="instead: ms/step on 1 vs 2 threads, quiet and beside a busy loop"
+    )
     add_json_flag(s)
     s.set_defaults(func=run, view=show)
 
@@ -180,6 +183,31 @@ def _show_live(rows, args) -> None:
         f"{row['poll_seconds']} s ({100 * row['redraw_fraction']:.1f} % of the time); training ran at "
         f"{row['steps_per_s_unwatched']:.1f} steps/s unwatched and {row['steps_per_s_watched']:.1f} "
         f"watched: slowdown {row['slowdown']:.3f} (target ≤ 1.05; a few % of noise here)"
+    )
+
+
+def _thread_gain(args) -> list:
+    from ..bench import bench_threads
+
+    return bench_threads()
+
+
+def _show_thread_gain(rows, args) -> None:
+    def cell(c: dict) -> str:
+        if not c["pairs"]:
+            return f"{'(no quiet pair)':>27}"
+        return f"{c['ms_1']:>8.1f} {c['ms_2']:>8.1f} {c['gain']:>5.2f} {c['pairs']:>3}"
+
+    cols = f"{'1 thr ms':>8} {'2 thr ms':>8} {'gain':>5} {'n':>3}"
+    print(f"{'':<34} {'':>7} {'':>4}   {'quiet':<27}   {'beside a busy loop':<27}")
+    print(f"{'configuration':<34} {'work':>7} {'rule':>4}   {cols}   {cols}")
+    for r in rows:
+        head = f"{r['config']:<34} {r['work'] / 1e6:>6.0f}M {r['rule_threads']:>4}"
+        print(f"{head}   {cell(r['quiet'])}   {cell(r['busy'])}")
+    print(
+        "ms per step; work = parameters × tokens per batch; rule = the live rule's threads for the run alone on an "
+        "idle machine; gain = 1-thread ms ÷ 2-thread ms, median over the n pairs of blocks in which other processes "
+        f"kept under 0.3 of a core busy (beside the busy loop: 1.3); 1-minute load at the end: {rows[-1]['load']:.1f}"
     )
 
 
@@ -358,4 +386,5 @@ MODES = {
     "record": (_record, _show_record),
     "presets": (_presets, _show_presets),
     "export": (_export, _show_export),
+    "thread_gain": (_thread_gain, _show_thread_gain),
 }

@@ -22,10 +22,17 @@ joins its observers, and when it ends the snapshots of its other observers (atte
 expert load: what the pages draw) are kept with it. A store that cannot be used is logged and the app
 trains without recording, rather than not at all.
 
-Threads: a run training alone uses every core (``SEQLAB_THREADS``, default all of them); runs that
-share the machine split them, ``cores // runs holding a slot`` each, re-read by every run at each
-logged step (``_Collector``), so a run speeds up when its neighbour ends; while other processes keep
-the machine busier than its cores, every run takes one (``threads_per_run`` says what was measured).
+Threads: a run gets more than one thread only when its training step is big enough to gain from them —
+``step_work`` (parameters one token uses × tokens per batch, read once from what the model declares when
+the run is built) at least ``PARALLEL_WORK``; every smaller run trains on one thread, whatever its share.
+A run that qualifies uses every core alone (``SEQLAB_THREADS``, default all of them); runs that share the
+machine split them, ``cores // runs holding a slot`` each, re-read by every run at each logged step
+(``_Collector``), so a run speeds up when its neighbour ends; and while other processes keep the machine
+busier than its cores (the 1-minute load average) it takes one too. The load alone was not enough: it lags
+a minute and misses a browser's bursts, and a small step's threads wait at every operation for each other's
+turn — the GRU-vs-LSTM preset's LSTM went from ≈4 to ≈45 ms per step when its neighbour ended and handed it
+the second core. Measured ms per step on 1 vs 2 threads (``seqlab bench --thread-gain``, quiet blocks, and
+beside one busy loop): ``RunRegistry.threads_per_run``.
 What changing a running run's count does and does not do:
   * With torch's OpenMP backend (this build; ``torch.__config__.parallel_info()``) the count that
     ``torch.set_num_threads`` sets is the *calling thread's*: that thread's OpenMP ``nthreads`` and
@@ -87,6 +94,21 @@ def default_cores() -> int:
     return _env_int("SEQLAB_THREADS", os.cpu_count() or 1)
 
 
+# parameters × tokens per batch from which a second thread pays on this 2-core machine: every measured step
+# above it ran ≥ 1.46 × faster on two, none below it more than 1.35 × (5 ms a step), small beside the 2.5-5 ×
+# two threads lose to anything else running (``RunRegistry.threads_per_run``)
+PARALLEL_WORK = 300_000_000
+
+
+def step_work(trainer: Trainer) -> int:
+    """The work of one training step: parameters one token uses × tokens per batch, read from what the model
+    declares (``active_param_count``) and the task's length, so it costs nothing at start and times nothing.
+    It tracks a step's FLOPs (forward + backward, as the complexity sweep counts them): 5.7-6.7 × it in 13 of
+    14 configurations measured, LSTMs and Bahdanau to GPTs, BERT and the MoE; 2.9 × for the S4D SSM, whose
+    kernel is built once per batch."""
+    return trainer.model.active_param_count() * trainer.config.train.batch_size * trainer.task.spec.length
+
+
 def machine_load() -> float:
     """The 1-minute load average (runnable threads, ours included); 0 where the OS has none (Windows)."""
     try:
@@ -132,13 +154,13 @@ class _Collector(Observer):
         self.run = run
 
     def on_start(self, trainer) -> None:
-        _use_threads(self.run._threads())
+        _use_threads(self.run._threads(self.run.work))
         with self.run._lock:
             self.run.status = "running"
             self.run.t_start = time.monotonic()
 
     def on_step(self, record: StepRecord) -> None:
-        _use_threads(self.run._threads())  # a neighbour started or ended: take this run's new share
+        _use_threads(self.run._threads(self.run.work))  # a neighbour started or ended: take this run's new share
         with self.run._lock:
             self.run._train.append(record)
 
@@ -164,7 +186,8 @@ class LiveRun:
     def __post_init__(self):
         self._lock = threading.Lock()
         self._on_end: Callable[[LiveRun], None] = lambda run: None
-        self._threads: Callable[[], int] = lambda: 1  # this run's share of the cores (the registry's)
+        self._threads: Callable[[int], int] = lambda work: 1  # thread count for a step's work (the registry's)
+        self.work = 0  # step_work of its trainer, once built
         self._train: list[StepRecord] = []
         self._eval: list[EvalRecord] = []
         self.trainer: Trainer | None = None
@@ -183,6 +206,7 @@ class LiveRun:
         self.observers = list(extra_observers)
         self.recorder = recorder
         self.trainer = Trainer(self.config, [_Collector(self), *self.observers, *([recorder] if recorder else [])])
+        self.work = step_work(self.trainer)
         self._thread = threading.Thread(target=self._work, name=f"seqlab-run-{self.id}", daemon=True)
         start_working(self, self._thread)  # stopped and joined at interpreter exit (seqlab.jobs.stop_all_at_exit)
         return self
@@ -266,12 +290,14 @@ class RunRegistry:
         keep_ended: int | None = None,
         store=None,
         load: Callable[[], float] | None = None,
+        parallel_work: int = PARALLEL_WORK,
     ):
         self.max_running = max_running or default_max_runs()
         self.cores = cores or default_cores()
         self.keep_ended = keep_ended or _env_int("SEQLAB_KEEP_ENDED", KEEP_ENDED)
         self.store = store  # a seqlab.store.RunStore that records every run, or None
         self._load = load or machine_load
+        self.parallel_work = parallel_work
         self._runs: dict[str, LiveRun] = {}
         self._jobs: dict[str, Job] = {}
         self._shared: dict[tuple, Job] = {}  # a keyed job (a measurement) by its key, for every session
@@ -293,11 +319,38 @@ class RunRegistry:
             store = None
         return cls(store=store)
 
-    def threads_per_run(self) -> int:
-        """Each run's share of the cores: all of them alone, split evenly between the slots taken — and one
-        thread while the machine is already busier than its cores. Measured here under other processes'
-        load (~12 on 2 cores): a small LSTM alone on 2 threads took 380-1,360 ms per step against 17-38 ms
-        on one (its threads wait at every op for each other's descheduled turn)."""
+    def threads_per_run(self, work: int) -> int:
+        """The thread count of a run whose step does ``work`` (``step_work``): one, unless its step is big
+        enough to gain from more (``parallel_work``); then its share of the cores — all of them alone, split
+        evenly between the slots taken — and one again while the machine is already busier than its cores.
+
+        Measured on this 2-core machine: ms per step on 1 → 2 threads, medians over interleaved pairs of blocks
+        in which other processes kept under 0.3 of a core busy (``seqlab bench --thread-gain``; 5-14 such pairs
+        per row, from 2-4 passes at 1-minute loads of 3-13), and "busy" the same beside one busy loop; the step's
+        work (parameters × tokens per batch) in brackets.
+          Below the threshold at most × 1.35 (5 ms a step), and 2.5-5 × slower beside anything else:
+            LSTM parity T=6, the GRU-vs-LSTM preset's (6 M): 2.4 → 2.5, busy 3.0 → 16.6
+            selective SSM recall (9 M): 12.6 → 11.8, busy 12.6 → 51
+            S4D SSM copy, delay 60 (38 M): 19.9 → 14.9, busy 18.2 → 60
+            Bahdanau reverse T=20 (43 M): 47.7 → 49.7, busy 41 → 179
+            LSTM adding T=100, batch 64 (112 M): 19.2 → 15.9, busy 22.4 → 67
+            LSTM copy, hidden 128 (112 M): 12.7 → 9.3, busy 11.1 → 28.2
+            GPT copy and BERT reverse T=40 (130 M): 28.0 → 25.6 and 26.3 → 25.2, busy 27 → 94 and 33 → 108
+            LSTM on Dyck, 2 layers (138 M): 19.5 → 15.7, busy 19.9 → 66
+            MoE reverse T=40 (215 M): 44.4 → 43.6, busy 52 → 218
+          Above it at least × 1.46:
+            the char GPT preset, batch 64 (424 M): 84 → 55, busy 82 → 234
+            GPT on chars, d=128, 2 layers (827 M): 92 → 62, busy 124 → 704
+            LSTM on chars, hidden 256 (1.1 G): 75 → 42, busy 85 → 135
+            GPT on chars, d=128, 4 layers (1.6 G): 198 → 126, busy 160 → 931
+            LSTM on chars, hidden 512 (4.4 G): 315 → 176, busy 318 → 537
+        Beside a busy process two threads lose at every size (a GPT's many short operations most, × 0.17-0.36;
+        a big LSTM's least, × 0.6-0.7): that case is the load brake's, a minute late. The work does not rank
+        every family alike (what counts is the size of each operation: the MoE's routing splits its work
+        into small ones), but the threshold separates every step measured. Under other processes' load (~12 on
+        2 cores) a small LSTM alone on 2 threads took 380-1,360 ms per step against 17-38 ms on one."""
+        if work < self.parallel_work:
+            return 1
         with self._lock:
             share = max(1, self.cores // max(1, len(self._slots)))
         return share if share == 1 or self._load() <= self.cores else 1
