@@ -684,6 +684,8 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
             watch = LessonWatch(preset.lesson, [label for label, _ in configs], margin)
             load0 = os.getloadavg()[0]
             runs = reg.start_group(configs, "bench", watched(observers(page), watch))
+            # each run's thread count as the page's would have it (a small step keeps one: train.live)
+            threads = {r.label: reg.threads_per_run(r.work) for r in runs}
             deadline = time.monotonic() + budget
             for r in runs:
                 r.join(max(0.0, deadline - time.monotonic()))
@@ -706,7 +708,7 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
                 "steps": {k: s.steps for k, s in snaps.items()},
                 "final": {k: {"loss": s.eval[-1].loss, **s.eval[-1].metrics} for k, s in snaps.items() if s.eval},
                 "baseline": {k: {"loss": s.baseline_loss, **s.baseline_metrics} for k, s in snaps.items()},
-                "threads": reg.cores // max(1, len(configs)),
+                "threads": threads,
                 "load": [load0, os.getloadavg()[0]],
             }
             rows.append(row)
