@@ -746,9 +746,9 @@ class _BootHelper(threading.Thread):
 def connect_ray(address: str | None) -> bool:
     """Join the Ray cluster at ``address`` ('auto' or HOST:PORT), or start a local one (2 CPUs, no
     dashboard) when None. True if a Ray was started or joined here (so the caller shuts it down);
-    False if this process was already connected."""
-    # Ray's own warnings (retries, its signal handler) would bury the one line the CLI says on failure
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    False if this process was already connected. (Not RAY_BACKEND_LOG_LEVEL: Ray's core says "Set ray log level
+    from environment variable ..." on stderr whenever it is set, and it does not quiet the GCS client's retry
+    warnings of a failed join, logged before it is read.)"""
     import ray
 
     if ray.is_initialized():

@@ -208,6 +208,22 @@ def test_a_plugin_model_trains_on_ray_workers_with_the_numbers_it_has_in_process
     assert _same_points(on_ray, here)
 
 
+def test_a_ray_sweep_says_nothing_of_rays_log_level_on_stderr(local_ray):
+    # a CLI of its own, joining this module's Ray: the env var seqlab set itself (RAY_BACKEND_LOG_LEVEL) made
+    # the driver's Ray print "Set ray log level from environment variable ..." on every ray.init
+    import subprocess
+    import sys
+
+    address = local_ray.get_runtime_context().gcs_address
+    tiny = ["--task", "parity", "--seq-len", "6", "--hidden", "8", "--steps", "12", "--seeds", "0-1"]
+    argv = ["sweep", "--backend", "ray", "--address", address, *tiny, "--quiet", "--json"]
+    child = subprocess.run(
+        [sys.executable, "-m", "seqlab", *argv], capture_output=True, text=True, cwd=Path(__file__).parent.parent
+    )
+    assert child.returncode == 0 and child.stderr == "", child.stderr[-2000:]
+    assert json.loads(child.stdout.strip().splitlines()[-1])["counts"] == {"completed": 2}
+
+
 def test_cli_grid_sweep_json_has_a_cell_per_setting_with_seed_stats(capsys):
     from seqlab.cli import main
 
