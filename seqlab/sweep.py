@@ -15,21 +15,23 @@ with one torch thread: on a shared 2-core box two one-thread processes beat one 
 because the small per-step ops of these models do not split well across threads. The forkserver imports
 torch and seqlab once for all workers (seqlab/sweep_worker.py); while it does, this process trains the
 first points itself in one of the ``workers`` slots (``_BootHelper``), and the pool hands out the longest
-points first.
+points first. Ctrl-C is this process's alone (seqlab/pool_server.py): the workers see the stop event.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import multiprocessing as mp
 import os
+import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -202,6 +204,8 @@ def _init_worker(stop, started, plugins: list[tuple[str, bytes]]) -> None:
     import torch
 
     global _STOP, _STARTED
+    # Ctrl-C is the pool owner's to act on (seqlab/pool_server.py), also for a forkserver started without it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _STOP, _STARTED = stop, started
     torch.set_num_threads(1)  # see the module docstring
     load_plugins(plugins)
@@ -212,16 +216,28 @@ def worker_context():
     and seqlab once for every worker it forks (seqlab/sweep_worker.py says what that saves); the preload
     takes effect when the process's forkserver starts, then serves every later pool."""
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["seqlab.sweep_worker"])
+    ctx.set_forkserver_preload(["seqlab.pool_server"])
     return ctx
 
 
-def worker_pool(ctx, workers: int, stop, started=None) -> ProcessPoolExecutor:
+@contextlib.contextmanager
+def worker_pool(ctx, workers: int, stop, started=None) -> Iterator[ProcessPoolExecutor]:
     """A pool of one-thread workers that hold ``stop`` (as ``_STOP``: a training ends when it is set), load
-    the parent's plugin models, and report each point they start on ``started`` (a queue, or None)."""
+    the parent's plugin models, and report each point they start on ``started`` (a queue, or None).
+
+    Left by an exception (``KeyboardInterrupt`` in a program without the CLI's handler, an error), the pool
+    sets ``stop`` first: its shutdown waits for the trainings it runs, which then end at their next step
+    instead of their last, and drops those not started."""
     from .plugins import shipped
 
-    return ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(stop, started, shipped()))
+    pool = ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(stop, started, shipped()))
+    try:
+        yield pool
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def stop_workers(mp_stop, ray_refs: list) -> None:
@@ -731,9 +747,9 @@ class _BootHelper(threading.Thread):
 def connect_ray(address: str | None) -> bool:
     """Join the Ray cluster at ``address`` ('auto' or HOST:PORT), or start a local one (2 CPUs, no
     dashboard) when None. True if a Ray was started or joined here (so the caller shuts it down);
-    False if this process was already connected."""
-    # Ray's own warnings (retries, its signal handler) would bury the one line the CLI says on failure
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    False if this process was already connected. (Not RAY_BACKEND_LOG_LEVEL: Ray's core says "Set ray log level
+    from environment variable ..." on stderr whenever it is set, and it does not quiet the GCS client's retry
+    warnings of a failed join, logged before it is read.)"""
     import ray
 
     if ray.is_initialized():

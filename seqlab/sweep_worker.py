@@ -1,5 +1,5 @@
 """What a sweep's pool worker needs before its first point, imported once in the forkserver that forks
-the workers (``Sweep._run_pool`` names this module as the forkserver's preload).
+the workers (``seqlab.sweep.worker_context`` preloads it there, through seqlab/pool_server.py).
 
 A worker that imported these itself spent ≈ 2.5 s of CPU before its first step: torch (≈ 1.3 s), seqlab
 (≈ 0.25 s) and ``torch._dynamo`` (≈ 1.1 s, imported by the first ``optimizer.step``, which torch wraps in

@@ -208,6 +208,22 @@ def test_a_plugin_model_trains_on_ray_workers_with_the_numbers_it_has_in_process
     assert _same_points(on_ray, here)
 
 
+def test_a_ray_sweep_says_nothing_of_rays_log_level_on_stderr(local_ray):
+    # a CLI of its own, joining this module's Ray: the env var seqlab set itself (RAY_BACKEND_LOG_LEVEL) made
+    # the driver's Ray print "Set ray log level from environment variable ..." on every ray.init
+    import subprocess
+    import sys
+
+    address = local_ray.get_runtime_context().gcs_address
+    tiny = ["--task", "parity", "--seq-len", "6", "--hidden", "8", "--steps", "12", "--seeds", "0-1"]
+    argv = ["sweep", "--backend", "ray", "--address", address, *tiny, "--quiet", "--json"]
+    child = subprocess.run(
+        [sys.executable, "-m", "seqlab", *argv], capture_output=True, text=True, cwd=Path(__file__).parent.parent
+    )
+    assert child.returncode == 0 and child.stderr == "", child.stderr[-2000:]
+    assert json.loads(child.stdout.strip().splitlines()[-1])["counts"] == {"completed": 2}
+
+
 def test_cli_grid_sweep_json_has_a_cell_per_setting_with_seed_stats(capsys):
     from seqlab.cli import main
 
@@ -227,3 +243,48 @@ def test_cli_grid_sweep_json_has_a_cell_per_setting_with_seed_stats(capsys):
     losses = [p["final_loss"] for p in out["points"] if p["settings"]["model"] == "rnn"]
     assert out["cells"][0]["stats"]["final_loss"]["mean"] == pytest.approx(sum(losses) / 2)
     assert "[4/4] model=gru seed=1: completed" in captured.err  # progress on stderr
+
+
+# trainings that outlast any test: the signal always finds them running (or not yet started)
+_SWEEP = ["sweep", "--model", "lstm", "--task", "parity", "--seq-len", "5", "--hidden", "8", "--steps", "1000000"]
+_SWEEP += ["--seeds", "0-3", "--workers", "2", "--quiet", "--json"]
+_SEARCH = ["search", "--task", "parity", "--seq-len", "5", "--families", "lstm,gru", "--hidden", "8", "--layers", "1"]
+_SEARCH += ["--trials", "2", "--min-steps", "1000000", "--workers", "2", "--json"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "sig", "whole_group"),
+    [(_SWEEP, "SIGINT", True), (_SWEEP, "SIGTERM", False), (_SEARCH, "SIGINT", True)],
+    ids=["sweep-ctrl-c", "sweep-kill", "search-ctrl-c"],
+)
+def test_ctrl_c_or_kill_mid_pool_stops_cleanly_with_no_traceback_or_leaked_semaphores(argv, sig, whole_group):
+    # before: Ctrl-C reached the workers too, whose KeyboardInterrupt came back as a traceback (exit -2); kill
+    # ended the parent at once, leaving its workers training and 12 semaphores reported leaked
+    import signal
+
+    from sweep_helpers import interrupt_cli
+
+    code, out, err = interrupt_cli(argv, getattr(signal, sig), whole_group)
+    assert "leaked" not in err and "Traceback" not in err, err[-3000:]
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    if argv[0] == "sweep":  # the points begun (at least the one this process trains while the pool starts)
+        assert summary["stopped"] is True and list(summary["counts"]) == ["stopped"]
+    else:  # both trials, started on the workers, ended early and were told (a resume knows them)
+        assert summary["status"] == "stopped" and [t["status"] for t in summary["trials"]] == ["stopped"] * 2
+
+
+def test_a_pool_left_by_an_exception_stops_its_trainings_instead_of_waiting_for_them():
+    # a KeyboardInterrupt in a program without the CLI's handler: the pool's shutdown used to wait for each
+    # running training to finish (a minute here, 115 s for a stopped search's trials)
+    from sweep_helpers import waits_for_stop
+
+    from seqlab.sweep import worker_context, worker_pool
+
+    ctx = worker_context()
+    stop, started = ctx.Event(), ctx.SimpleQueue()
+    with pytest.raises(KeyboardInterrupt), worker_pool(ctx, 1, stop, started) as pool:
+        running = pool.submit(waits_for_stop)
+        started.get()
+        raise KeyboardInterrupt
+    assert running.result() is True

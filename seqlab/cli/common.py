@@ -1,11 +1,15 @@
 """What every command shares: the parser that reports bad input as one line, the run flags built from the
-configs and registries (so a new model's options appear by themselves), and the progress bar."""
+configs and registries (so a new model's options appear by themselves), the progress bar, and what Ctrl-C
+means."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..config import ModelConfig, TrainConfig
@@ -148,3 +152,16 @@ class Progress(Observer):
 def progress_bars(args: argparse.Namespace):
     """observers for a run named ``label``: a progress bar unless ``--quiet``."""
     return lambda label=None: [] if getattr(args, "quiet", False) else [Progress()]
+
+
+@contextlib.contextmanager
+def stopped_by_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """Within: Ctrl-C (SIGINT) and ``kill``/``timeout`` (SIGTERM) call ``stop``, so the work ends as
+    ``stopped``, keeps and prints what it did, and exits 0. SIGTERM's default ends the process at once:
+    pool workers left training as orphans and the pool's semaphores reported leaked."""
+    previous = {s: signal.signal(s, lambda *_: stop()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -4,7 +4,7 @@ stored beside the run database, so ``--study NAME --resume`` continues it."""
 from __future__ import annotations
 
 from ..experiments.base import no_observers
-from .common import add_json_flag
+from .common import add_json_flag, stopped_by_signals
 
 
 def register(sub) -> None:
@@ -76,7 +76,8 @@ def run(args):
     search = Search(config)  # refuses a bad study before a word about recording is printed
     group = f"search-{new_run_id(config.study or 'cli', config.task)}"
     search.observers = recorded(no_observers, usable_store(), group_id=group, tag="search", source="cli")
-    return search.run()
+    with stopped_by_signals(search.stop):  # a stopped study resumes (--resume) from what it told
+        return search.run()
 
 
 def show(out, args) -> None:

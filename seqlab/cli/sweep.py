@@ -3,11 +3,10 @@ spread per grid cell; without ``--grid``, the same run over several seeds."""
 
 from __future__ import annotations
 
-import signal
 import sys
 
 from ..sweep import PointResult, Sweep, parse_grid, parse_seeds, plan_sweep
-from .common import add_run_flags, flat_from_args
+from .common import add_run_flags, flat_from_args, stopped_by_signals
 
 
 def register(sub) -> None:
@@ -49,11 +48,8 @@ def run(args) -> dict:
             file=sys.stderr,
             flush=True,
         )
-    previous = signal.signal(signal.SIGINT, lambda *_: sweep.stop())
-    try:
+    with stopped_by_signals(sweep.stop):
         result = sweep.run()
-    finally:
-        signal.signal(signal.SIGINT, previous)
     out = result.to_json()
     if not grid:  # the single-config form keeps its JSON: every seed's run and the stats over them
         runs = sorted(result.results, key=lambda r: r.point.index)

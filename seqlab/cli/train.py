@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 
 from ..config import RunConfig
 from ..train.engine import Trainer
-from .common import MAX_READ, Progress, UsageError, add_run_flags, check_writable, flat_from_args
+from .common import (
+    MAX_READ,
+    Progress,
+    UsageError,
+    add_run_flags,
+    check_writable,
+    flat_from_args,
+    stopped_by_signals,
+)
 
 
 def register(sub) -> None:
@@ -98,15 +105,13 @@ def run(args) -> Trained:
         if args.prompt is None:
             sampling.prompt = trainer.task.decode(trainer.eval_batch.x[0, :4])
         trainer.task.encode(sampling.prompt)
-    previous = signal.signal(signal.SIGINT, lambda *_: trainer.request_stop())
-    try:
-        result = trainer.run()
-    except Exception as e:
-        if run_id:  # the writer (_observers puts it last) records a failure, not a run left running
-            observers[-1].close("failed", f"{type(e).__name__}: {e}")
-        raise
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with stopped_by_signals(trainer.request_stop):
+        try:
+            result = trainer.run()
+        except Exception as e:
+            if run_id:  # the writer (_observers puts it last) records a failure, not a run left running
+                observers[-1].close("failed", f"{type(e).__name__}: {e}")
+            raise
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result.to_json(history=True), f)

@@ -247,6 +247,12 @@ class SeqModel(nn.Module):
         out = spec.n_outputs if spec.output_kind == "tokens" else 0
         return 4.0 * batch_size * spec.length * (per_step + 4 * out)  # logits, log-softmax, their gradients
 
+    @classmethod
+    def estimate_eval_activation_bytes(cls, cfg: ModelConfig, spec: TaskSpec, batch_size: int) -> float:
+        """Bytes a no-grad forward holds at its peak: it frees what a training step keeps for backward, so
+        by default ``eval_activation_fraction`` of the training estimate."""
+        return cls.eval_activation_fraction * cls.estimate_activation_bytes(cfg, spec, batch_size)
+
 
 class InputEncoder(nn.Module):
     """x → x_t: an embedding for tokens; real-valued features are used as they are."""

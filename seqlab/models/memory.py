@@ -170,6 +170,6 @@ def evaluation_memory(cfg: ModelConfig, task: Task, batch_size: int) -> MemoryEs
 
 
 def eval_activation_bytes(cls, cfg: ModelConfig, spec: TaskSpec, batch_size: int) -> float:
-    """A no-grad forward frees what a training step keeps for backward: the family declares how much of
-    its training activations remain (``eval_activation_fraction``)."""
-    return cls.eval_activation_fraction * cls.estimate_activation_bytes(cfg, spec, batch_size)
+    """A no-grad forward frees what a training step keeps for backward: the family estimates what remains
+    (``estimate_eval_activation_bytes``; by default a declared fraction of its training activations)."""
+    return cls.estimate_eval_activation_bytes(cfg, spec, batch_size)
