@@ -1,4 +1,5 @@
 import os
+import sys
 import threading
 import time
 
@@ -64,10 +65,27 @@ def _one_thread():
     yield
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_ray():
-    """A local Ray (2 CPUs, no dashboard) for one test module's Ray tests, shut down after them."""
+    """A local Ray (2 CPUs, no dashboard) for the Ray tests of the search and the sweep: started once (its
+    start and first workers took 5-15 s here, once per module before) and shut down after the last test
+    that uses it (``pytest_runtest_teardown`` below), so the modules between run without it."""
     ray = pytest.importorskip("ray")  # pinned in requirements.txt: present wherever the suite runs
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+_last_ray_test: list[str] = []
+
+
+def pytest_collection_modifyitems(items):
+    users = [item.nodeid for item in items if "local_ray" in getattr(item, "fixturenames", ())]
+    _last_ray_test[:] = users[-1:]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    if [item.nodeid] == _last_ray_test and "ray" in sys.modules:
+        sys.modules["ray"].shutdown()
