@@ -38,7 +38,11 @@ def test_every_model_learns_short_reverse(model):
     # encoder–decoders write "sequence" outputs: their reverse is seq-reverse (here every source has length 3)
     task = "reverse" if "tokens" in MODELS[model].outputs else "seq-reverse"
     extra = {} if task == "reverse" else {"min_len": 3}
-    r = train(cfg(model=model, task=task, seq_len=3, vocab_size=4, steps=300, lr=0.01, **extra))
+    # a model that has learned stops at its next evaluation (every 50 steps) instead of training on to 300, and
+    # one that has not trains all 300 as before. Measured over seeds 0-4 with the target: all 65 stop by step
+    # 200 (50 or 100 for 59), at most 0.045 of the baseline loss
+    until = "accuracy=0.99"
+    r = train(cfg(model=model, task=task, seq_len=3, vocab_size=4, steps=300, lr=0.01, until=until, **extra))
     assert r.final_loss < 0.5 * r.baseline_loss, (model, r.final_loss, r.baseline_loss)
     assert r.metrics["accuracy"] > 2 * r.baseline_metrics["accuracy"]
 
