@@ -26,8 +26,12 @@ SHORT = {
 
 @pytest.mark.parametrize("task", list(SHORT))
 def test_lstm_learns_a_short_version_of_every_task(task):
-    r = train(cfg(**SHORT[task]))
-    assert r.status == "completed"
+    # copy, parity, reverse and sort stop once held-out accuracy reaches 0.99 (a run that does not trains all its
+    # steps as before); measured over seeds 0-4 at that stop: step 50 (reverse 100-150), loss at most 0.24 of the
+    # baseline (parity seed 2; copy 0.13-0.19). Recall reaches it only at step 350-400, adding has no accuracy
+    until = "accuracy=0.99" if task in ("copy", "parity", "reverse", "sort") else None
+    r = train(cfg(**SHORT[task], until=until))
+    assert r.status in ("completed", "target_reached")
     assert r.final_loss < 0.5 * r.baseline_loss, (r.final_loss, r.baseline_loss)
 
 
