@@ -442,10 +442,12 @@ def test_history_page_lists_overlays_and_opens_a_run_read_only(browser, tmp_path
             for row in (0, 1):  # the row markers: the grid's first column, rows 35 px below a 35 px header
                 pg.mouse.click(box["x"] + 15, box["y"] + 35 + 35 * row + 17)
                 pg.wait_for_timeout(1500)
-            drawn, text = _until(pg, lambda: _seen(pg, lambda d, t: d >= 4 and "Rename" in t), 120) or _last
+            # two runs ticked: "Delete 2 run(s)", and no Rename (it is for one run); waiting for "Rename" here
+            # waited out its whole 120 s on every run before the assertion below passed anyway
+            drawn, text = _until(pg, lambda: _seen(pg, lambda d, t: d >= 4 and "Delete 2 run(s)" in t), 120) or _last
             _until(pg, lambda: _all_charts_drawn(pg), 30, 200)  # for the screenshot only
             pg.screenshot(path=str(ARTIFACTS / "history-overlay.png"), full_page=True)
-            assert drawn >= 4 and "Delete 2 run(s)" in text, text[-1500:]
+            assert drawn >= 4 and "Delete 2 run(s)" in text and "Select one run to rename it." in text, text[-1500:]
             assert not _exceptions(pg)
 
             _open(pg, f"{url}/history?run=run-lstm-b")

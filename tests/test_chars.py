@@ -295,11 +295,18 @@ def test_language_page_refuses_a_zero_temperature_next_to_the_control():
     assert any(e.value.startswith("sampling.temperature") for e in at.error)
 
 
-def test_language_page_runs_the_three_claims_in_the_background_and_draws_them():
-    from test_experiments import TINY_FEWSHOT, TINY_PRETRAIN, TINY_SCALING
+# the page draws whatever the experiments return: sizes far below test_experiments' TINY_* (which must
+# learn for its claims) keep every chart and sentence while training ~30x fewer steps
+PAGE_PRETRAIN = dict(languages=2, hidden=8, layers=1, heads=2, pretrain_steps=10, finetune_steps=6, eval_every=2)
+PAGE_SCALING = dict(widths=[2, 4, 8], layers=1, heads=1, steps=6, seq_len=16, vocab_size=16, eval_size=32)
+PAGE_FEWSHOT = dict(
+    key_vocab=8, value_vocab=4, train_max=4, eval_max=8, hidden=8, layers=1, heads=2, steps=10, eval_size=32
+)
 
+
+def test_language_page_runs_the_three_claims_in_the_background_and_draws_them():
     at = _page()
-    small = {"pretrain": TINY_PRETRAIN, "scaling": TINY_SCALING, "fewshot": TINY_FEWSHOT}
+    small = {"pretrain": PAGE_PRETRAIN, "scaling": PAGE_SCALING, "fewshot": PAGE_FEWSHOT}
     for name, settings in small.items():
         at.session_state[f"language:{name}:settings"] = settings
     at.run()
@@ -312,7 +319,7 @@ def test_language_page_runs_the_three_claims_in_the_background_and_draws_them():
     assert "labelled examples" in text and "fitted exponent is **α =" in text and "rises from" in text
     curves = chart_data(at, "Fine-tuning", "curves")
     assert set(curves["run"]) == {"pre-trained", "from scratch"}
-    assert chart_data(at, "Few-shot", "rows")["k"].max() == TINY_FEWSHOT["eval_max"]
+    assert chart_data(at, "Few-shot", "rows")["k"].max() == PAGE_FEWSHOT["eval_max"]
     assert not chart_data(at, "Held-out loss vs model size", "points").empty
 
 

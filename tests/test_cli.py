@@ -167,9 +167,9 @@ def test_incompatible_pair_is_exit_2(capsys, monkeypatch):
 
 
 def test_sweep_reports_mean_and_spread_over_seeds(capsys):
-    code, out, _ = run(
-        capsys, "sweep", "--model", "rnn", "--task", "parity", "--steps", "5", "--seeds", "0,1", "--json"
-    )
+    # in this process: the worker pool (two processes importing torch: 18 s of a loaded run) is test_sweep's
+    argv = ["sweep", "--model", "rnn", "--task", "parity", "--steps", "5", "--seeds", "0,1", "--workers", "1"]
+    code, out, _ = run(capsys, *argv, "--json")
     d = last_json(out)
     assert code == 0 and d["seeds"] == [0, 1] and len(d["runs"]) == 2
     losses = [r["final_loss"] for r in d["runs"]]

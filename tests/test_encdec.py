@@ -73,11 +73,12 @@ def test_greedy_decoding_equals_a_teacher_forced_pass_on_its_own_outputs():
 
 
 def test_it_learns_to_reverse_short_sequences():
-    # measured over seeds 0-4: loss 0.016-0.13 of the baseline, sequence accuracy 0.92-0.99 (baseline 0.05)
+    # measured over seeds 0-4 after 150 steps: loss 0.031-0.17 of the baseline, sequence accuracy 0.86-0.99
+    # (baseline 0.05); after 250: 0.016-0.13 and 0.92-0.99
     r = train(
         RunConfig.from_flat(
             {"model": "transformer", "task": "seq-reverse", "seq_len": 5, "vocab_size": 4, "hidden": 32, "lr": 3e-3,
-             "layers": 2, "steps": 250}
+             "layers": 2, "steps": 150}
         )
     )  # fmt: skip
     assert r.final_loss < 0.5 * r.baseline_loss, (r.final_loss, r.baseline_loss)

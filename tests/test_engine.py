@@ -26,8 +26,12 @@ SHORT = {
 
 @pytest.mark.parametrize("task", list(SHORT))
 def test_lstm_learns_a_short_version_of_every_task(task):
-    r = train(cfg(**SHORT[task]))
-    assert r.status == "completed"
+    # copy, parity, reverse and sort stop once held-out accuracy reaches 0.99 (a run that does not trains all its
+    # steps as before); measured over seeds 0-4 at that stop: step 50 (reverse 100-150), loss at most 0.24 of the
+    # baseline (parity seed 2; copy 0.13-0.19). Recall reaches it only at step 350-400, adding has no accuracy
+    until = "accuracy=0.99" if task in ("copy", "parity", "reverse", "sort") else None
+    r = train(cfg(**SHORT[task], until=until))
+    assert r.status in ("completed", "target_reached")
     assert r.final_loss < 0.5 * r.baseline_loss, (r.final_loss, r.baseline_loss)
 
 
@@ -38,7 +42,11 @@ def test_every_model_learns_short_reverse(model):
     # encoder–decoders write "sequence" outputs: their reverse is seq-reverse (here every source has length 3)
     task = "reverse" if "tokens" in MODELS[model].outputs else "seq-reverse"
     extra = {} if task == "reverse" else {"min_len": 3}
-    r = train(cfg(model=model, task=task, seq_len=3, vocab_size=4, steps=300, lr=0.01, **extra))
+    # a model that has learned stops at its next evaluation (every 50 steps) instead of training on to 300, and
+    # one that has not trains all 300 as before. Measured over seeds 0-4 with the target: all 65 stop by step
+    # 200 (50 or 100 for 59), at most 0.045 of the baseline loss
+    until = "accuracy=0.99"
+    r = train(cfg(model=model, task=task, seq_len=3, vocab_size=4, steps=300, lr=0.01, until=until, **extra))
     assert r.final_loss < 0.5 * r.baseline_loss, (model, r.final_loss, r.baseline_loss)
     assert r.metrics["accuracy"] > 2 * r.baseline_metrics["accuracy"]
 

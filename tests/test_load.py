@@ -142,8 +142,15 @@ async def eight_sessions_press_train(port: int, pid: int) -> dict:
         # the page's complexity panel measures in the background once per process, as a job holding one of
         # the cap's slots (its progress line is the only one before any run): let it finish, so every slot
         # is free and the memory baseline holds everything a loaded page costs
+        # — and let its thread end: a job's line goes when its status does, its thread a moment later (seen: a
+        # thread counted at rest that ended while the runs trained, so training - after stop came out 2, not 3)
         deadline = time.monotonic() + 30
-        while sessions[0].status_lines and time.monotonic() < deadline:
+        last = -1
+        while time.monotonic() < deadline:
+            now = threads_and_rss_mb(pid)[0]
+            if not sessions[0].status_lines and now == last:
+                break
+            last = now
             await asyncio.sleep(0.5)
             await sessions[0].rerun()
         threads_rest, rss_before = threads_and_rss_mb(pid)
