@@ -1,11 +1,10 @@
 """A quick measured-vs-theory sweep over sequence length, for every page's complexity panel.
 
 For each model and length n: the median time of one training step (1 thread; the thread's CPU time,
-``clock``) and the bytes
-autograd saves for backward (counted with saved-tensor hooks), next to the model's declared cost
-curve (``ModelInfo.time`` and ``ModelInfo.train_memory``) scaled to pass through the measurement
-at the largest n (where fixed per-step overheads matter least), so the *shapes* of the curves can be
-compared on log–log axes.
+``clock``) and the bytes autograd saves for backward (counted with saved-tensor hooks), next to the
+model's declared cost curve (``ModelInfo.time`` and ``ModelInfo.train_memory``) scaled to pass through
+the measurement at the largest n (where fixed per-step overheads matter least), so the *shapes* of the
+curves can be compared on log–log axes.
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 
     seqlab complexity --models rnn,lstm,gpt --lengths 64,128,256,512 [--d 64] [--json]
 
-Per (model, n): time of one training step (median of a few, 1 thread: the thread's CPU time, which other
-processes' load does not inflate, ``clock``), the bytes autograd
-saves for backward, the step's peak memory (``memory.PeakMemory``), the FLOPs of forward + backward
-counted by ``torch.utils.flop_counter`` plus, for kernels that counter cannot see (PyTorch's fused
-RNN/LSTM/GRU and attention on CPU), the model's own analytic count (``SeqModel.uncounted_flops``),
-and the sequential depth and maximum path length of its graph (``graph``). Each metric gets a slope
-of log(metric) against log(n) with its standard error, next to the exponent the model declares.
+Per (model, n): time of one training step (median of a few, 1 thread: the thread's CPU time, which
+other processes' load does not inflate, ``clock``), the bytes autograd saves for backward, the step's
+peak memory (``memory.PeakMemory``), the FLOPs of forward + backward counted by
+``torch.utils.flop_counter`` plus, for kernels that counter cannot see (PyTorch's fused RNN/LSTM/GRU and
+attention on CPU), the model's own analytic count (``SeqModel.uncounted_flops``), and the sequential
+depth and maximum path length of its graph (``graph``). Each metric gets a slope of log(metric) against
+log(n) with its standard error, next to the exponent the model declares.
 ``attention-op`` measures scaled dot-product attention alone, without a model around it.
 """
 
