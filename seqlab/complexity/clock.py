@@ -5,9 +5,12 @@ A timed step at one torch thread runs entirely on the thread that times it: the 
 backward on the thread that calls ``backward``. Measured over steps of rnn, lstm, gru and gpt at n = 64 …
 2048: the thread's CPU time equals the whole process's to four digits. So that CPU time is the step's
 work, and a thread that waits for a core — other processes keeping the machine busier than its cores —
-does not add to it, where the wall clock does: at load 5 on 2 cores an LSTM step at n = 64 took 6.0 ms
-wall for 3.3 ms of CPU, and the quick panel's LSTM curve came out 2.5, 18.4, 6.6, 21.4, 30.3 ms wall
-(CPU: 2.2, 3.6, 3.4, 9.0, 11.1 ms).
+does not add to it, where the wall clock does. Measured at load 4–11 on 2 cores, the same steps on both
+clocks: the quick panel's LSTM at n = 16 … 256 was 14.1, 14.7, 15.5, 23.6, 9.6 ms wall (exponent −0.04)
+and 2.3, 2.7, 3.5, 6.5, 9.5 ms CPU (0.54); every CPU curve rose with n, a third of the wall curves did
+not. Where the thread has a core to itself the two agree to 0.1 %, so a quiet machine's numbers and
+fitted exponents are unchanged. What CPU time still counts is slower work: neighbours that thrash the
+caches and memory bus stretched an RNN step at n = 2048 from 106 to 174 ms CPU.
 
 With more torch threads (a caller that set them) the other threads' work would be missed, and where the
 platform has no thread CPU clock there is none to read: both time with the wall clock, and the point
