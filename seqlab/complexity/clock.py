@@ -1,17 +1,17 @@
 """The clock a complexity point's time is read from: the measuring thread's CPU time.
 
-A timed step at one torch thread runs entirely on the thread that times it: the intra-op count is one
-(this build's OpenMP count is the calling thread's: ``seqlab.train.live``), and autograd runs a CPU graph's
+A timed step at one torch thread runs entirely on the thread that times it: the intra-op count is one (this
+build's OpenMP count is the calling thread's: ``seqlab.train.live``), and autograd runs a CPU graph's
 backward on the thread that calls ``backward``. Measured over steps of rnn, lstm, gru and gpt at n = 64 …
-2048: the thread's CPU time equals the whole process's to four digits. So that CPU time is the step's
-work, and a thread that waits for a core — other processes keeping the machine busier than its cores —
-does not add to it, where the wall clock does. Measured at load 4–11 on 2 cores, the same steps on both
-clocks: the quick panel's LSTM at n = 16 … 256 was 14.1, 14.7, 15.5, 23.6, 9.6 ms wall (exponent −0.04)
-and 2.3, 2.7, 3.5, 6.5, 9.5 ms CPU (0.54). Of 21 such curves (rnn, lstm, gru × 7 runs), 9 fell somewhere
-as n grew on the wall clock, by up to 3.7×; 2 on CPU time, by at most 1.3× from n = 16 to 32, where their
-wall times dipped too. Where the thread has a core to itself the two agree to 0.1 %, so a quiet machine's numbers and
-fitted exponents are unchanged. What CPU time still counts is slower work: neighbours that thrash the
-caches and memory bus stretched an RNN step at n = 2048 from 106 to 174 ms CPU.
+2048: the thread's CPU time equals the whole process's to four digits. So that CPU time is the step's work,
+and a thread that waits for a core — other processes keeping the machine busier than its cores — does not
+add to it, where the wall clock does. Measured at load 4–11 on 2 cores, the same steps on both clocks: the
+quick panel's LSTM at n = 16 … 256 was 14.1, 14.7, 15.5, 23.6, 9.6 ms wall (exponent −0.04) and 2.3, 2.7,
+3.5, 6.5, 9.5 ms CPU (0.54). Of 21 such curves (rnn, lstm, gru × 7 runs), 9 fell somewhere as n grew on the
+wall clock, by up to 3.7×; 2 on CPU time, by at most 1.3× from n = 16 to 32, where their wall times dipped
+too. Where the thread has a core to itself the two agree to 0.1 %, so a quiet machine's numbers and fitted
+exponents are unchanged. What CPU time still counts is slower work: neighbours that thrash the caches and
+memory bus stretched an RNN step at n = 2048 from 106 to 174 ms CPU.
 
 With more torch threads (a caller that set them) the other threads' work would be missed, and where the
 platform has no thread CPU clock there is none to read: both time with the wall clock, and the point
