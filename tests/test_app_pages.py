@@ -230,6 +230,7 @@ def test_complexity_lab_measures_and_reports_slopes_and_crossover():
         "Maximum path length: input 1 → last output",
         "Sequential depth of the forward graph",
     } <= set(t)
+    assert any(c.value.startswith("Times are the measuring thread's CPU time") for c in at.caption)
     path = chart_data(at, "Maximum path length")
     lstm_path = path[path["model"] == "lstm"].sort_values("n")["max_path_length"].tolist()
     assert lstm_path[2] - lstm_path[1] == 2 * (lstm_path[1] - lstm_path[0]) > 0  # ∝ n
@@ -314,6 +315,7 @@ def test_complexity_panel_measure_again_drops_the_kept_points(monkeypatch):
     at.run()
     again = [b for b in at.button if b.label == "Measure again"]
     assert len(again) == 1, [b.label for b in at.button]
+    assert any("times are the measuring thread's CPU time (1 torch thread)" in c.value for c in at.caption)
     dropped = []
     monkeypatch.setattr(panels, "forget", lambda *a: dropped.append(a))
     again[0].click().run()

@@ -384,7 +384,7 @@ def test_each_model_is_measured_largest_n_first_with_one_warm_up_and_a_cached_po
 
     timed = []  # (model, n, warm_up) of every timing
 
-    def fake(trainer, repeats, warm_up):
+    def fake(trainer, repeats, warm_up, timer):
         timed.append((trainer.config.model.name, trainer.config.task.seq_len, warm_up))
         return 1.0
 
@@ -397,9 +397,8 @@ def test_each_model_is_measured_largest_n_first_with_one_warm_up_and_a_cached_po
 
 
 def test_a_point_s_time_is_the_median_of_its_steps_and_one_step_once_a_step_is_long(monkeypatch):
-    import types
-
     import seqlab.complexity.sweep as sw
+    from seqlab.complexity.clock import THREAD_CPU, Timer
 
     def timed(durations_ms, warm_up=False):
         clock, left = [0.0], list(durations_ms)
@@ -410,8 +409,9 @@ def test_a_point_s_time_is_the_median_of_its_steps_and_one_step_once_a_step_is_l
             clock[0] += left.pop(0) / 1000 if trainer == "timed" else 0.0
 
         monkeypatch.setattr(sw, "bare_step", step)
-        monkeypatch.setattr(sw, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
-        return sw.timed_steps("timed", repeats=3, warm_up=warm_up), len(steps)
+        return sw.timed_steps("timed", repeats=3, warm_up=warm_up, timer=Timer(THREAD_CPU, lambda: clock[0])), len(
+            steps
+        )
 
     assert timed([30, 50, 40]) == (pytest.approx(40), 3)
     assert timed([30, 31, 99]) == (
@@ -421,3 +421,120 @@ def test_a_point_s_time_is_the_median_of_its_steps_and_one_step_once_a_step_is_l
     assert timed([250, 240, 230]) == (pytest.approx(250), 1)  # past 0.1 s one step is the measurement
     assert timed([20, 90, 15]) == (pytest.approx(55), 2)  # the sum passed 0.1 s
     assert timed([500, 30, 31], warm_up=True) == (pytest.approx(30.5), 3)  # the first step, slow, is not timed
+
+
+# -- the clock: the measuring thread's CPU time, kept with each point --------------------------------------------
+def _waits_on_others(own_ms: float, wait_s: float):
+    """A step that does ``own_ms`` of CPU work on its thread, then waits ``wait_s`` asleep and ``wait_s`` while
+    another thread computes: as if descheduled by other processes' load, with CPU spent elsewhere."""
+    import threading
+    import time
+
+    def spin(seconds):
+        t = time.thread_time()
+        while time.thread_time() - t < seconds:
+            pass
+
+    def step(trainer):
+        spin(own_ms / 1000)
+        time.sleep(wait_s)
+        other = threading.Thread(target=spin, args=(wait_s,))
+        other.start()
+        other.join()
+
+    return step
+
+
+def test_a_step_s_time_counts_its_own_cpu_work_not_a_sleep_or_another_thread_s_work(monkeypatch):
+    import seqlab.complexity.sweep as sw
+    from seqlab.complexity import clock
+
+    monkeypatch.setattr(sw, "bare_step", _waits_on_others(own_ms=2, wait_s=0.05))
+    wall = sw.timed_steps(
+        "any", repeats=1, warm_up=False, timer=clock.Timer(clock.WALL, __import__("time").perf_counter)
+    )
+    timer = clock.timer()
+    cpu = sw.timed_steps("any", repeats=1, warm_up=False, timer=timer)
+    assert timer.clock == clock.THREAD_CPU
+    assert wall >= 100  # 50 ms asleep + 50 ms waiting for the other thread's CPU
+    assert 2 <= cpu < 10  # its own 2 ms of CPU, plus starting a thread; none of the 100 ms it waited
+
+
+def test_a_measured_point_keeps_its_clock_and_the_load_on_disk(monkeypatch):
+    from seqlab.complexity import cache, clock
+    from seqlab.complexity.sweep import measure_point, point_key
+
+    monkeypatch.setattr(clock, "machine_load", lambda: 1.25)
+    row = measure_point("rnn", 4, 4, batch_size=1, repeats=1, metrics=("time",))
+    assert (row["ms_clock"], row["ms_load"]) == (clock.THREAD_CPU, 1.25) and row["ms"] > 0
+    kept = cache.get(point_key("rnn", 4, 4, 1))
+    assert {k: kept[k] for k in ("ms", "ms_clock", "ms_load")} == {k: row[k] for k in ("ms", "ms_clock", "ms_load")}
+
+
+def test_a_wall_clock_time_is_used_with_more_than_one_torch_thread_and_says_so():
+    import threading
+
+    from seqlab.complexity import clock
+
+    seen = []
+
+    def ask():
+        torch.set_num_threads(2)  # this thread's count only (OpenMP: seqlab.train.live)
+        seen.append(clock.timer().clock)
+        torch.set_num_threads(1)  # a thread asking later copies the count last set: leave it at one
+        seen.append(clock.timer().clock)
+
+    worker = threading.Thread(target=ask)
+    worker.start()
+    worker.join()
+    assert seen == [clock.WALL, clock.THREAD_CPU]
+
+
+def test_a_format_1_cache_of_wall_times_is_ignored_with_a_note_and_its_points_measured_again(caplog):
+    from seqlab.complexity import cache, quick
+
+    key = quick.model_point_key("rnn", 4, 4, 1)
+    path = cache.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": 1, "points": {key: {"ms": 999.0, "activation_bytes": 1, "params": 1}}}))
+    assert not quick.all_kept(["rnn"], [4], 4, 1)
+    with caplog.at_level("WARNING", logger="seqlab.complexity.cache"):
+        row = quick.measure("rnn", 4, 4, batch_size=1, repeats=1)
+    assert "format 1 kept wall times" in caplog.text and "measured again" in caplog.text
+    assert row["ms"] != 999.0 and row["activation_bytes"] > 1 and row["ms_clock"] == "thread-cpu"
+    rebuilt = json.loads(path.read_text())
+    assert rebuilt["format"] == 2 and list(rebuilt["points"]) == [key]
+    assert rebuilt["points"][key]["ms"] == row["ms"] and quick.all_kept(["rnn"], [4], 4, 1)
+
+
+@pytest.mark.parametrize("point", [{"ms": 3.0}, {"ms": 3.0, "ms_clock": "sundial", "ms_load": 0.1}])
+def test_a_stored_time_without_a_known_clock_is_not_a_measurement(point, caplog):
+    from seqlab.complexity import cache
+
+    path = cache.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": cache.FORMAT, "points": {"k": point, "f": {"flops": 2.0}}}))
+    with caplog.at_level("WARNING", logger="seqlab.complexity.cache"):
+        assert cache.load() == {"f": {"flops": 2.0}}
+    assert "ignoring 1 of 2 points" in caplog.text
+
+
+def test_a_wall_time_measured_under_load_is_noted_kept_while_loaded_and_measured_again_when_quiet(monkeypatch, capsys):
+    import os
+
+    from seqlab.complexity import clock
+    from seqlab.complexity.sweep import measure_point
+
+    cores = os.cpu_count() or 1
+    monkeypatch.setattr(clock, "_thread_clock", lambda: None)  # a platform without thread CPU time
+    monkeypatch.setattr(clock, "machine_load", lambda: cores + 2.0)
+    first = measure_point("rnn", 4, 4, batch_size=1, repeats=1, metrics=("time",))
+    assert (first["ms_clock"], first["ms_load"]) == (clock.WALL, cores + 2.0) and clock.bent_by_load(first)
+    assert measure_point("rnn", 4, 4, batch_size=1, repeats=1, metrics=("time",))["cached"]  # still loaded: kept
+    argv = ["complexity", "--models", "rnn", "--lengths", "4,8", "--d", "4", "--batch-size", "1", "--metrics", "time"]
+    assert main([*argv, "--quiet"]) == 0
+    assert f"2 of 2 times are wall times measured at load {cores + 2.0:.1f} on {cores} cores" in capsys.readouterr().out
+    monkeypatch.setattr(clock, "machine_load", lambda: cores - 0.5)
+    again = measure_point("rnn", 4, 4, batch_size=1, repeats=1, metrics=("time",))
+    assert not again["cached"] and again["ms_load"] == cores - 0.5 and not clock.bent_by_load(again)
+    assert measure_point("rnn", 4, 4, batch_size=1, repeats=1, metrics=("time",))["cached"]

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from seqlab.config import RunConfig
 from seqlab.train.live import RunRegistry
@@ -68,6 +69,29 @@ def test_figures_carry_titles_axis_titles_and_the_named_data():
     )
     cx = charts.complexity_chart(rows, ["rnn"], "bytes")
     assert "MiB (log)" in str(cx.spec) and np.isclose(cx.data["rows"]["mib"].iloc[1], 3200 / 2**20)
+
+
+@pytest.mark.parametrize(
+    ("clocks", "title"),
+    [
+        (["thread-cpu", "thread-cpu"], "CPU ms per step, 1 thread (log)"),
+        (["wall", "wall"], "wall ms per step (log)"),
+        (["thread-cpu", "wall"], "ms per step: CPU, some wall (log)"),
+        (None, "ms per step (log)"),  # rows that carry no clock
+    ],
+)
+def test_the_time_axis_says_which_clock_its_points_were_timed_with(clocks, title):
+    rows = pd.DataFrame(
+        [
+            {"model": "rnn", "n": n, "d": 8, "ms": n / 10, "theory_ms": n / 10, "theory_time": "O(n·d²)"}
+            | ({} if clocks is None else {"ms_clock": clock})
+            for n, clock in zip((16, 32), clocks or (None, None), strict=True)
+        ]
+    )
+    axis_titles = {
+        layer["encoding"]["y"]["title"] for layer in charts.complexity_chart(rows, ["rnn"], "ms").spec["layer"]
+    }
+    assert axis_titles == {title}
 
 
 def test_same_run_same_colour_in_every_panel():

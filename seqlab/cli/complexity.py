@@ -55,6 +55,8 @@ def run(args):
 
 
 def show(out, args) -> None:
+    from ..complexity import clock
+
     print(
         f"{'model':<14} {'n':>6} {'ms/step':>9} {'MFLOPs':>10} {'saved MiB':>10} {'peak MiB':>9} "
         f"{'seq. depth':>10} {'max path':>9}"
@@ -71,3 +73,6 @@ def show(out, args) -> None:
     cached = sum(r["cached"] for r in out.rows)
     note = f" ({cached} of {len(out.rows)} points from the cache; --fresh measures again)" if cached else ""
     print(f"\nmeasured in {out.seconds:.1f} s{note}")
+    clock_note = clock.note(out.rows)
+    if clock_note:
+        print(f"ms/step: {clock_note}")

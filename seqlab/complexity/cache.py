@@ -3,15 +3,19 @@
 One small JSON file, ``$SEQLAB_HOME/complexity-cache.json`` (``SEQLAB_HOME`` defaults to
 ``~/.seqlab``; the run database will live beside it, separately):
 
-    {"format": 1, "points": {key: {"ms": …, "flops": …, …}}}
+    {"format": 2, "points": {key: {"ms": …, "ms_clock": "thread-cpu", "ms_load": …, "flops": …, …}}}
 
 A key names everything a measurement depends on — the model and its options, the task, n, d, the
 batch size, the torch version and the machine — so a number measured under other conditions is never
-reused; a point gains metrics as they are measured. Each write re-reads the file, merges, writes a
-temporary file and renames it over the old one (atomic on POSIX), so a reader never sees half a file
-and two writers lose at most each other's newest points. A file that cannot be read (corrupt, or of
-another format) is ignored with a logged warning and replaced by the next write; so is a point that is not
-a measurement (a value that is not a finite number ≥ 0), which is measured again.
+reused; a point gains metrics as they are measured. A time is kept with what it was measured with
+(``seqlab.complexity.clock``): its clock and the machine's load then. Format 1 kept wall times alone, which
+other processes' load had inflated and nothing could tell apart; format 2's times are the thread's CPU
+time, so a format-1 file is not read and its points are measured again. Each write re-reads the file,
+merges, writes a temporary file and renames it over the old one (atomic on POSIX), so a reader never sees
+half a file and two writers lose at most each other's newest points. A file that cannot be read (corrupt,
+or of another format) is ignored with a logged warning and replaced by the next write; so is a point that
+is not a measurement (a value that is not a finite number ≥ 0, a time without its clock), which is
+measured again.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ import threading
 from pathlib import Path
 
 from ..home import home
+from .clock import THREAD_CPU, WALL
 
-FORMAT = 1
+FORMAT = 2
 FILENAME = "complexity-cache.json"
 log = logging.getLogger(__name__)
 _lock = threading.Lock()  # the pages measure in worker threads of one process
@@ -68,6 +73,14 @@ def _read(path: Path) -> dict[str, dict]:
     except (OSError, ValueError) as e:
         log.warning("ignoring the complexity cache %s: it cannot be read (%s)", path, e)
         return {}
+    if isinstance(raw, dict) and raw.get("format") == 1:
+        log.warning(
+            "ignoring the complexity cache %s: format 1 kept wall times, which other processes' load inflates; "
+            "its points are measured again (as thread CPU time) and stored as format %d",
+            path,
+            FORMAT,
+        )
+        return {}
     if not isinstance(raw, dict) or raw.get("format") != FORMAT or not isinstance(raw.get("points"), dict):
         log.warning("ignoring the complexity cache %s: not format %d", path, FORMAT)
         return {}
@@ -83,9 +96,14 @@ def _read(path: Path) -> dict[str, dict]:
 
 
 def _valid(values) -> bool:
-    """A stored point is metric → a finite number ≥ 0 (a hand edit or another version may have left anything)."""
-    return isinstance(values, dict) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in values.values()
+    """A stored point is metric → a finite number ≥ 0, with a time's clock named beside it (a hand edit or
+    another version may have left anything)."""
+    if not isinstance(values, dict) or ("ms" in values and values.get("ms_clock") not in (THREAD_CPU, WALL)):
+        return False
+    return all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for k, v in values.items()
+        if k != "ms_clock"
     )
 
 

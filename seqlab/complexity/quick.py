@@ -1,17 +1,16 @@
 """A quick measured-vs-theory sweep over sequence length, for every page's complexity panel.
 
-For each model and length n: the median wall time of one training step (1 thread) and the bytes
-autograd saves for backward (counted with saved-tensor hooks), next to the model's declared cost
-curve (``ModelInfo.time`` and ``ModelInfo.train_memory``) scaled to pass through the measurement
-at the largest n (where fixed per-step overheads matter least), so the *shapes* of the curves can be
-compared on log–log axes.
+For each model and length n: the median time of one training step (1 thread; the thread's CPU time,
+``clock``) and the bytes autograd saves for backward (counted with saved-tensor hooks), next to the
+model's declared cost curve (``ModelInfo.time`` and ``ModelInfo.train_memory``) scaled to pass through
+the measurement at the largest n (where fixed per-step overheads matter least), so the *shapes* of the
+curves can be compared on log–log axes.
 """
 
 from __future__ import annotations
 
 import functools
 import statistics
-import time
 
 import torch
 
@@ -19,7 +18,7 @@ from ..config import RunConfig
 from ..models.registry import model_class
 from ..train.bare import bare_step
 from ..train.engine import Trainer
-from . import cache
+from . import cache, clock
 
 
 def saved_activation_bytes(trainer: Trainer) -> int:
@@ -64,20 +63,25 @@ def model_point_key(model: str, n: int, d: int, batch_size: int, task: str | Non
 
 
 KEPT = ("ms", "activation_bytes", "params")
+STAMP = ("ms_clock", "ms_load")  # what the time was measured with (``clock.stamp``)
+
+
+def _kept(point: dict) -> bool:
+    return clock.time_kept(point) and all(k in point for k in KEPT)
 
 
 def all_kept(models, lengths, d: int, batch_size: int = 8) -> bool:
     """True if ``quick_sweep`` would read every point from the disk cache instead of training."""
     points = cache.load()
     keys = [model_point_key(m, n, d, batch_size) for m in models for n in lengths]
-    return all(all(k in points.get(key, {}) for k in KEPT) for key in keys)
+    return all(_kept(points.get(key, {})) for key in keys)
 
 
 def measure(model: str, n: int, d: int, batch_size: int = 8, repeats: int = 3, task: str | None = None) -> dict:
     """Time per step and saved activation bytes at one n, read from the disk cache when they are there."""
     key = model_point_key(model, n, d, batch_size, task)
     known = cache.get(key)
-    if not all(k in known for k in KEPT):
+    if not _kept(known):
         cfg = RunConfig.from_flat(
             {
                 "model": model,
@@ -89,14 +93,11 @@ def measure(model: str, n: int, d: int, batch_size: int = 8, repeats: int = 3, t
         )
         trainer = Trainer(cfg)
         act = saved_activation_bytes(trainer)  # also warms up
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            bare_step(trainer)
-            times.append((time.perf_counter() - t) * 1000)
-        known = {"ms": statistics.median(times), "activation_bytes": act, "params": trainer.model.param_count()}
+        timer = clock.timer()
+        ms = statistics.median(timer.ms(lambda: bare_step(trainer)) for _ in range(repeats))
+        known = {"ms": ms, **clock.stamp(timer), "activation_bytes": act, "params": trainer.model.param_count()}
         cache.store({key: known})
-    return {"model": model, "n": n, "d": d, **{k: known[k] for k in KEPT}}
+    return {"model": model, "n": n, "d": d, **{k: known[k] for k in (*KEPT, *STAMP)}}
 
 
 @functools.lru_cache(maxsize=64)
@@ -107,8 +108,8 @@ def quick_sweep(
     batch_size: int = 8,
     repeats: int = 3,
 ) -> list[dict]:
-    """Rows: model, n, d, ms, activation_bytes, params, theory_ms, theory_bytes (cached in the process and
-    on disk; ``forget`` measures again)."""
+    """Rows: model, n, d, ms, ms_clock, ms_load, activation_bytes, params, theory_ms, theory_bytes (cached in
+    the process and on disk; ``forget`` measures again)."""
     rows = []
     for name in models:
         rows += with_theory([measure(name, n, d, batch_size, repeats) for n in sorted(lengths)])

@@ -2,12 +2,13 @@
 
     seqlab complexity --models rnn,lstm,gpt --lengths 64,128,256,512 [--d 64] [--json]
 
-Per (model, n): wall time of one training step (median of a few, 1 thread), the bytes autograd
-saves for backward, the step's peak memory (``memory.PeakMemory``), the FLOPs of forward + backward
-counted by ``torch.utils.flop_counter`` plus, for kernels that counter cannot see (PyTorch's fused
-RNN/LSTM/GRU and attention on CPU), the model's own analytic count (``SeqModel.uncounted_flops``),
-and the sequential depth and maximum path length of its graph (``graph``). Each metric gets a slope
-of log(metric) against log(n) with its standard error, next to the exponent the model declares.
+Per (model, n): time of one training step (median of a few, 1 thread: the thread's CPU time, which
+other processes' load does not inflate, ``clock``), the bytes autograd saves for backward, the step's
+peak memory (``memory.PeakMemory``), the FLOPs of forward + backward counted by
+``torch.utils.flop_counter`` plus, for kernels that counter cannot see (PyTorch's fused RNN/LSTM/GRU and
+attention on CPU), the model's own analytic count (``SeqModel.uncounted_flops``), and the sequential
+depth and maximum path length of its graph (``graph``). Each metric gets a slope of log(metric) against
+log(n) with its standard error, next to the exponent the model declares.
 ``attention-op`` measures scaled dot-product attention alone, without a model around it.
 """
 
@@ -31,7 +32,7 @@ from ..models.transformer import attention_flops
 from ..tasks.base import Batch
 from ..train.bare import bare_step
 from ..train.engine import Trainer, training_loss
-from . import cache
+from . import cache, clock
 from .counters import StepCounter
 from .graph import sequential_depth, structure
 from .quick import measurement_settings, model_point_key, with_theory
@@ -112,11 +113,14 @@ STABLE = 0.1  # two steps within 10 % of each other: a third would not move the 
 ONE_STEP_S = 0.1  # a step this long is timed once: scheduler noise is a small part of it, and it is most of the sweep
 
 
-def timed_steps(trainer: Trainer, repeats: int, budget_s: float = ONE_STEP_S, warm_up: bool = True) -> float:
-    """Median ms of up to ``repeats`` full training steps: at least one; fewer once their sum exceeds
-    ``budget_s`` or two agree within ``STABLE``. (The fastest step would resist other processes' load better,
-    but on a loaded machine it moved the recurrent models' time exponents up by 0.05–0.2 from the median's,
-    the numbers the pages and the issue quote: the estimator stays.)
+def timed_steps(
+    trainer: Trainer, repeats: int, budget_s: float = ONE_STEP_S, warm_up: bool = True, timer: clock.Timer | None = None
+) -> float:
+    """Median ms of up to ``repeats`` full training steps on ``timer`` (default ``clock.timer()``: the thread's
+    CPU time): at least one; fewer once their sum exceeds ``budget_s`` or two agree within ``STABLE``. (When
+    steps were timed by the wall clock, the fastest step resisted other processes' load better than the
+    median, but moved the recurrent models' time exponents up by 0.05–0.2 from the median's, the numbers
+    the pages and the issue quote; CPU time does not count that load at all, so the median stays.)
 
     ``warm_up`` runs an untimed step first: the first step at a length larger than any before it pays
     one-off costs (fresh memory, kernel set-up: measured here, an LSTM's first step at n = 1024 took 1.7×
@@ -124,11 +128,10 @@ def timed_steps(trainer: Trainer, repeats: int, budget_s: float = ONE_STEP_S, wa
     measures each model's lengths largest first for this)."""
     if warm_up:
         bare_step(trainer)
+    timer = timer or clock.timer()
     times: list[float] = []
     while len(times) < repeats and (not times or sum(times) < budget_s * 1000):
-        t = time.perf_counter()
-        bare_step(trainer)
-        times.append((time.perf_counter() - t) * 1000)
+        times.append(timer.ms(lambda: bare_step(trainer)))
         if len(times) == 2 and abs(times[0] - times[1]) <= STABLE * min(times):
             break
     return statistics.median(times)
@@ -146,7 +149,7 @@ def structure_at(model: str, n: int, task: str | None = None) -> dict:
 
 # what ``--metrics`` can choose, and the row keys each one fills (the others stay None)
 METRIC_GROUPS = {
-    "time": ("ms",),
+    "time": ("ms", "ms_clock", "ms_load"),  # the time, and what it was measured with (``clock.stamp``)
     "flops": ("flops",),
     "memory": ("activation_bytes", "peak_bytes"),
     "graph": ("sequential_depth", "max_path_length"),
@@ -184,7 +187,11 @@ def measure_point(
     ``row["cached"]`` says whether nothing had to be measured. ``warm_up``: see ``timed_steps``."""
     key = point_key(model, n, d, batch_size, task)
     known = {} if fresh else cache.get(key)
-    missing = tuple(m for m in metrics if any(k not in known for k in METRIC_GROUPS[m]))
+    missing = tuple(
+        m
+        for m in metrics
+        if any(k not in known for k in METRIC_GROUPS[m]) or m == "time" and not clock.time_kept(known)
+    )
     row = {"model": model, "n": n, "d": d, **known}
     if missing:
         measured = _measure(model, n, d, batch_size, repeats, task, missing, warm_up)
@@ -220,7 +227,9 @@ def _measure(model, n, d, batch_size, repeats, task, metrics, warm_up=True) -> d
     elif "flops" in metrics:
         row["flops"] = counted_flops(trainer)
     if "time" in metrics:
-        row["ms"] = timed_steps(trainer, repeats, warm_up=warm_up and "memory" not in metrics)
+        timer = clock.timer()
+        row["ms"] = timed_steps(trainer, repeats, warm_up=warm_up and "memory" not in metrics, timer=timer)
+        row.update(clock.stamp(timer))
     if "graph" in metrics:
         row.update(structure_at(model, n, task))
     return row
@@ -268,11 +277,9 @@ class AttentionOp:
             out = step()
         depth = sequential_depth(out)
         del out
-        times = []
+        timer, times = clock.timer(), []
         while len(times) < repeats and (not times or sum(times) < 500):
-            t = time.perf_counter()
-            step()
-            times.append((time.perf_counter() - t) * 1000)
+            times.append(timer.ms(step))
         # QKᵀ and αV: 2·n²·d FLOPs each forward; backward twice that (the fused CPU kernel is not counted
         # by torch's FLOP counter; the same formula is tested against the explicit computation)
         return {
@@ -280,6 +287,7 @@ class AttentionOp:
             "n": n,
             "d": d,
             "ms": statistics.median(times),
+            **clock.stamp(timer),
             "flops": attention_flops(batch_size, n, n, d),
             "activation_bytes": sum(saved.values()),
             "peak_bytes": memory.peak,

@@ -18,6 +18,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from ..complexity.clock import THREAD_CPU, WALL
+
 # colour-blind-safe categorical palette (Okabe & Ito 2008)
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 HEIGHT = 240
@@ -348,9 +350,26 @@ COMPLEXITY_METRICS = {
 }
 
 
+# what a time axis measures, by the clock its points were timed with (``seqlab.complexity.clock``)
+TIME_AXIS = {
+    THREAD_CPU: "CPU ms per step, 1 thread (log)",
+    WALL: "wall ms per step (log)",
+    "mixed": "ms per step: CPU, some wall (log)",
+}
+
+
+def time_axis(rows: pd.DataFrame) -> str | None:
+    """The time axis's title for these rows' clocks (None: rows that carry no clock keep the default)."""
+    clocks = set(rows["ms_clock"].dropna()) if "ms_clock" in rows else set()
+    if not clocks:
+        return None
+    return TIME_AXIS[clocks.pop()] if len(clocks) == 1 else TIME_AXIS["mixed"]
+
+
 @functools.lru_cache(maxsize=128)
-def _complexity_spec(labels: tuple[str, ...], metric: str, large: bool) -> dict:
-    y_col, theory, title, y_title, claim = COMPLEXITY_METRICS[metric]
+def _complexity_spec(labels: tuple[str, ...], metric: str, large: bool, y_title: str | None = None) -> dict:
+    y_col, theory, title, default_y_title, claim = COMPLEXITY_METRICS[metric]
+    y_title = y_title or default_y_title
     color = _color(labels, "model")
     x = alt.X("n:Q", title="sequence length n (log)", scale=alt.Scale(type="log"), axis=alt.Axis(format="~g"))
     y_scale, y_axis = alt.Scale(type="log"), alt.Axis(format="~g", tickCount=6)
@@ -398,7 +417,8 @@ def complexity_chart(rows: pd.DataFrame, labels, metric: str = "ms", large: bool
         rows = rows.assign(mib=rows["activation_bytes"] / 2**20, theory_mib=rows["theory_bytes"] / 2**20)
     elif metric == "peak":
         rows = rows.assign(peak_mib=rows["peak_bytes"] / 2**20, theory_peak_mib=rows["theory_peak"] / 2**20)
-    return _fig(_complexity_spec(tuple(labels), metric, large), rows=rows)
+    y_title = time_axis(rows) if metric == "ms" else None
+    return _fig(_complexity_spec(tuple(labels), metric, large, y_title), rows=rows)
 
 
 # -- the lineage -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import asdict
 import pandas as pd
 import streamlit as st
 
+from ..complexity import clock
 from ..complexity.sweep import SweepResult, crossover, info_of, sweep, table1
 from . import charts
 from .panels import show
@@ -50,8 +51,10 @@ def results(out: SweepResult, labels: list[str], d: int) -> None:
                     st.caption("No path length: it is measured for models with one output per sequence.")
                     continue
                 show(charts.complexity_chart(rows.dropna(subset=[_column(metric)]), labels, metric, large))
+    times = clock.note(out.rows)
     st.caption(
-        "Peak memory: the most bytes alive at once during forward + backward beyond the model's own weights. "
+        (f"{times[:1].upper()}{times[1:]}. " if times else "")
+        + "Peak memory: the most bytes alive at once during forward + backward beyond the model's own weights. "
         "Path length and depth are counted on the graph of one forward pass (tracing, not timing), so they are exact."
     )
 

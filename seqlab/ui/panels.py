@@ -14,6 +14,7 @@ from contextlib import nullcontext
 import streamlit as st
 
 from .. import export
+from ..complexity import clock
 from ..complexity.quick import all_kept, forget, quick_sweep
 from ..errors import SeqlabError
 from ..experiments.base import no_observers
@@ -348,10 +349,7 @@ def _complexity_charts(result: list[dict], models: list[str], large: bool, d: in
         f"{m}: time {model_class(m).info.time.text}, training memory {model_class(m).info.train_memory.text}"
         for m in models
     )
-    st.caption(
-        f"Batch 8, d={d}, one thread, median of 3 steps; measured while other runs may be training, "
-        f"so times are noisy. Declared: {claims}."
-    )
+    st.caption(f"Batch 8, d={d}, median of 3 steps; {clock.note(result)}. Declared: {claims}.")
 
 
 def model_cards(models: list[str]) -> None:
