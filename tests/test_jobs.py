@@ -228,3 +228,32 @@ def test_at_exit_running_jobs_are_stopped_and_a_queued_job_given_the_freed_slot_
     assert jobs.stop_all_at_exit(timeout=30) == []
     assert (first.status, second.status, ran_stopped) == ("stopped", "stopped", [True])
     assert jobs._working == {}
+
+
+def test_stopping_a_pages_complexity_measurement_ends_it_at_the_next_length_not_the_next_model(monkeypatch):
+    from seqlab.ui import panels
+
+    reg, measured = RunRegistry(max_running=2), []
+    release, started = threading.Event(), threading.Event()
+
+    def one_point(model, n, d):  # the first point holds until Stop, as a slow measurement would
+        measured.append((model, n))
+        if len(measured) == 1:
+            started.set()
+            release.wait(30)
+        return {"model": model, "n": n, "d": d, "ms": float(n), "activation_bytes": 8 * n, "params": 1}
+
+    monkeypatch.setattr(panels, "measure", one_point)
+    job = reg.submit("measure", "complexity", "a", panels._quick_work(["rnn", "lstm"], 16))
+    job.on_stop(release.set)
+    assert started.wait(30)
+    job.stop()
+    job.join(30)
+    assert job.status == "stopped" and measured == [("rnn", 16)]
+    # unstopped, the same work gives every model's every length, theory added
+    measured.clear()
+    release.set()
+    done = reg.submit("measure", "complexity", "a", panels._quick_work(["rnn"], 16))
+    done.join(30)
+    assert [(r["model"], r["n"]) for r in done.result] == [("rnn", n) for n in panels.QUICK_LENGTHS]
+    assert done.result[-1]["theory_ms"] == done.result[-1]["ms"]
