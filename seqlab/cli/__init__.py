@@ -91,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     except SeqlabError as e:
         print(f"seqlab: error: {one_line(str(e))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C in a command that has no Stop of its own (train, sweep and search stop and report instead:
+        # cli.common.stopped_by_signals): the shell's convention, 128 + SIGINT, and no traceback
+        print("seqlab: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # `seqlab runs --show ID | head`: the reader closed the pipe; stop quietly, with the exit code a
         # process killed by SIGPIPE has (128 + 13), as `yes | head` does
