@@ -86,36 +86,47 @@ def check_token(address: str, timeout: float) -> str | None:
 
 
 def _check_token(address: str) -> str | None:
-    from ray._raylet import AuthenticationTokenLoader
     from ray.exceptions import AuthenticationError
 
     mode = os.environ.get(MODE_VAR)
-    token_mode = (mode or "").lower() == "token"
-    loader = AuthenticationTokenLoader.instance()
-    try:
-        # (ignore_auth_mode: is there one, whatever the mode) raises for an unreadable RAY_AUTH_TOKEN_PATH
-        has_token = loader.has_token(ignore_auth_mode=True)
-    except AuthenticationError:
-        return (
-            f"{PATH_VAR} names {os.environ.get(PATH_VAR)!r}, which cannot be read or is empty; "
-            "point it at a file holding the head's token (on the head, `ray get-auth-token` prints it), or unset it"
-        )
-    if token_mode and not has_token:  # Ray's core would abort the process at the first call
-        return f"{MODE_VAR}=token but no authentication token was found here; {HOW_TO_GET_ONE}"
-    sent = token_source() if token_mode else None
+    sent = None
+    if (mode or "").lower() == "token":
+        has_token, unreadable = _token_here()
+        if unreadable or not has_token:  # Ray's core would abort the process at its first call to the head
+            return unreadable or f"{MODE_VAR}=token but no authentication token was found here; {HOW_TO_GET_ONE}"
+        sent = token_source()
     try:
         _ask_head(address)
         return None
     except AuthenticationError as e:
         error = str(e)
-    if mode is None and has_token:
-        _token_mode()
-        try:
-            _ask_head(address)
-            return None
-        except AuthenticationError as e:
-            error, sent = str(e), token_source()
+    if mode is None:  # asked only now: a head without token auth is joined whatever the token's state
+        has_token, unreadable = _token_here()
+        if unreadable:
+            return unreadable
+        if has_token:
+            _token_mode()
+            try:
+                _ask_head(address)
+                return None
+            except AuthenticationError as e:
+                error, sent = str(e), token_source()
     return auth_problem(address, error, sent, mode) or error.splitlines()[0]
+
+
+def _token_here() -> tuple[bool, str | None]:
+    """Whether Ray finds a token here, whatever the mode; and what is wrong if RAY_AUTH_TOKEN_PATH names no
+    readable token (Ray aborts the process on it in token mode)."""
+    from ray._raylet import AuthenticationTokenLoader
+    from ray.exceptions import AuthenticationError
+
+    try:
+        return AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True), None
+    except AuthenticationError:
+        return False, (
+            f"{PATH_VAR} names {os.environ.get(PATH_VAR)!r}, which cannot be read or is empty; "
+            "point it at a file holding the head's token (on the head, `ray get-auth-token` prints it), or unset it"
+        )
 
 
 def _ask_head(address: str) -> None:

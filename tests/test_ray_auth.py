@@ -55,6 +55,25 @@ def test_the_token_is_looked_for_where_ray_reads_it_first():
     assert token_source({}) == "~/.ray/auth_token"
 
 
+def test_token_mode_without_a_readable_token_is_refused_in_words_not_by_rays_abort(tmp_path):
+    # Ray's core aborts the process (a C++ check, a stack trace) at its first call to a head in token mode
+    # without a token; in a child process, since the check loads Ray's token state for the whole process
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env |= {"HOME": str(tmp_path), "RAY_AUTH_MODE": "token"}
+    code = "from seqlab.ray_auth import check_token; print(check_token('127.0.0.1:1', 5.0))"
+    for extra, said in [
+        ({}, "RAY_AUTH_MODE=token but no authentication token was found here; "),
+        (
+            {"RAY_AUTH_TOKEN_PATH": str(tmp_path / "none")},
+            f"RAY_AUTH_TOKEN_PATH names '{tmp_path / 'none'}', which cannot be read or is empty; ",
+        ),
+    ]:
+        child = subprocess.run(
+            [sys.executable, "-c", code], env=env | extra, capture_output=True, text=True, cwd=ROOT, timeout=60
+        )
+        assert child.returncode == 0 and child.stdout.startswith(said), child.stdout + child.stderr[-2000:]
+
+
 # -- a real head started with `ray start --head`, token auth on ----------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:
