@@ -41,6 +41,7 @@ from typing import Any
 
 from .config import MODEL_FIELDS, TRAIN_FIELDS, RunConfig, _owners
 from .errors import ConfigError, SeqlabError
+from .ray_auth import check_token
 from .train.observers import Observer
 
 MAX_POINTS = 10_000  # above this a typo (an extra value list) is likelier than intent; refused with the size
@@ -764,6 +765,10 @@ def connect_ray(address: str | None) -> bool:
 
     def join() -> None:
         try:
+            resolved = _resolved(address)
+            problem = resolved and check_token(resolved, RAY_JOIN_SECONDS)
+            if problem:
+                raise SweepError(problem, "address")
             ray.init(address=address, log_to_driver=False, runtime_env=env, logging_level=logging.ERROR)
             outcome.append(None)
         except Exception as e:  # noqa: BLE001 - handed to the caller's thread and reported there
@@ -774,6 +779,8 @@ def connect_ray(address: str | None) -> bool:
     worker.join(RAY_JOIN_SECONDS)
     if not outcome:
         raise SweepError(f"no Ray head answered at {address} within {RAY_JOIN_SECONDS:g} s", "address")
+    if isinstance(outcome[0], SweepError):
+        raise outcome[0]
     if outcome[0] is not None:
         why = str(outcome[0]).strip().splitlines()[0] if str(outcome[0]).strip() else type(outcome[0]).__name__
         raise SweepError(f"cannot join the Ray cluster at {address!r}: {why}", "address")
@@ -828,3 +835,19 @@ def probe_ray(address: str, timeout: float = RAY_CONNECT_SECONDS) -> None:
             f"cannot reach a Ray head at {address} ({why} within {timeout:g} s); start one with `ray start --head`",
             "address",
         )
+    problem = check_token(address, timeout)  # the head answers; does it want a token this process lacks?
+    if problem:
+        raise SweepError(problem, "address")
+
+
+def _resolved(address: str) -> str | None:
+    """HOST:PORT for ``auto`` (RAY_ADDRESS, else the cluster last started here) as ray.init finds it; None
+    when there is none (ray.init then says so)."""
+    if address != "auto":
+        return address
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        return canonicalize_bootstrap_address(address)
+    except (ConnectionError, ValueError):
+        return None
