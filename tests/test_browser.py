@@ -467,11 +467,21 @@ def test_history_page_lists_overlays_and_opens_a_run_read_only(browser, tmp_path
 @pytest.mark.timeout(600)  # two worker processes import torch on a shared, loaded 2-core machine
 def test_sweeps_page_runs_a_grid_on_the_pool_and_draws_seed_bands_and_a_heatmap(server, page):
     _open(page, f"{server}/sweeps")
-    page.get_by_role("button", name="Preset: RNN vs LSTM vs GRU on adding, T=10…200").click()
     fields = page.get_by_label("more grid fields: NAME=V1,V2 …")
-    # the preset's rerun has drawn its values (READY alone can match before that rerun starts; a value
-    # typed earlier was overwritten by it: the sweep then ran the preset's 45 points)
-    _until(page, lambda: fields.input_value() == "seq_len=10,25,50,100,200", 120, 200)
+    # the page opens with the preset's values, so first a value the preset's click must visibly replace: its
+    # rerun has then drawn (READY alone can match before that rerun starts) ...
+    fields.fill("seq_len=3")
+    fields.press("Enter")
+    _until(page, lambda: page.query_selector(READY) is not None and fields.input_value() == "seq_len=3", 120, 200)
+    page.get_by_role("button", name="Preset: RNN vs LSTM vs GRU on adding, T=10…200").click()
+    # ... and ended: a value typed while it still ran was overwritten by it (Streamlit keeps an interrupted run's
+    # button press for the next run), and the sweep then ran the preset's 45 points
+    _until(
+        page,
+        lambda: fields.input_value() == "seq_len=10,25,50,100,200" and page.query_selector(READY) is not None,
+        120,
+        200,
+    )
     for label, value in (("more grid fields: NAME=V1,V2 …", "seq_len=4,8"), ("training steps per point", "40")):
         box = page.get_by_label(label)
         box.fill(value)
