@@ -257,3 +257,20 @@ def test_stopping_a_pages_complexity_measurement_ends_it_at_the_next_length_not_
     done.join(30)
     assert [(r["model"], r["n"]) for r in done.result] == [("rnn", n) for n in panels.QUICK_LENGTHS]
     assert done.result[-1]["theory_ms"] == done.result[-1]["ms"]
+
+
+def test_a_refusal_names_which_of_the_slots_holders_are_the_askers_own():
+    reg = RunRegistry(max_running=2)
+    (mine,) = reg.start_group([("lstm", cfg(steps=10**6))], owner="a")
+    (theirs,) = reg.start_group([("gru", cfg(steps=10**6))], owner="b")
+    try:
+        with pytest.raises(CapacityError) as e:
+            reg.start_group([("rnn", cfg(steps=5))], owner="a")
+        assert "limit is 2" in str(e.value) and "1 of them yours (lstm: Stop on its page)" in str(e.value)
+        with pytest.raises(CapacityError) as e:
+            reg.start_group([("rnn", cfg(steps=5))], owner="c")  # nothing of c's holds a slot
+        assert "yours" not in str(e.value)
+    finally:
+        for r in (mine, theirs):
+            r.stop()
+            r.join(30)

@@ -398,11 +398,16 @@ class RunRegistry:
         for job in admitted:
             job.start(on_end=self._release)
 
-    def _refusal(self, busy: int, more: int) -> CapacityError:
+    def _refusal(self, busy: int, more: int, owner: str) -> CapacityError:
+        """The refusal, naming what of the slots' holders is the asker's own (under the lock): a student who
+        left runs training on pages visited earlier learns that they hold the server, and which to stop."""
+        mine = [r.label for r in self._runs.values() if r.id in self._slots and r.owner == owner]
+        mine += [j.label for j in self._jobs.values() if j.id in self._slots and owner in j.watchers]
+        yours = f" {len(mine)} of them yours ({', '.join(mine)}: Stop on its page)." if mine else ""
         return CapacityError(
             f"{busy} run(s) and job(s) are already training or measuring on this server and the limit is "
-            f"{self.max_running}; this would start {more} more. Stop a run (or wait for one to finish) and try "
-            "again — the limit is SEQLAB_MAX_RUNS."
+            f"{self.max_running}; this would start {more} more.{yours} Stop a run (or wait for one to finish) and "
+            "try again — the limit is SEQLAB_MAX_RUNS."
         )
 
     # -- background jobs ---------------------------------------------------------------------------
@@ -430,7 +435,7 @@ class RunRegistry:
                     )
                 self._queue.append(job)
             else:
-                raise self._refusal(busy, 1)
+                raise self._refusal(busy, 1, owner)
             self._jobs[job.id] = job
             if key is not None:
                 self._shared[key] = job
@@ -491,7 +496,7 @@ class RunRegistry:
             self._prune()
             busy = len(self._slots)
             if busy + len(configs) > self.max_running:
-                raise self._refusal(busy, len(configs))
+                raise self._refusal(busy, len(configs), owner)
             group = uuid.uuid4().hex[:8]
             runs = [LiveRun(cfg, owner, label=label, group=group) for label, cfg in configs]
             for r in runs:
