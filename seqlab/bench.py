@@ -9,6 +9,7 @@ import time
 
 import torch
 
+from .complexity.clock import machine_load
 from .config import RunConfig
 from .models.registry import MODELS, incompatibility
 from .tasks.registry import make_task
@@ -427,7 +428,7 @@ def bench_sweep(ray: bool = True) -> dict:
         "breakdown": breakdown,
         "pool_speedup": seconds["serial"] / seconds["pool"],
         "same_numbers": all(v == losses["serial"] for v in losses.values()),
-        "load": os.getloadavg()[0],
+        "load": machine_load(),
     }
     if ray:
         row["ray_over_pool"] = seconds["ray"] / seconds["pool"]
@@ -669,8 +670,6 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
     group ``margin`` seconds after the lesson holds. A preset whose lesson has not held after ``budget``
     seconds is stopped. Per preset: seconds and steps to the lesson, each run's ms per step, and the load
     average while it ran (the machine may be shared; steps to the lesson do not depend on load, seconds do)."""
-    import os
-
     from .presets import DEFAULTS, PRESETS, LessonWatch, observers, preset_configs, watched
     from .train.live import RunRegistry
 
@@ -682,7 +681,7 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
             configs = preset_configs(preset, DEFAULTS[page])
             reg = RunRegistry(max_running=len(configs))
             watch = LessonWatch(preset.lesson, [label for label, _ in configs], margin)
-            load0 = os.getloadavg()[0]
+            load0 = machine_load()
             runs = reg.start_group(configs, "bench", watched(observers(page), watch))
             # each run's thread count as the page's would have it (a small step keeps one: train.live)
             threads = {r.label: reg.threads_per_run(r.work) for r in runs}
@@ -709,7 +708,7 @@ def bench_presets(pages=None, margin: float = 0.0, budget: float = 120.0, on_row
                 "final": {k: {"loss": s.eval[-1].loss, **s.eval[-1].metrics} for k, s in snaps.items() if s.eval},
                 "baseline": {k: {"loss": s.baseline_loss, **s.baseline_metrics} for k, s in snaps.items()},
                 "threads": threads,
-                "load": [load0, os.getloadavg()[0]],
+                "load": [load0, machine_load()],
             }
             rows.append(row)
             if on_row is not None:
@@ -811,7 +810,7 @@ def bench_threads(
                     one, two = (statistics.median(x) for x in zip(*kept, strict=True))
                     gain = statistics.median(a / b for a, b in kept)
                     row[cond].update({"ms_1": one, "ms_2": two, "gain": gain})
-            row["load"] = os.getloadavg()[0]
+            row["load"] = machine_load()
             rows.append(row)
     finally:
         torch.set_num_threads(threads)

@@ -61,8 +61,8 @@ def timer() -> Timer:
 
 
 def machine_load() -> float:
-    """The 1-minute load average; 0 where the OS has none. (``seqlab.train.live`` has the same five lines:
-    importing them from there would bring the live registry and its job machinery into the CLI's sweep.)"""
+    """The 1-minute load average (runnable threads, ours included); 0 where the OS has none (Windows). The one
+    reading of it: the live registry's thread rule and the benchmarks use it too."""
     try:
         return os.getloadavg()[0]
     except (AttributeError, OSError):

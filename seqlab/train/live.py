@@ -58,6 +58,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..complexity.clock import machine_load
 from ..config import RunConfig
 from ..errors import SeqlabError
 from ..jobs import QUEUED_KINDS, SOLO_KINDS, Job, done_working, start_working, waiting_text
@@ -107,14 +108,6 @@ def step_work(trainer: Trainer) -> int:
     14 configurations measured, LSTMs and Bahdanau to GPTs, BERT and the MoE; 2.9 × for the S4D SSM, whose
     kernel is built once per batch."""
     return trainer.model.active_param_count() * trainer.config.train.batch_size * trainer.task.spec.length
-
-
-def machine_load() -> float:
-    """The 1-minute load average (runnable threads, ours included); 0 where the OS has none (Windows)."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 0.0
 
 
 def _use_threads(n: int) -> None:
