@@ -231,19 +231,20 @@ def test_at_exit_running_jobs_are_stopped_and_a_queued_job_given_the_freed_slot_
 
 
 def test_stopping_a_pages_complexity_measurement_ends_it_at_the_next_length_not_the_next_model(monkeypatch):
+    from seqlab.complexity import quick
     from seqlab.ui import panels
 
     reg, measured = RunRegistry(max_running=2), []
     release, started = threading.Event(), threading.Event()
 
-    def one_point(model, n, d):  # the first point holds until Stop, as a slow measurement would
+    def one_point(model, n, d, *sizes):  # the first point holds until Stop, as a slow measurement would
         measured.append((model, n))
         if len(measured) == 1:
             started.set()
             release.wait(30)
         return {"model": model, "n": n, "d": d, "ms": float(n), "activation_bytes": 8 * n, "params": 1}
 
-    monkeypatch.setattr(panels, "measure", one_point)
+    monkeypatch.setattr(quick, "measure", one_point)
     job = reg.submit("measure", "complexity", "a", panels._quick_work(["rnn", "lstm"], 16))
     job.on_stop(release.set)
     assert started.wait(30)

@@ -110,9 +110,20 @@ def quick_sweep(
 ) -> list[dict]:
     """Rows: model, n, d, ms, ms_clock, ms_load, activation_bytes, params, theory_ms, theory_bytes (cached in
     the process and on disk; ``forget`` measures again)."""
-    rows = []
-    for name in models:
-        rows += with_theory([measure(name, n, d, batch_size, repeats) for n in sorted(lengths)])
+    return measured_rows(models, lengths, d, batch_size, repeats)
+
+
+def measured_rows(models, lengths, d: int = 64, batch_size: int = 8, repeats: int = 3, before=None) -> list[dict]:
+    """``quick_sweep``'s rows, without its process cache; ``before(i, total, model, n)`` is called before each
+    point (a page's job checks Stop and reports progress there, so Stop takes effect at the next length)."""
+    rows, lengths = [], sorted(lengths)
+    for m, name in enumerate(models):
+        own = []
+        for j, n in enumerate(lengths):
+            if before is not None:
+                before(m * len(lengths) + j, len(models) * len(lengths), name, n)
+            own.append(measure(name, n, d, batch_size, repeats))
+        rows += with_theory(own)
     return rows
 
 

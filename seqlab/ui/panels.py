@@ -15,7 +15,7 @@ import streamlit as st
 
 from .. import export
 from ..complexity import clock
-from ..complexity.quick import all_kept, forget, measure, quick_sweep, with_theory
+from ..complexity.quick import all_kept, forget, measured_rows, quick_sweep
 from ..errors import SeqlabError
 from ..experiments.base import no_observers
 from ..models.registry import model_class
@@ -328,15 +328,11 @@ def _quick_work(models: list[str], d: int):
     ``quick_sweep``, which reads them back from the disk cache on the next visit."""
 
     def work(job):
-        rows, total = [], len(models) * len(QUICK_LENGTHS)
-        for i, m in enumerate(models):
-            own = []
-            for j, n in enumerate(QUICK_LENGTHS):
-                job.check()
-                job.report(i * len(QUICK_LENGTHS) + j, total, f"measuring {m} at n = {n} (d={d})")
-                own.append(measure(m, n, d))
-            rows += with_theory(own)
-        return rows
+        def before(done: int, total: int, model: str, n: int) -> None:
+            job.check()
+            job.report(done, total, f"measuring {model} at n = {n} (d={d})")
+
+        return measured_rows(models, QUICK_LENGTHS, d, before=before)
 
     return work
 
