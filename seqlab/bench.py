@@ -792,7 +792,8 @@ def bench_threads(
             for n in (1, 2, 1):
                 block(n, 2)
             k = max(2, min(200, round(block_s * 1000 / block(1, 3)[0])))
-            row = {"config": label, "work": step_work(tr), "rule_threads": rule.threads_per_run(step_work(tr))}
+            work = step_work(tr)
+            row = {"config": label, "work": work, "rule_threads": rule.threads_per_run(work)}
             for cond, limit in (("quiet", quiet), ("busy", 1 + quiet)):
                 busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if cond == "busy" else None
                 kept: list[tuple[float, float]] = []
